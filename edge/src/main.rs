@@ -1,0 +1,2 @@
+//! `edge`: the device-side command line of fovea.
+fn main() {}

@@ -1,0 +1,1 @@
+//! Integration tests of the `edge` binary, one module per command.

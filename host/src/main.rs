@@ -1,0 +1,37 @@
+//! `host`: the training-side command line of fovea.
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// Train, export and package EfficientNet screening models.
+#[derive(Parser)]
+#[command(name = "host", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Draw a labelled synthetic fundus data set (the embedded default).
+    Synth(cmd::synth::Args),
+}
+
+fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Synth(args) => cmd::synth::run(args),
+    }
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("host: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Integration tests of the `host` binary, one module per command.

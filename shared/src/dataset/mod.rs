@@ -1,0 +1,1 @@
+//! Reading labelled data sets: image folders, CSV manifests, DICOM files, and splits.

@@ -1,0 +1,18 @@
+//! fovea-shared: everything the training host and the screening device must agree on.
+//!
+//! Both sides link this crate so the device sees exactly what training saw:
+//! - [`decode`]: image files (PNG/JPEG/TIFF/BMP) and DICOM into one 8-bit RGB raster;
+//! - [`preprocess`]: field-of-view crop, resize, Graham colour normalisation, tensor layout,
+//!   training augmentation, all driven by one serde [`preprocess::PreprocessConfig`];
+//! - [`quality`]: the gradability gate (an ungradable image is never a negative);
+//! - [`metrics`]: classification, ROC/AUC, kappa, calibration and interval statistics;
+//! - [`dataset`]: image folders, CSV manifests and patient-grouped stratified splits.
+//!
+//! No training or accelerator dependency lives here; the crate builds for aarch64 and armv7.
+#![warn(missing_docs)]
+
+pub mod dataset;
+pub mod decode;
+pub mod metrics;
+pub mod preprocess;
+pub mod quality;

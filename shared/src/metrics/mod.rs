@@ -1,0 +1,1 @@
+//! Classification metrics with confidence intervals, checked against scikit-learn.

@@ -1,0 +1,1 @@
+//! Preprocessing shared by training and device: FOV crop, resize, normalisation, augmentation.

@@ -1,0 +1,1 @@
+//! Image quality gate: is this photograph gradable at all?

@@ -1,0 +1,1 @@
+//! Integration tests of fovea-shared, one module per concern.
