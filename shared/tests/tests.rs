@@ -2,3 +2,6 @@
 
 /// Locating the cached real sample images.
 mod support;
+
+/// FOV detection and the quality gate on real fundus photographs.
+mod fov_samples;
