@@ -1,5 +1,7 @@
 //! Integration tests of fovea-shared, one module per concern.
 
+/// Data set loaders (folders, CSV manifests) and the patient-grouped stratified split.
+mod dataset;
 /// Locating the cached real sample images.
 mod support;
 
