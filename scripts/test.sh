@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The README's test command, and what .ci/run calls: fetch the sample data, then every check
+# CI makes (cargo fmt, cargo clippy, the aarch64 build of shared, cargo test), in that order.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+step() { printf '\n== %s\n' "$*"; }
+
+step "real sample images (scripts/fetch-samples.sh)"
+scripts/fetch-samples.sh
+if [[ -f "${FOVEA_CACHE:-$HOME/.cache/fovea}/samples/.complete-v1" ]]; then
+  export FOVEA_REQUIRE_SAMPLES=1   # fetched: a missing sample is now a failure, not a skip
+else
+  echo "WARNING: sample cache is cold; the tests that need real images will print SKIPPED" >&2
+fi
+
+step "toolchain components (scripts/install-toolchain.sh)"
+scripts/install-toolchain.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "shared builds for aarch64"
+cargo check --quiet -p fovea-shared --target aarch64-unknown-linux-gnu
+
+step "cargo test"
+cargo test --workspace
