@@ -2,8 +2,9 @@
 
 /// Data set loaders (folders, CSV manifests) and the patient-grouped stratified split.
 mod dataset;
-/// Locating the cached real sample images.
-mod support;
-
 /// FOV detection and the quality gate on real fundus photographs.
 mod fov_samples;
+/// Metrics end to end: a referable-DR screening report against scikit-learn.
+mod metrics;
+/// Locating the cached real sample images.
+mod support;
