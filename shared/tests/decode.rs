@@ -148,65 +148,81 @@ fn jpeg_lossless_without_window_is_min_max() {
 // microaneurysms.png (L) 102x102 → [99.34] x 3,        centre [74, 74, 74]
 // JPEG: libjpeg (Pillow) and the Rust decoder may differ by 1–2 levels per pixel (IDCT and
 // chroma upsampling); the means here differ by 0.07 (retina) and 0.03 (HRF), allowed 0.2.
+/// One raster sample and its Pillow reference.
+struct RasterCase {
+    name: &'static str,
+    dims: (u32, u32),
+    means: [f64; 3],
+    centre: [u8; 3],
+    format: &'static str,
+    /// Allowed |mean difference| per channel.
+    mean_tol: f64,
+    /// Allowed difference per channel at the centre pixel.
+    px_tol: u8,
+}
+
 #[test]
 fn raster_fundus_images_match_pillow() {
-    let cases: [(&str, (u32, u32), [f64; 3], [u8; 3], &str, f64, u8); 4] = [
-        (
+    let jpeg = |name, dims, means, centre| RasterCase {
+        name,
+        dims,
+        means,
+        centre,
+        format: "jpeg",
+        mean_tol: 0.2,
+        px_tol: 2,
+    };
+    let png = |name, dims, means, centre| RasterCase {
+        name,
+        dims,
+        means,
+        centre,
+        format: "png",
+        mean_tol: 0.001,
+        px_tol: 0,
+    };
+    let cases = [
+        jpeg(
             "retina.jpg",
             (1411, 1411),
             [159.434, 63.545, 46.115],
             [187, 46, 26],
-            "jpeg",
-            0.2,
-            2,
         ),
-        (
+        png(
             "DRIVE_22.png",
             (565, 584),
             [144.578, 70.322, 39.419],
             [204, 89, 44],
-            "png",
-            0.001,
-            0,
         ),
-        (
+        jpeg(
             "HRF_07_dr.jpg",
             (3504, 2336),
             [136.28, 52.448, 23.452],
             [169, 73, 31],
-            "jpeg",
-            0.2,
-            2,
         ),
-        (
-            "microaneurysms.png",
-            (102, 102),
-            [99.34; 3],
-            [74; 3],
-            "png",
-            0.001,
-            0,
-        ),
+        png("microaneurysms.png", (102, 102), [99.34; 3], [74; 3]),
     ];
-    for (name, dims, means, centre, format, mean_tol, px_tol) in cases {
-        let Some(path) = sample(name) else {
+    for case in cases {
+        let Some(path) = sample(case.name) else {
             continue;
         };
+        let name = case.name;
         let d = decode_file(&path).unwrap();
-        assert_eq!(d.image.dimensions(), dims, "{name}");
+        assert_eq!(d.image.dimensions(), case.dims, "{name}");
         assert_eq!(
             d.source,
             Source::Raster {
-                format: format.into()
+                format: case.format.into()
             },
             "{name}"
         );
-        assert_means(&d.image, means, mean_tol);
-        let got = px(&d.image, dims.0 / 2, dims.1 / 2);
+        assert_means(&d.image, case.means, case.mean_tol);
+        let got = px(&d.image, case.dims.0 / 2, case.dims.1 / 2);
         for c in 0..3 {
             assert!(
-                got[c].abs_diff(centre[c]) <= px_tol,
-                "{name} centre {got:?} vs {centre:?}"
+                got[c].abs_diff(case.centre[c]) <= case.px_tol,
+                "{name} centre {got:?} vs {:?}",
+                case.centre
             );
         }
     }

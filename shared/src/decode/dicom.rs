@@ -516,7 +516,7 @@ mod tests {
             vec![],
         );
         obj.meta_mut().set_transfer_syntax(
-            &TransferSyntaxRegistry
+            TransferSyntaxRegistry
                 .get("1.2.840.10008.1.2.4.90")
                 .unwrap(),
         );
