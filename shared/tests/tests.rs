@@ -2,6 +2,8 @@
 
 /// Data set loaders (folders, CSV manifests) and the patient-grouped stratified split.
 mod dataset;
+/// Decoding real fundus, X-ray and DICOM samples against pydicom and Pillow; bad input.
+mod decode;
 /// FOV detection and the quality gate on real fundus photographs.
 mod fov_samples;
 /// Metrics end to end: a referable-DR screening report against scikit-learn.
