@@ -1,1 +1,7 @@
 //! Integration tests of the `edge` binary, one module per command.
+
+/// `edge check`: decode + quality gate, one JSON line per image.
+mod check;
+/// Locating the cached real sample images (shared with fovea-shared's tests).
+#[path = "../../shared/tests/support.rs"]
+mod support;

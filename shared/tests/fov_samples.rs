@@ -30,9 +30,9 @@ const FUNDUSPREP: &[(&str, f32, f32, f32, bool)] = &[
 fn load(name: &str) -> Option<image::RgbImage> {
     let path = sample(name)?;
     Some(
-        image::open(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-            .to_rgb8(),
+        shared::decode::decode_file(&path)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .image,
     )
 }
 

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 pub fn samples_dir() -> PathBuf {
     let cache = std::env::var_os("FOVEA_CACHE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/fovea"));
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/fovea")
+        });
     cache.join("samples")
 }
 
@@ -20,7 +22,10 @@ pub fn sample(name: &str) -> Option<PathBuf> {
     if path.is_file() {
         return Some(path);
     }
-    let msg = format!("SKIPPED: sample {} is not cached; run scripts/fetch-samples.sh (needs PyPI)", path.display());
+    let msg = format!(
+        "SKIPPED: sample {} is not cached; run scripts/fetch-samples.sh (needs PyPI)",
+        path.display()
+    );
     if std::env::var("FOVEA_REQUIRE_SAMPLES").is_ok_and(|v| v == "1") {
         panic!("{msg}");
     }

@@ -152,7 +152,7 @@ impl PreprocessConfig {
             return Err(format!("fundus shrink {shrink} is outside 0.5..=1.0"));
         }
         if let Some(g) = self.graham
-            && !(g.sigma_fraction > 0.0 && g.sigma_fraction <= 1.0)
+            && (g.sigma_fraction.is_nan() || g.sigma_fraction <= 0.0 || g.sigma_fraction > 1.0)
         {
             return Err(format!(
                 "graham sigma_fraction {} is outside (0, 1]",
@@ -160,7 +160,7 @@ impl PreprocessConfig {
             ));
         }
         if let Normalize::MeanStd { std, .. } = self.normalize
-            && std.iter().any(|s| !(*s > 0.0))
+            && std.iter().any(|s| s.is_nan() || *s <= 0.0)
         {
             return Err(format!("normalize std {std:?} must be positive"));
         }

@@ -1,0 +1,2 @@
+//! One module per `edge` subcommand, each with its `Args` and `pub fn run`.
+pub mod check;
