@@ -29,7 +29,12 @@ impl Frame {
     pub fn new(size: u32, fov_radius: f32, eye: Eye) -> Self {
         let h = size as f32 / 2.0;
         let side = if eye == Eye::Right { 1.0 } else { -1.0 };
-        Self { cx: h, cy: h, r: fov_radius * size as f32, side }
+        Self {
+            cx: h,
+            cy: h,
+            r: fov_radius * size as f32,
+            side,
+        }
     }
 
     /// Pixel position of eye coordinates `(u, v)`.
@@ -87,7 +92,17 @@ impl Anatomy {
         let texture = ValueNoise::new(rng, 6, 4);
         let choroid = ValueNoise::new(rng, 10, 2);
         let vessels = vessels::grow(disc, rd, fovea, rng);
-        Self { disc, disc_r: (rd * 0.92, rd * 1.06), cup: uniform(rng, 0.3, 0.55), fovea, retina, tessellation, vessels, texture, choroid }
+        Self {
+            disc,
+            disc_r: (rd * 0.92, rd * 1.06),
+            cup: uniform(rng, 0.3, 0.55),
+            fovea,
+            retina,
+            tessellation,
+            vessels,
+            texture,
+            choroid,
+        }
     }
 
     /// Paints retina, macula and disc (everything but vessels and lesions) on a new canvas.
@@ -115,7 +130,11 @@ impl Anatomy {
                 let dm2 = (u - fx).powi(2) + (v - fy).powi(2);
                 let g = (-dm2 / (2.0 * 0.14 * 0.14)).exp();
                 let gf = (-dm2 / (2.0 * 0.04 * 0.04)).exp();
-                let dark = [0.32 * g + 0.12 * gf, 0.45 * g + 0.2 * gf, 0.45 * g + 0.2 * gf];
+                let dark = [
+                    0.32 * g + 0.12 * gf,
+                    0.45 * g + 0.2 * gf,
+                    0.45 * g + 0.2 * gf,
+                ];
                 for c in 0..3 {
                     p[c] *= 1.0 - dark[c];
                 }
@@ -123,11 +142,15 @@ impl Anatomy {
                 let ddx = (u - dx0) / self.disc_r.0;
                 let ddy = (v - dy0) / self.disc_r.1;
                 let dd = (ddx * ddx + ddy * ddy).sqrt();
-                let halo = (-(dd - 1.0).max(0.0).powi(2) / 0.5).exp() * 0.12;
+                let halo = (-(dd - 1.0).max(0.0).powi(2) / 0.5).exp() * 0.08;
                 p = mix(p, [1.0, 0.72, 0.45], halo);
-                let disc_cov = 1.0 - smoothstep(0.88, 1.06, dd);
+                let disc_cov = 1.0 - smoothstep(0.92, 1.03, dd);
                 if disc_cov > 0.0 {
-                    let rim = mix([0.97, 0.76, 0.48], [0.92, 0.58, 0.36], smoothstep(0.3, 1.0, dd));
+                    let rim = mix(
+                        [0.97, 0.76, 0.48],
+                        [0.92, 0.58, 0.36],
+                        smoothstep(0.3, 1.0, dd),
+                    );
                     let cdx = (u - dx0 + 0.15 * self.disc_r.0) / (self.cup * self.disc_r.0);
                     let cdy = (v - dy0) / (self.cup * self.disc_r.1);
                     let cup = 1.0 - smoothstep(0.6, 1.15, (cdx * cdx + cdy * cdy).sqrt());
@@ -144,7 +167,12 @@ impl Anatomy {
     pub fn paint_foveal_reflex(&self, canvas: &mut Canvas, frame: &Frame) {
         let (x, y) = frame.px(self.fovea.0, self.fovea.1);
         let r = frame.len(0.012).max(0.9);
-        canvas.blend_ellipse(&Ellipse::circle(x, y, r), [1.0, 0.86, 0.62], 0.55, Edge::Soft(0.8));
+        canvas.blend_ellipse(
+            &Ellipse::circle(x, y, r),
+            [1.0, 0.86, 0.62],
+            0.55,
+            Edge::Soft(0.8),
+        );
     }
 
     /// Blackens everything outside the field of view with a one-pixel soft edge.
@@ -193,9 +221,15 @@ mod tests {
             let disc = at(frame.px(anatomy.disc.0, anatomy.disc.1));
             let fovea = at(frame.px(anatomy.fovea.0, anatomy.fovea.1));
             let lum = |p: Rgb| p[0] + p[1] + p[2];
-            assert!(lum(disc) > 1.5 * lum(fovea), "disc {disc:?} fovea {fovea:?}");
+            assert!(
+                lum(disc) > 1.5 * lum(fovea),
+                "disc {disc:?} fovea {fovea:?}"
+            );
             assert!(disc[1] > 0.6, "disc is pale yellow: {disc:?}");
-            assert!(fovea[0] > fovea[1] && fovea[1] > fovea[2], "retina is orange-red: {fovea:?}");
+            assert!(
+                fovea[0] > fovea[1] && fovea[1] > fovea[2],
+                "retina is orange-red: {fovea:?}"
+            );
             assert!(lum(c.px[0]) < 0.05, "corner outside the FOV is black");
             if eye == Eye::Right {
                 assert!(frame.px(anatomy.disc.0, 0.0).0 > 128.0);

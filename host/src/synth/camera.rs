@@ -42,7 +42,12 @@ pub enum Defect {
 
 impl Defect {
     /// All defects, in the order they are assigned round-robin.
-    pub const ALL: [Defect; 4] = [Defect::UnderExposed, Defect::OverExposed, Defect::Defocused, Defect::NoFov];
+    pub const ALL: [Defect; 4] = [
+        Defect::UnderExposed,
+        Defect::OverExposed,
+        Defect::Defocused,
+        Defect::NoFov,
+    ];
 }
 
 /// The three cameras of the default data set, one per site by default.
@@ -98,7 +103,7 @@ pub fn develop(
     let gain = camera.gain * (1.0 + 0.08 * normal(rng)).clamp(0.75, 1.25);
     let gamma = (1.0 + 0.06 * normal(rng)).clamp(0.85, 1.15);
     let (haze, wash) = match defect {
-        Some(Defect::OverExposed) => (uniform(rng, 0.55, 0.75), uniform(rng, 0.7, 0.85)),
+        Some(Defect::OverExposed) => (uniform(rng, 0.65, 0.8), uniform(rng, 0.75, 0.88)),
         _ => (0.0, 0.0),
     };
     let dark = match defect {
@@ -111,11 +116,11 @@ pub fn develop(
             let r = fov(x as f32 + 0.5, y as f32 + 0.5);
             let vign = 1.0 - camera.vignetting * r.min(1.0).powi(3);
             let p = &mut canvas.px[y * n + x];
-            for (c, cast) in p.iter_mut().zip(camera.cast) {
+            for ((c, cast), tint) in p.iter_mut().zip(camera.cast).zip([1.0, 0.9, 0.78]) {
                 let v = (*c * cast * vign * gain * dark).max(0.0).powf(gamma);
                 // Washed out: contrast compressed towards a bright haze inside the pupil.
                 let inside = 1.0 - super::canvas::smoothstep(0.9, 1.1, r);
-                *c = v + (haze + (1.0 - haze) * 0.3 - v) * wash * inside;
+                *c = v + ((haze + (1.0 - haze) * 0.3) * tint - v) * wash * inside;
             }
         }
     }
@@ -158,7 +163,10 @@ mod tests {
     #[test]
     fn cameras_have_distinct_names_casts_and_unit_lesion_contrast() {
         let cams = default_cameras();
-        assert_eq!(cams.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["cam_a", "cam_b", "cam_c"]);
+        assert_eq!(
+            cams.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+            ["cam_a", "cam_b", "cam_c"]
+        );
         assert!(cams.iter().all(|c| c.lesion_contrast == 1.0));
         assert_ne!(cams[0].cast, cams[1].cast);
         assert_ne!(cams[1].cast, cams[2].cast);
@@ -169,11 +177,20 @@ mod tests {
         let cam = &default_cameras()[0];
         let shot = |d: Option<Defect>| {
             let mut c = flat(64);
-            develop(&mut c, cam, d, centre_fov(64), &mut ChaCha8Rng::seed_from_u64(1));
+            develop(
+                &mut c,
+                cam,
+                d,
+                centre_fov(64),
+                &mut ChaCha8Rng::seed_from_u64(1),
+            );
             mean(&c)
         };
         let normal = shot(None);
-        assert!((normal - 0.45).abs() < 0.12, "normal exposure mean {normal}");
+        assert!(
+            (normal - 0.45).abs() < 0.12,
+            "normal exposure mean {normal}"
+        );
         assert!(shot(Some(Defect::UnderExposed)) < 0.2 * normal);
         assert!(shot(Some(Defect::OverExposed)) > 1.3 * normal);
         assert!(shot(Some(Defect::NoFov)) < 0.05);
@@ -184,7 +201,13 @@ mod tests {
         let mut cam = default_cameras()[1].clone();
         cam.blur_sigma_512 = 0.0;
         let mut c = flat(128);
-        develop(&mut c, &cam, None, centre_fov(128), &mut ChaCha8Rng::seed_from_u64(2));
+        develop(
+            &mut c,
+            &cam,
+            None,
+            centre_fov(128),
+            &mut ChaCha8Rng::seed_from_u64(2),
+        );
         let centre = c.px[64 * 128 + 64][0];
         let rim = c.px[64 * 128 + 64 + 56][0];
         assert!(rim < 0.8 * centre, "rim {rim} centre {centre}");

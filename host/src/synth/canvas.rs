@@ -53,7 +53,13 @@ pub struct Ellipse {
 impl Ellipse {
     /// A circle.
     pub fn circle(cx: f32, cy: f32, r: f32) -> Self {
-        Self { cx, cy, rx: r, ry: r, angle: 0.0 }
+        Self {
+            cx,
+            cy,
+            rx: r,
+            ry: r,
+            angle: 0.0,
+        }
     }
 
     /// Coverage of the pixel centred at `(px, py)` in `0.0..=1.0`.
@@ -91,7 +97,11 @@ pub fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
 
 /// Linear interpolation of colours.
 pub fn mix(a: Rgb, b: Rgb, t: f32) -> Rgb {
-    [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t]
+    [
+        a[0] + (b[0] - a[0]) * t,
+        a[1] + (b[1] - a[1]) * t,
+        a[2] + (b[2] - a[2]) * t,
+    ]
 }
 
 fn clip_box(x0: f32, y0: f32, x1: f32, y1: f32, size: u32) -> Option<(usize, usize, usize, usize)> {
@@ -109,12 +119,17 @@ fn clip_box(x0: f32, y0: f32, x1: f32, y1: f32, size: u32) -> Option<(usize, usi
 impl Canvas {
     /// A canvas filled with one colour.
     pub fn new(size: u32, fill: Rgb) -> Self {
-        Self { size, px: vec![fill; (size * size) as usize] }
+        Self {
+            size,
+            px: vec![fill; (size * size) as usize],
+        }
     }
 
     /// Blends `colour` over an ellipse with opacity `alpha` (times coverage).
     pub fn blend_ellipse(&mut self, e: &Ellipse, colour: Rgb, alpha: f32, edge: Edge) {
-        let Some((x0, y0, x1, y1)) = e.bounds(self.size) else { return };
+        let Some((x0, y0, x1, y1)) = e.bounds(self.size) else {
+            return;
+        };
         let n = self.size as usize;
         for y in y0..y1 {
             for x in x0..x1 {
@@ -144,21 +159,30 @@ impl Canvas {
         }
         let radius = (3.0 * sigma).ceil() as isize;
         let kernel: Vec<f32> = {
-            let k: Vec<f32> =
-                (-radius..=radius).map(|i| (-((i * i) as f32) / (2.0 * sigma * sigma)).exp()).collect();
+            let k: Vec<f32> = (-radius..=radius)
+                .map(|i| (-((i * i) as f32) / (2.0 * sigma * sigma)).exp())
+                .collect();
             let sum: f32 = k.iter().sum();
             k.into_iter().map(|w| w / sum).collect()
         };
         let n = self.size as isize;
         let mut tmp = vec![[0.0f32; 3]; self.px.len()];
         for pass in 0..2 {
-            let (src, dst) = if pass == 0 { (&self.px, &mut tmp) } else { (&tmp, &mut self.px) };
+            let (src, dst) = if pass == 0 {
+                (&self.px, &mut tmp)
+            } else {
+                (&tmp, &mut self.px)
+            };
             for y in 0..n {
                 for x in 0..n {
                     let mut acc = [0.0f32; 3];
                     for (k, w) in kernel.iter().enumerate() {
                         let o = k as isize - radius;
-                        let (sx, sy) = if pass == 0 { ((x + o).clamp(0, n - 1), y) } else { (x, (y + o).clamp(0, n - 1)) };
+                        let (sx, sy) = if pass == 0 {
+                            ((x + o).clamp(0, n - 1), y)
+                        } else {
+                            (x, (y + o).clamp(0, n - 1))
+                        };
                         let s = src[(sy * n + sx) as usize];
                         acc[0] += s[0] * w;
                         acc[1] += s[1] * w;
@@ -185,7 +209,10 @@ impl Canvas {
 impl Mask {
     /// An empty mask.
     pub fn new(size: u32) -> Self {
-        Self { size, v: vec![0.0; (size * size) as usize] }
+        Self {
+            size,
+            v: vec![0.0; (size * size) as usize],
+        }
     }
 
     /// Coverage at pixel `(x, y)`.
@@ -202,9 +229,13 @@ impl Mask {
     /// Adds a tapered capsule from `a` (radius `ra`) to `b` (radius `rb`), anti-aliased.
     pub fn capsule(&mut self, a: (f32, f32), b: (f32, f32), ra: f32, rb: f32) {
         let r = ra.max(rb) + 1.0;
-        let Some((x0, y0, x1, y1)) =
-            clip_box(a.0.min(b.0) - r, a.1.min(b.1) - r, a.0.max(b.0) + r, a.1.max(b.1) + r, self.size)
-        else {
+        let Some((x0, y0, x1, y1)) = clip_box(
+            a.0.min(b.0) - r,
+            a.1.min(b.1) - r,
+            a.0.max(b.0) + r,
+            a.1.max(b.1) + r,
+            self.size,
+        ) else {
             return;
         };
         let (dx, dy) = (b.0 - a.0, b.1 - a.1);
@@ -234,7 +265,12 @@ mod tests {
     #[test]
     fn circle_coverage_is_full_inside_zero_outside_and_partial_on_the_edge() {
         let mut c = Canvas::new(32, [0.0; 3]);
-        c.blend_ellipse(&Ellipse::circle(16.5, 16.5, 6.0), [1.0, 1.0, 1.0], 1.0, Edge::Sharp);
+        c.blend_ellipse(
+            &Ellipse::circle(16.5, 16.5, 6.0),
+            [1.0, 1.0, 1.0],
+            1.0,
+            Edge::Sharp,
+        );
         let at = |x: usize, y: usize| c.px[y * 32 + x][0];
         assert_eq!(at(16, 16), 1.0);
         assert_eq!(at(2, 2), 0.0);
@@ -245,7 +281,10 @@ mod tests {
         assert_eq!(at(23, 16), 0.0);
         // Total painted area approximates πr².
         let area: f32 = c.px.iter().map(|p| p[0]).sum();
-        assert!((area - std::f32::consts::PI * 36.0).abs() < 4.0, "area {area}");
+        assert!(
+            (area - std::f32::consts::PI * 36.0).abs() < 4.0,
+            "area {area}"
+        );
     }
 
     #[test]

@@ -17,8 +17,14 @@ use super::camera::{CameraProfile, Defect};
 pub const GRADE_PREVALENCE: [f32; 5] = [0.49, 0.10, 0.27, 0.05, 0.08];
 
 /// Age bands and how common each is among screened diabetics.
-const AGE_BANDS: [(&str, f32); 6] =
-    [("30-39", 0.05), ("40-49", 0.15), ("50-59", 0.28), ("60-69", 0.28), ("70-79", 0.18), ("80-89", 0.06)];
+const AGE_BANDS: [(&str, f32); 6] = [
+    ("30-39", 0.05),
+    ("40-49", 0.15),
+    ("50-59", 0.28),
+    ("60-69", 0.28),
+    ("70-79", 0.18),
+    ("80-89", 0.06),
+];
 
 /// Sites of the default data set; site `k` mostly uses camera `k` (a realistic confounder).
 const SITES: usize = 3;
@@ -91,7 +97,11 @@ pub fn plan(cfg: &SynthConfig) -> Vec<EyeSpec> {
         let sex = if rng.random::<bool>() { 'F' } else { 'M' };
         let age_band = AGE_BANDS[weighted(&mut rng, AGE_BANDS.map(|a| a.1))].0;
         let site = rng.random_range(0..SITES);
-        let camera = if rng.random::<f32>() < 0.8 { site } else { rng.random_range(0..cfg.cameras.len()) };
+        let camera = if rng.random::<f32>() < 0.8 {
+            site
+        } else {
+            rng.random_range(0..cfg.cameras.len())
+        };
         let camera = &cfg.cameras[camera % cfg.cameras.len()];
         let first = weighted(&mut rng, GRADE_PREVALENCE) as u8;
         let second = fellow_grade(&mut rng, first);
@@ -146,16 +156,26 @@ mod tests {
     fn first_five_cover_all_grades_and_patients_have_two_eyes() {
         let specs = plan(&cfg(7, 1));
         assert_eq!(specs.len(), 7);
-        assert_eq!(specs.iter().take(5).map(|s| s.grade).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
+        assert_eq!(
+            specs.iter().take(5).map(|s| s.grade).collect::<Vec<_>>(),
+            [0, 1, 2, 3, 4]
+        );
         assert_eq!(specs[0].patient_id, "P0001");
         assert_eq!(specs[1].patient_id, "P0001");
         assert_eq!(specs[2].patient_id, "P0002");
         assert_eq!(specs[6].patient_id, "P0004");
         assert_eq!((specs[0].eye, specs[1].eye), (Eye::Right, Eye::Left));
         // Both eyes of a patient share sex, age, site and camera.
-        assert_eq!((specs[2].sex, specs[2].age_band, &specs[2].site), (specs[3].sex, specs[3].age_band, &specs[3].site));
+        assert_eq!(
+            (specs[2].sex, specs[2].age_band, &specs[2].site),
+            (specs[3].sex, specs[3].age_band, &specs[3].site)
+        );
         assert_eq!(specs[2].camera.name, specs[3].camera.name);
-        assert!(specs.iter().all(|s| s.id_code.len() == 12 && s.id_code.chars().all(|c| c.is_ascii_hexdigit())));
+        assert!(
+            specs
+                .iter()
+                .all(|s| s.id_code.len() == 12 && s.id_code.chars().all(|c| c.is_ascii_hexdigit()))
+        );
     }
 
     #[test]
@@ -166,7 +186,10 @@ mod tests {
             counts[s.grade as usize] += 1;
         }
         let share0 = counts[0] as f32 / 4000.0;
-        assert!((0.42..0.56).contains(&share0), "grade 0 share {share0} ({counts:?})");
+        assert!(
+            (0.42..0.56).contains(&share0),
+            "grade 0 share {share0} ({counts:?})"
+        );
         assert!(counts[3] < counts[2] && counts[1] < counts[0], "{counts:?}");
         let same = specs.chunks(2).filter(|p| p[0].grade == p[1].grade).count() as f32 / 2000.0;
         assert!((0.5..0.75).contains(&same), "fellow eyes agree in {same}");
@@ -178,7 +201,10 @@ mod tests {
         let ids: HashSet<_> = specs.iter().map(|s| &s.id_code).collect();
         assert_eq!(ids.len(), 4000);
         for cam in ["cam_a", "cam_b", "cam_c"] {
-            assert!(specs.iter().filter(|s| s.camera.name == cam).count() > 800, "{cam} too rare");
+            assert!(
+                specs.iter().filter(|s| s.camera.name == cam).count() > 800,
+                "{cam} too rare"
+            );
         }
     }
 
@@ -187,7 +213,11 @@ mod tests {
         let a = plan(&cfg(30, 5));
         let b = plan(&cfg(30, 5));
         let c = plan(&cfg(30, 6));
-        let key = |s: &[EyeSpec]| s.iter().map(|e| (e.id_code.clone(), e.grade, e.anatomy_seed)).collect::<Vec<_>>();
+        let key = |s: &[EyeSpec]| {
+            s.iter()
+                .map(|e| (e.id_code.clone(), e.grade, e.anatomy_seed))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(key(&a), key(&b));
         assert_ne!(key(&a), key(&c));
     }

@@ -34,8 +34,20 @@ pub fn beading(grade: u8) -> f32 {
 }
 
 /// Draws the lesions of `grade`; `contrast` scales every lesion's opacity (1.0 = normal).
-pub fn paint(canvas: &mut Canvas, frame: &Frame, anatomy: &Anatomy, grade: u8, contrast: f32, rng: &mut impl Rng) {
-    let mut p = Painter { canvas, frame, anatomy, contrast };
+pub fn paint(
+    canvas: &mut Canvas,
+    frame: &Frame,
+    anatomy: &Anatomy,
+    grade: u8,
+    contrast: f32,
+    rng: &mut impl Rng,
+) {
+    let mut p = Painter {
+        canvas,
+        frame,
+        anatomy,
+        contrast,
+    };
     match grade {
         0 => {}
         1 => p.microaneurysms(count(rng, 4, 9), rng),
@@ -80,7 +92,10 @@ impl Painter<'_> {
         let (dx, dy) = self.anatomy.disc;
         loop {
             let (u, v) = match quadrant {
-                None => (self.anatomy.fovea.0 + 0.4 * normal(rng), self.anatomy.fovea.1 + 0.4 * normal(rng)),
+                None => (
+                    self.anatomy.fovea.0 + 0.4 * normal(rng),
+                    self.anatomy.fovea.1 + 0.4 * normal(rng),
+                ),
                 Some(q) => {
                     let a = -PI / 2.0 + (q as f32 + uniform(rng, 0.05, 0.95)) * PI / 2.0;
                     let r = uniform(rng, 0.15, 0.85);
@@ -98,17 +113,32 @@ impl Painter<'_> {
         self.frame.len(l).max(floor)
     }
 
-    fn ellipse(&mut self, at: (f32, f32), rx: f32, ry: f32, angle: f32, colour: Rgb, alpha: f32, edge: Edge) {
+    /// Blends an ellipse with pixel semi-axes and rotation `(rx, ry, angle)` centred at `at`.
+    fn ellipse(
+        &mut self,
+        at: (f32, f32),
+        (rx, ry, angle): (f32, f32, f32),
+        colour: Rgb,
+        alpha: f32,
+        edge: Edge,
+    ) {
         let (cx, cy) = self.frame.px(at.0, at.1);
-        let e = Ellipse { cx, cy, rx, ry, angle };
-        self.canvas.blend_ellipse(&e, colour, alpha * self.contrast, edge);
+        let e = Ellipse {
+            cx,
+            cy,
+            rx,
+            ry,
+            angle,
+        };
+        self.canvas
+            .blend_ellipse(&e, colour, alpha * self.contrast, edge);
     }
 
     fn microaneurysms(&mut self, n: usize, rng: &mut impl Rng) {
         for _ in 0..n {
             let at = self.spot(None, rng);
             let r = self.px_len(uniform(rng, 0.005, 0.009), 0.8);
-            self.ellipse(at, r, r, 0.0, MA, 0.9, Edge::Sharp);
+            self.ellipse(at, (r, r, 0.0), MA, 0.9, Edge::Sharp);
         }
     }
 
@@ -116,7 +146,13 @@ impl Painter<'_> {
         for i in 0..n {
             let at = self.spot(all_quadrants.then_some(i % 4), rng);
             let r = self.px_len(uniform(rng, 0.011, 0.02), 1.2);
-            self.ellipse(at, r, r * uniform(rng, 0.8, 1.0), uniform(rng, 0.0, PI), HAEM, 0.85, Edge::Soft(0.3));
+            self.ellipse(
+                at,
+                (r, r * uniform(rng, 0.8, 1.0), uniform(rng, 0.0, PI)),
+                HAEM,
+                0.85,
+                Edge::Soft(0.3),
+            );
         }
     }
 
@@ -125,9 +161,18 @@ impl Painter<'_> {
             let at = self.spot(all_quadrants.then_some(i % 4), rng);
             let size = uniform(rng, 0.022, 0.045);
             for _ in 0..count(rng, 3, 6) {
-                let off = (at.0 + 0.5 * size * normal(rng), at.1 + 0.5 * size * normal(rng));
+                let off = (
+                    at.0 + 0.5 * size * normal(rng),
+                    at.1 + 0.5 * size * normal(rng),
+                );
                 let r = self.px_len(size * uniform(rng, 0.5, 0.9), 1.5);
-                self.ellipse(off, r, r * uniform(rng, 0.6, 1.0), uniform(rng, 0.0, PI), HAEM, 0.7, Edge::Soft(0.35));
+                self.ellipse(
+                    off,
+                    (r, r * uniform(rng, 0.6, 1.0), uniform(rng, 0.0, PI)),
+                    HAEM,
+                    0.7,
+                    Edge::Soft(0.35),
+                );
             }
         }
     }
@@ -140,7 +185,13 @@ impl Painter<'_> {
             let (x, y) = self.frame.px(at.0, at.1);
             let angle = (y - disc.1).atan2(x - disc.0);
             let rx = self.px_len(uniform(rng, 0.03, 0.055), 2.5);
-            self.ellipse(at, rx, rx * uniform(rng, 0.25, 0.4), angle, [0.5, 0.07, 0.05], 0.8, Edge::Soft(0.5));
+            self.ellipse(
+                at,
+                (rx, rx * uniform(rng, 0.25, 0.4), angle),
+                [0.5, 0.07, 0.05],
+                0.8,
+                Edge::Soft(0.5),
+            );
         }
     }
 
@@ -149,7 +200,10 @@ impl Painter<'_> {
         for _ in 0..n {
             let a = uniform(rng, 0.0, TAU);
             let d = uniform(rng, 0.1, 0.3);
-            let c = (self.anatomy.fovea.0 + d * a.cos(), self.anatomy.fovea.1 + d * a.sin());
+            let c = (
+                self.anatomy.fovea.0 + d * a.cos(),
+                self.anatomy.fovea.1 + d * a.sin(),
+            );
             let rho = uniform(rng, 0.05, 0.1);
             let arc = uniform(rng, 0.5, 1.0) * TAU;
             let start = uniform(rng, 0.0, TAU);
@@ -157,7 +211,13 @@ impl Painter<'_> {
                 let t = start + arc * rng.random::<f32>();
                 let rr = rho * (1.0 + 0.12 * normal(rng));
                 let r = self.px_len(uniform(rng, 0.004, 0.011), 0.7);
-                self.ellipse((c.0 + rr * t.cos(), c.1 + rr * t.sin()), r, r, 0.0, EXUDATE, 0.9, Edge::Sharp);
+                self.ellipse(
+                    (c.0 + rr * t.cos(), c.1 + rr * t.sin()),
+                    (r, r, 0.0),
+                    EXUDATE,
+                    0.9,
+                    Edge::Sharp,
+                );
             }
         }
     }
@@ -169,7 +229,13 @@ impl Painter<'_> {
             for _ in 0..count(rng, 3, 8) {
                 let at = (c.0 + 0.025 * normal(rng), c.1 + 0.025 * normal(rng));
                 let r = self.px_len(uniform(rng, 0.004, 0.01), 0.7);
-                self.ellipse(at, r, r * uniform(rng, 0.7, 1.0), 0.0, EXUDATE, 0.85, Edge::Sharp);
+                self.ellipse(
+                    at,
+                    (r, r * uniform(rng, 0.7, 1.0), 0.0),
+                    EXUDATE,
+                    0.85,
+                    Edge::Sharp,
+                );
             }
         }
     }
@@ -184,22 +250,41 @@ impl Painter<'_> {
             if (at.0 * at.0 + at.1 * at.1).sqrt() > 0.9 {
                 continue;
             }
-            let rx = self.px_len(uniform(rng, 0.03, 0.05), 2.5);
+            let rx = self.px_len(uniform(rng, 0.04, 0.065), 2.5);
             let ry = rx * uniform(rng, 0.55, 0.9);
             let angle = uniform(rng, 0.0, PI);
-            self.ellipse(at, rx, ry, angle, COTTON, 0.7, Edge::Soft(0.7));
-            self.ellipse(at, rx * 0.6, ry * 0.6, angle, COTTON, 0.35, Edge::Soft(0.8));
+            self.ellipse(at, (rx, ry, angle), COTTON, 0.7, Edge::Soft(0.7));
+            self.ellipse(
+                at,
+                (rx * 0.6, ry * 0.6, angle),
+                COTTON,
+                0.35,
+                Edge::Soft(0.8),
+            );
         }
     }
 
     /// Draws a thin tortuous walk (IRMA, new vessels) into `mask`.
-    fn tortuous(&self, mask: &mut Mask, start: (f32, f32), steps: usize, step: f32, r: f32, rng: &mut impl Rng) {
+    fn tortuous(
+        &self,
+        mask: &mut Mask,
+        start: (f32, f32),
+        steps: usize,
+        step: f32,
+        r: f32,
+        rng: &mut impl Rng,
+    ) {
         let (mut pos, mut angle) = (start, uniform(rng, 0.0, TAU));
         let width = self.px_len(r, 0.6);
         for _ in 0..steps {
             angle += 0.7 * normal(rng);
             let next = (pos.0 + step * angle.cos(), pos.1 + step * angle.sin());
-            mask.capsule(self.frame.px(pos.0, pos.1), self.frame.px(next.0, next.1), width, width);
+            mask.capsule(
+                self.frame.px(pos.0, pos.1),
+                self.frame.px(next.0, next.1),
+                width,
+                width,
+            );
             pos = next;
         }
     }
@@ -211,7 +296,8 @@ impl Painter<'_> {
             let at = self.spot(None, rng);
             self.tortuous(&mut mask, at, count(rng, 12, 24), 0.008, 0.0028, rng);
         }
-        self.canvas.composite(&mask, NEW_VESSEL, 0.7 * self.contrast);
+        self.canvas
+            .composite(&mask, NEW_VESSEL, 0.7 * self.contrast);
     }
 
     /// Neovascular tufts: fans of fine looping vessels at the disc or on a major vein.
@@ -253,10 +339,17 @@ impl Painter<'_> {
             // Fibrous tissue veiling older tufts.
             if rng.random::<f32>() < 0.4 {
                 let r = self.frame.len(0.08);
-                self.ellipse(centre, r, r * 0.7, uniform(rng, 0.0, PI), [0.92, 0.82, 0.72], 0.3, Edge::Soft(0.8));
+                self.ellipse(
+                    centre,
+                    (r, r * 0.7, uniform(rng, 0.0, PI)),
+                    [0.92, 0.82, 0.72],
+                    0.3,
+                    Edge::Soft(0.8),
+                );
             }
         }
-        self.canvas.composite(&mask, NEW_VESSEL, 0.85 * self.contrast);
+        self.canvas
+            .composite(&mask, NEW_VESSEL, 0.85 * self.contrast);
     }
 
     /// A boat-shaped preretinal haemorrhage: a disc with a flat (fluid-level) upper edge.
@@ -276,7 +369,8 @@ impl Painter<'_> {
             let below = (y - level + 0.5).clamp(0.0, 1.0);
             mask.set(i, p[0] * below);
         }
-        self.canvas.composite(&mask, [0.36, 0.03, 0.02], 0.92 * self.contrast);
+        self.canvas
+            .composite(&mask, [0.36, 0.03, 0.02], 0.92 * self.contrast);
     }
 }
 
@@ -294,9 +388,24 @@ mod tests {
         let frame = Frame::new(256, 0.46, Eye::Right);
         let base = anatomy.paint_background(&frame, 256);
         let mut c = base.clone();
-        paint(&mut c, &frame, &anatomy, grade, contrast, &mut ChaCha8Rng::seed_from_u64(seed + 100));
-        let diffs: Vec<f32> = base.px.iter().zip(&c.px).map(|(a, b)| (0..3).map(|k| (a[k] - b[k]).abs()).sum()).collect();
-        (diffs.iter().filter(|&&d| d > 0.08).count(), diffs.iter().sum())
+        paint(
+            &mut c,
+            &frame,
+            &anatomy,
+            grade,
+            contrast,
+            &mut ChaCha8Rng::seed_from_u64(seed + 100),
+        );
+        let diffs: Vec<f32> = base
+            .px
+            .iter()
+            .zip(&c.px)
+            .map(|(a, b)| (0..3).map(|k| (a[k] - b[k]).abs()).sum())
+            .collect();
+        (
+            diffs.iter().filter(|&&d| d > 0.08).count(),
+            diffs.iter().sum(),
+        )
     }
 
     fn lesion_pixels(grade: u8, contrast: f32, seed: u64) -> usize {
@@ -318,8 +427,14 @@ mod tests {
     fn lower_lesion_contrast_makes_fewer_visible_lesion_pixels() {
         let (full_px, full) = lesion_change(3, 1.0, 5);
         let (faint_px, faint) = lesion_change(3, 0.25, 5);
-        assert!(faint < 0.3 * full, "contrast 0.25 kept {faint} of {full} colour change");
-        assert!(faint_px < full_px, "{faint_px} vs {full_px} visible lesion px");
+        assert!(
+            faint < 0.3 * full,
+            "contrast 0.25 kept {faint} of {full} colour change"
+        );
+        assert!(
+            faint_px < full_px,
+            "{faint_px} vs {full_px} visible lesion px"
+        );
         assert_eq!(lesion_change(3, 0.0, 5), (0, 0.0));
     }
 
@@ -329,7 +444,14 @@ mod tests {
         let frame = Frame::new(256, 0.46, Eye::Right);
         let base = anatomy.paint_background(&frame, 256);
         let mut c = base.clone();
-        paint(&mut c, &frame, &anatomy, 3, 1.0, &mut ChaCha8Rng::seed_from_u64(2));
+        paint(
+            &mut c,
+            &frame,
+            &anatomy,
+            3,
+            1.0,
+            &mut ChaCha8Rng::seed_from_u64(2),
+        );
         let mut quadrants = [0usize; 4];
         for (i, (a, b)) in base.px.iter().zip(&c.px).enumerate() {
             // Darkened red pixels are haemorrhages (exudates and spots brighten).

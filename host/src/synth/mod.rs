@@ -53,7 +53,13 @@ impl SynthConfig {
             (MIN_SIZE..=MAX_SIZE).contains(&size),
             "--size must be between {MIN_SIZE} and {MAX_SIZE} pixels (got {size})"
         );
-        Ok(Self { n, seed, size, cameras: default_cameras(), ungradable_rate: 0.04 })
+        Ok(Self {
+            n,
+            seed,
+            size,
+            cameras: default_cameras(),
+            ungradable_rate: 0.04,
+        })
     }
 }
 
@@ -72,10 +78,15 @@ pub struct Summary {
 
 /// Renders the data set of `cfg` into `out` (APTOS layout) using all available cores.
 pub fn generate(cfg: &SynthConfig, out: &Path) -> anyhow::Result<Summary> {
-    ensure!(!cfg.cameras.is_empty(), "at least one camera profile is needed");
+    ensure!(
+        !cfg.cameras.is_empty(),
+        "at least one camera profile is needed"
+    );
     let w = writer::Writer::create(out)?;
     let specs = plan(cfg);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(specs.len());
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(specs.len());
     let next = AtomicUsize::new(0);
     let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
     std::thread::scope(|scope| {
@@ -86,9 +97,16 @@ pub fn generate(cfg: &SynthConfig, out: &Path) -> anyhow::Result<Summary> {
                     if i >= specs.len() {
                         break;
                     }
-                    let img = render_eye(&specs[i], cfg.size, &mut image_rng(cfg.seed, specs[i].index));
+                    let img = render_eye(
+                        &specs[i],
+                        cfg.size,
+                        &mut image_rng(cfg.seed, specs[i].index),
+                    );
                     if let Err(e) = w.write_image(&specs[i], &img) {
-                        first_error.lock().expect("no panics while holding the lock").get_or_insert(e);
+                        first_error
+                            .lock()
+                            .expect("no panics while holding the lock")
+                            .get_or_insert(e);
                         next.store(specs.len(), Ordering::Relaxed);
                     }
                 }
@@ -104,7 +122,12 @@ pub fn generate(cfg: &SynthConfig, out: &Path) -> anyhow::Result<Summary> {
         grade_counts[s.grade as usize] += 1;
     }
     let ungradable = specs.iter().filter(|s| s.defect.is_some()).count();
-    Ok(Summary { images: specs.len(), grade_counts, ungradable, csv })
+    Ok(Summary {
+        images: specs.len(),
+        grade_counts,
+        ungradable,
+        csv,
+    })
 }
 
 #[cfg(test)]
@@ -118,7 +141,10 @@ mod tests {
         let e = SynthConfig::new(5, 1, 10).unwrap_err().to_string();
         assert!(e.contains("--size") && e.contains("got 10"), "{e}");
         let cfg = SynthConfig::new(5, 1, 64).unwrap();
-        assert_eq!((cfg.n, cfg.seed, cfg.size, cfg.cameras.len()), (5, 1, 64, 3));
+        assert_eq!(
+            (cfg.n, cfg.seed, cfg.size, cfg.cameras.len()),
+            (5, 1, 64, 3)
+        );
     }
 
     #[test]
@@ -128,9 +154,15 @@ mod tests {
         let summary = generate(&cfg, dir.path()).unwrap();
         assert_eq!(summary.images, 30);
         assert_eq!(summary.grade_counts.iter().sum::<usize>(), 30);
-        assert!(summary.grade_counts.iter().all(|&c| c > 0), "{:?}", summary.grade_counts);
+        assert!(
+            summary.grade_counts.iter().all(|&c| c > 0),
+            "{:?}",
+            summary.grade_counts
+        );
         assert_eq!(summary.ungradable, 1);
-        let pngs = std::fs::read_dir(dir.path().join(writer::IMAGES_DIR)).unwrap().count();
+        let pngs = std::fs::read_dir(dir.path().join(writer::IMAGES_DIR))
+            .unwrap()
+            .count();
         assert_eq!(pngs, 30);
         assert_eq!(summary.csv, dir.path().join("train.csv"));
     }

@@ -32,7 +32,9 @@ impl ValueNoise {
         let octaves = (0..octaves)
             .map(|o| {
                 let n = (cells << o) + 1;
-                (0..n * n).map(|_| rng.random::<f32>() * 2.0 - 1.0).collect()
+                (0..n * n)
+                    .map(|_| rng.random::<f32>() * 2.0 - 1.0)
+                    .collect()
             })
             .collect();
         Self { cells, octaves }

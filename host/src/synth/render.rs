@@ -28,11 +28,29 @@ pub fn render_eye(spec: &EyeSpec, size: u32, rng: &mut impl Rng) -> RgbImage {
     let anatomy = Anatomy::sample(&mut ChaCha8Rng::seed_from_u64(spec.anatomy_seed));
     let frame = Frame::new(size, spec.camera.fov_radius, spec.eye);
     let mut canvas = anatomy.paint_background(&frame, size);
-    vessels::draw(&mut canvas, &frame, &anatomy.vessels, lesions::beading(spec.grade));
-    lesions::paint(&mut canvas, &frame, &anatomy, spec.grade, spec.camera.lesion_contrast, &mut lesion_rng);
+    vessels::draw(
+        &mut canvas,
+        &frame,
+        &anatomy.vessels,
+        lesions::beading(spec.grade),
+    );
+    lesions::paint(
+        &mut canvas,
+        &frame,
+        &anatomy,
+        spec.grade,
+        spec.camera.lesion_contrast,
+        &mut lesion_rng,
+    );
     anatomy.paint_foveal_reflex(&mut canvas, &frame);
     Anatomy::apply_fov(&mut canvas, &frame);
-    camera::develop(&mut canvas, &spec.camera, spec.defect, |x, y| frame.radius_at(x, y), &mut camera_rng);
+    camera::develop(
+        &mut canvas,
+        &spec.camera,
+        spec.defect,
+        |x, y| frame.radius_at(x, y),
+        &mut camera_rng,
+    );
     canvas.to_image()
 }
 
@@ -52,7 +70,10 @@ mod tests {
     }
 
     fn stats(img: &RgbImage) -> (f32, f32) {
-        let lum: Vec<f32> = img.pixels().map(|p| (p[0] as f32 + p[1] as f32 + p[2] as f32) / 3.0).collect();
+        let lum: Vec<f32> = img
+            .pixels()
+            .map(|p| (p[0] as f32 + p[1] as f32 + p[2] as f32) / 3.0)
+            .collect();
         let mean = lum.iter().sum::<f32>() / lum.len() as f32;
         let n = img.width() as usize;
         let mut lap = Vec::new();
@@ -63,7 +84,10 @@ mod tests {
             }
         }
         let lm = lap.iter().sum::<f32>() / lap.len() as f32;
-        (mean, lap.iter().map(|l| (l - lm).powi(2)).sum::<f32>() / lap.len() as f32)
+        (
+            mean,
+            lap.iter().map(|l| (l - lm).powi(2)).sum::<f32>() / lap.len() as f32,
+        )
     }
 
     #[test]
@@ -84,7 +108,10 @@ mod tests {
         assert_eq!(g0.as_raw(), again.as_raw());
         let changed = |g: u8| {
             let img = render_eye(&spec(g), 128, &mut image_rng(9, 0));
-            img.pixels().zip(g0.pixels()).filter(|(a, b)| (0..3).map(|k| a[k].abs_diff(b[k]) as u32).sum::<u32>() > 30).count()
+            img.pixels()
+                .zip(g0.pixels())
+                .filter(|(a, b)| (0..3).map(|k| a[k].abs_diff(b[k]) as u32).sum::<u32>() > 30)
+                .count()
         };
         let px: Vec<usize> = (1..=4).map(changed).collect();
         assert!(px[0] > 0 && px.windows(2).all(|w| w[1] > w[0]), "{px:?}");
@@ -101,7 +128,11 @@ mod tests {
         };
         assert!(shot(Defect::UnderExposed).0 < 0.25 * mean);
         assert!(shot(Defect::OverExposed).0 > 1.5 * mean);
-        assert!(shot(Defect::Defocused).1 < 0.25 * lap, "defocus {:?} vs lap {lap}", shot(Defect::Defocused));
+        assert!(
+            shot(Defect::Defocused).1 < 0.25 * lap,
+            "defocus {:?} vs lap {lap}",
+            shot(Defect::Defocused)
+        );
         assert!(shot(Defect::NoFov).0 < 10.0);
     }
 }

@@ -72,19 +72,43 @@ fn wrap(a: f32) -> f32 {
 pub fn grow(disc: (f32, f32), rd: f32, fovea: (f32, f32), rng: &mut impl Rng) -> Vec<Vessel> {
     let mut queue = VecDeque::new();
     let trunks: [(f32, f32, Steer); 6] = [
-        (-FRAC_PI_2 - 0.2, 1.0, Steer::Arcade { side: -1.0, target: uniform(rng, 0.42, 0.55) }),
-        (FRAC_PI_2 + 0.2, 1.0, Steer::Arcade { side: 1.0, target: uniform(rng, 0.42, 0.55) }),
+        (
+            -FRAC_PI_2 - 0.2,
+            1.0,
+            Steer::Arcade {
+                side: -1.0,
+                target: uniform(rng, 0.42, 0.55),
+            },
+        ),
+        (
+            FRAC_PI_2 + 0.2,
+            1.0,
+            Steer::Arcade {
+                side: 1.0,
+                target: uniform(rng, 0.42, 0.55),
+            },
+        ),
         (-FRAC_PI_4, 0.8, Steer::Radial),
         (FRAC_PI_4, 0.8, Steer::Radial),
         (PI - 0.25, 0.35, Steer::Radial),
         (PI + 0.25, 0.35, Steer::Radial),
     ];
     for (angle, scale, steer) in trunks {
-        for (kind, offset, r) in [(Kind::Vein, 0.12, VEIN_R), (Kind::Artery, -0.12, VEIN_R * 0.72)] {
+        for (kind, offset, r) in [
+            (Kind::Vein, 0.12, VEIN_R),
+            (Kind::Artery, -0.12, VEIN_R * 0.72),
+        ] {
             let a = angle + offset * angle.cos().signum() + 0.12 * normal(rng);
             let start = (disc.0 + 0.15 * rd * a.cos(), disc.1 + 0.15 * rd * a.sin());
             let r = r * scale * uniform(rng, 0.9, 1.1);
-            queue.push_back(Sprout { kind, pos: start, angle: a, r, depth: 0, steer });
+            queue.push_back(Sprout {
+                kind,
+                pos: start,
+                angle: a,
+                r,
+                depth: 0,
+                steer,
+            });
         }
     }
     let mut tree = Vec::new();
@@ -98,7 +122,13 @@ pub fn grow(disc: (f32, f32), rd: f32, fovea: (f32, f32), rng: &mut impl Rng) ->
 }
 
 /// Walks one vessel until it ends, queueing its branches.
-fn trace(s: Sprout, disc: (f32, f32), fovea: (f32, f32), rng: &mut impl Rng, queue: &mut VecDeque<Sprout>) -> Vessel {
+fn trace(
+    s: Sprout,
+    disc: (f32, f32),
+    fovea: (f32, f32),
+    rng: &mut impl Rng,
+    queue: &mut VecDeque<Sprout>,
+) -> Vessel {
     let (mut pos, mut angle, mut r) = (s.pos, s.angle, s.r);
     let mut curv = 0.0f32;
     let mut pts = vec![pos];
@@ -109,13 +139,21 @@ fn trace(s: Sprout, disc: (f32, f32), fovea: (f32, f32), rng: &mut impl Rng, que
             Steer::Arcade { side, target } => {
                 let w = (pos.0 - fovea.0, pos.1 - fovea.1);
                 let rho = (w.0 * w.0 + w.1 * w.1).sqrt().max(1e-3);
-                let t = if side < 0.0 { (w.1 / rho, -w.0 / rho) } else { (-w.1 / rho, w.0 / rho) };
+                let t = if side < 0.0 {
+                    (w.1 / rho, -w.0 / rho)
+                } else {
+                    (-w.1 / rho, w.0 / rho)
+                };
                 let pull = 2.5 * (target + 0.0015 * step as f32 - rho);
                 (t.1 + pull * w.1 / rho).atan2(t.0 + pull * w.0 / rho)
             }
             Steer::Radial => (pos.1 - disc.1).atan2(pos.0 - disc.0),
         };
-        let gain = if matches!(s.steer, Steer::Arcade { .. }) { 0.18 } else { 0.05 };
+        let gain = if matches!(s.steer, Steer::Arcade { .. }) {
+            0.18
+        } else {
+            0.05
+        };
         curv = 0.85 * curv + 0.02 * normal(rng);
         angle += gain * wrap(desired - angle) + curv;
         pos = (pos.0 + STEP * angle.cos(), pos.1 + STEP * angle.sin());
@@ -141,7 +179,12 @@ fn trace(s: Sprout, disc: (f32, f32), fovea: (f32, f32), rng: &mut impl Rng, que
             r *= 0.93;
         }
     }
-    Vessel { kind: s.kind, pts, radii, depth: s.depth }
+    Vessel {
+        kind: s.kind,
+        pts,
+        radii,
+        depth: s.depth,
+    }
 }
 
 /// Draws the tree. `beading` (0 = none, ~0.4 in severe DR) modulates the calibre of the
@@ -164,7 +207,11 @@ pub fn draw(canvas: &mut Canvas, frame: &Frame, tree: &[Vessel], beading: f32) {
                 let p0 = (a.0 + (b.0 - a.0) * t0, a.1 + (b.1 - a.1) * t0);
                 let p1 = (a.0 + (b.0 - a.0) * t1, a.1 + (b.1 - a.1) * t1);
                 let bead = |s: f32| {
-                    if beaded && s > 0.12 { 1.0 + beading * (TAU * s / wavelength + phase).sin() } else { 1.0 }
+                    if beaded && s > 0.12 {
+                        1.0 + beading * (TAU * s / wavelength + phase).sin()
+                    } else {
+                        1.0
+                    }
                 };
                 let s1 = s + STEP / sub as f32;
                 let r0 = frame.len(ra + (rb - ra) * t0) * bead(s);
@@ -195,7 +242,12 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
 
     fn tree(seed: u64) -> Vec<Vessel> {
-        grow((0.55, -0.03), 0.12, (-0.13, 0.03), &mut ChaCha8Rng::seed_from_u64(seed))
+        grow(
+            (0.55, -0.03),
+            0.12,
+            (-0.13, 0.03),
+            &mut ChaCha8Rng::seed_from_u64(seed),
+        )
     }
 
     #[test]
@@ -203,12 +255,25 @@ mod tests {
         let t = tree(1);
         assert!(t.len() > 40, "only {} vessels", t.len());
         assert!(t.iter().any(|v| v.depth >= 2));
-        let max_r = |d: u8| t.iter().filter(|v| v.depth == d).map(|v| v.radii[0]).fold(0.0f32, f32::max);
+        let max_r = |d: u8| {
+            t.iter()
+                .filter(|v| v.depth == d)
+                .map(|v| v.radii[0])
+                .fold(0.0f32, f32::max)
+        };
         assert!(max_r(0) > max_r(1) && max_r(1) > max_r(2));
-        let trunk = |k: Kind| t.iter().filter(|v| v.depth == 0 && v.kind == k).map(|v| v.radii[0]).sum::<f32>();
+        let trunk = |k: Kind| {
+            t.iter()
+                .filter(|v| v.depth == 0 && v.kind == k)
+                .map(|v| v.radii[0])
+                .sum::<f32>()
+        };
         assert!(trunk(Kind::Vein) > 1.2 * trunk(Kind::Artery));
         for v in &t {
-            assert!(v.radii.windows(2).all(|w| w[1] <= w[0] + 1e-6), "vessel widens along its length");
+            assert!(
+                v.radii.windows(2).all(|w| w[1] <= w[0] + 1e-6),
+                "vessel widens along its length"
+            );
         }
     }
 
@@ -218,15 +283,32 @@ mod tests {
         let fovea = (-0.13f32, 0.03f32);
         // The superior arcade reaches temporal of the fovea while staying above it.
         let sup = &t[0];
-        let temporal = sup.pts.iter().find(|p| p.0 < fovea.0).expect("arcade reaches temporal retina");
-        assert!(temporal.1 < fovea.1 - 0.25, "superior arcade at {temporal:?}");
+        let temporal = sup
+            .pts
+            .iter()
+            .find(|p| p.0 < fovea.0)
+            .expect("arcade reaches temporal retina");
+        assert!(
+            temporal.1 < fovea.1 - 0.25,
+            "superior arcade at {temporal:?}"
+        );
         let inf = &t[2];
-        let temporal = inf.pts.iter().find(|p| p.0 < fovea.0).expect("arcade reaches temporal retina");
-        assert!(temporal.1 > fovea.1 + 0.25, "inferior arcade at {temporal:?}");
+        let temporal = inf
+            .pts
+            .iter()
+            .find(|p| p.0 < fovea.0)
+            .expect("arcade reaches temporal retina");
+        assert!(
+            temporal.1 > fovea.1 + 0.25,
+            "inferior arcade at {temporal:?}"
+        );
         for v in &t {
             for p in &v.pts {
                 let d = ((p.0 - fovea.0).powi(2) + (p.1 - fovea.1).powi(2)).sqrt();
-                assert!(d > 0.08 - STEP, "vessel enters the foveal avascular zone at {p:?}");
+                assert!(
+                    d > 0.08 - STEP,
+                    "vessel enters the foveal avascular zone at {p:?}"
+                );
                 assert!((p.0 * p.0 + p.1 * p.1).sqrt() < 1.05);
             }
         }
@@ -242,7 +324,12 @@ mod tests {
         draw(&mut beaded, &frame, &t, 0.45);
         let dark = |c: &Canvas| c.px.iter().filter(|p| p[0] < 0.8).count();
         assert!(dark(&plain) > 2000, "tree covers {} px", dark(&plain));
-        let changed = plain.px.iter().zip(&beaded.px).filter(|(a, b)| (a[0] - b[0]).abs() > 0.1).count();
+        let changed = plain
+            .px
+            .iter()
+            .zip(&beaded.px)
+            .filter(|(a, b)| (a[0] - b[0]).abs() > 0.1)
+            .count();
         assert!(changed > 200, "beading changed only {changed} px");
     }
 }

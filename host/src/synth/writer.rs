@@ -39,16 +39,22 @@ impl Writer {
     /// files can be written there before any work starts.
     pub fn create(root: &Path) -> anyhow::Result<Self> {
         let images = root.join(IMAGES_DIR);
-        fs::create_dir_all(&images).with_context(|| format!("creating output folder {}", images.display()))?;
+        fs::create_dir_all(&images)
+            .with_context(|| format!("creating output folder {}", images.display()))?;
         let probe = root.join(".synth-write-test");
-        fs::write(&probe, b"").with_context(|| format!("output folder {} is not writable", root.display()))?;
+        fs::write(&probe, b"")
+            .with_context(|| format!("output folder {} is not writable", root.display()))?;
         fs::remove_file(&probe).with_context(|| format!("removing {}", probe.display()))?;
-        Ok(Self { root: root.to_path_buf() })
+        Ok(Self {
+            root: root.to_path_buf(),
+        })
     }
 
     /// Path of the image of `spec`.
     pub fn image_path(&self, spec: &EyeSpec) -> PathBuf {
-        self.root.join(IMAGES_DIR).join(format!("{}.png", spec.id_code))
+        self.root
+            .join(IMAGES_DIR)
+            .join(format!("{}.png", spec.id_code))
     }
 
     /// Path of the CSV.
@@ -59,13 +65,15 @@ impl Writer {
     /// Writes the image of `spec` as PNG.
     pub fn write_image(&self, spec: &EyeSpec, img: &RgbImage) -> anyhow::Result<()> {
         let path = self.image_path(spec);
-        img.save_with_format(&path, image::ImageFormat::Png).with_context(|| format!("writing image {}", path.display()))
+        img.save_with_format(&path, image::ImageFormat::Png)
+            .with_context(|| format!("writing image {}", path.display()))
     }
 
     /// Writes the label table, one row per spec in order.
     pub fn write_csv(&self, specs: &[EyeSpec]) -> anyhow::Result<PathBuf> {
         let path = self.csv_path();
-        let mut w = csv::Writer::from_path(&path).with_context(|| format!("creating {}", path.display()))?;
+        let mut w = csv::Writer::from_path(&path)
+            .with_context(|| format!("creating {}", path.display()))?;
         for s in specs {
             w.serialize(Row {
                 id_code: &s.id_code,
@@ -79,7 +87,8 @@ impl Writer {
             })
             .with_context(|| format!("writing {}", path.display()))?;
         }
-        w.flush().with_context(|| format!("writing {}", path.display()))?;
+        w.flush()
+            .with_context(|| format!("writing {}", path.display()))?;
         Ok(path)
     }
 }
@@ -100,7 +109,10 @@ mod tests {
         let path = w.write_csv(&specs).unwrap();
         let text = fs::read_to_string(path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "id_code,diagnosis,sex,age_band,camera,site,patient_id,gradable");
+        assert_eq!(
+            lines[0],
+            "id_code,diagnosis,sex,age_band,camera,site,patient_id,gradable"
+        );
         assert_eq!(lines.len(), 4);
         let row0: Vec<&str> = lines[1].split(',').collect();
         assert_eq!(row0[0], specs[0].id_code);
@@ -108,7 +120,10 @@ mod tests {
         assert_eq!(row0[6], "P0001");
         assert_eq!(row0[7], "1");
         assert!(lines[3].ends_with(",P0002,0"), "{}", lines[3]);
-        assert!(w.image_path(&specs[0]).ends_with(format!("train_images/{}.png", specs[0].id_code)));
+        assert!(
+            w.image_path(&specs[0])
+                .ends_with(format!("train_images/{}.png", specs[0].id_code))
+        );
         assert!(dir.path().join("out/train_images").is_dir());
     }
 
