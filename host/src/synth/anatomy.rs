@@ -115,8 +115,11 @@ impl Anatomy {
             for x in 0..n {
                 let (u, v) = frame.eye(x as f32 + 0.5, y as f32 + 0.5);
                 let r = (u * u + v * v).sqrt();
+                if r > 1.0 + 2.0 / frame.r {
+                    continue; // outside the field of view: stays black
+                }
                 let (tu, tv) = ((u + 1.1) / 2.2, (v + 1.1) / 2.2);
-                // Radial illumination falloff with a slightly brighter band around the disc.
+                // Radial illumination falloff from the centre of the field of view.
                 let illum = 1.0 - 0.5 * r.min(1.2).powf(2.4);
                 let tex = 0.06 * self.texture.at(tu, tv);
                 // Tigroid pattern: ridges of the choroid noise, stronger in the periphery.
