@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod synth;
 
 /// Train, export and package EfficientNet screening models.
 #[derive(Parser)]
