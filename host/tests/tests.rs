@@ -1,4 +1,6 @@
 //! Integration tests of the `host` binary, one module per command.
 
+/// The synthetic set through shared's loader, decoder and quality gate.
+mod gate;
 /// `host synth`: the synthetic fundus data set.
 mod synth;

@@ -43,7 +43,7 @@ impl Default for QualityConfig {
             max_mean_luma: 200.0,
             max_dark_fraction: 0.35,
             max_bright_fraction: 0.20,
-            min_focus: 4.0,
+            min_focus: 6.0,
             min_contrast: 6.0,
         }
     }
