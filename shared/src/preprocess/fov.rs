@@ -201,7 +201,7 @@ pub fn crop_square(img: &RgbImage, fov: &Fov) -> RgbImage {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use image::Rgb;
 

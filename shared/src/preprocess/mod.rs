@@ -153,18 +153,8 @@ fn pad_resize(img: &RgbImage, side: u32, filter: imageops::FilterType) -> RgbIma
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::preprocess::fov::tests::disc as fundus;
     use image::Rgb;
-
-    fn fundus(w: u32, h: u32, cx: f32, cy: f32, r: f32) -> RgbImage {
-        RgbImage::from_fn(w, h, |x, y| {
-            let (dx, dy) = (x as f32 + 0.5 - cx, y as f32 + 0.5 - cy);
-            if dx * dx + dy * dy <= r * r {
-                Rgb([170, 80, 30])
-            } else {
-                Rgb([2, 2, 2])
-            }
-        })
-    }
 
     #[test]
     fn fundus_is_centred_filling_the_square_and_black_outside() {
@@ -174,7 +164,7 @@ mod tests {
         };
         let p = prepare(&fundus(600, 400, 250.0, 200.0, 180.0), &cfg, None).unwrap();
         assert_eq!(p.image.dimensions(), (64, 64));
-        assert_eq!(p.image.get_pixel(32, 32).0, [170, 80, 30]);
+        assert_eq!(p.image.get_pixel(32, 32).0, [180, 90, 40]);
         assert_eq!(p.image.get_pixel(0, 0).0, [0, 0, 0]);
         // The disc touches the square's edges: the middle of the top row is retina-coloured
         // just inside the shrunken circle (row 1, radius 31.36 of 32).
@@ -195,9 +185,9 @@ mod tests {
         let t = preprocess(&fundus(300, 300, 150.0, 150.0, 140.0), &cfg).unwrap();
         assert_eq!(t.len(), 3 * 32 * 32);
         let centre = 16 * 32 + 16;
-        assert!((t[centre] - 170.0 / 255.0).abs() < 1e-6);
-        assert!((t[32 * 32 + centre] - 80.0 / 255.0).abs() < 1e-6);
-        assert!((t[2 * 32 * 32 + centre] - 30.0 / 255.0).abs() < 1e-6);
+        assert!((t[centre] - 180.0 / 255.0).abs() < 1e-6);
+        assert!((t[32 * 32 + centre] - 90.0 / 255.0).abs() < 1e-6);
+        assert!((t[2 * 32 * 32 + centre] - 40.0 / 255.0).abs() < 1e-6);
         assert_eq!(t[0], 0.0);
     }
 

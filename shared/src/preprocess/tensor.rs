@@ -5,26 +5,26 @@ use super::config::Normalize;
 
 /// Writes `img` (values 0–255) as CHW `f32` into `out` (length `3·w·h`), normalised.
 pub fn write_chw_f32(img: &Rgb32FImage, norm: &Normalize, out: &mut [f32]) {
-    let plane = (img.width() * img.height()) as usize;
-    assert_eq!(out.len(), 3 * plane, "output slice must hold 3 planes");
-    let affine = norm.affine();
-    for (i, p) in img.pixels().enumerate() {
-        for c in 0..3 {
-            let (s, o) = affine[c];
-            out[c * plane + i] = p.0[c] * s + o;
-        }
-    }
+    write_planes(img.pixels().map(|p| p.0), norm, out);
 }
 
 /// Same as [`write_chw_f32`] for an 8-bit image.
 pub fn write_chw_u8(img: &RgbImage, norm: &Normalize, out: &mut [f32]) {
-    let plane = (img.width() * img.height()) as usize;
+    write_planes(img.pixels().map(|p| p.0.map(f32::from)), norm, out);
+}
+
+/// Scatters interleaved RGB pixels into three planes of `out`, normalised.
+fn write_planes(
+    pixels: impl ExactSizeIterator<Item = [f32; 3]>,
+    norm: &Normalize,
+    out: &mut [f32],
+) {
+    let plane = pixels.len();
     assert_eq!(out.len(), 3 * plane, "output slice must hold 3 planes");
     let affine = norm.affine();
-    for (i, p) in img.pixels().enumerate() {
-        for c in 0..3 {
-            let (s, o) = affine[c];
-            out[c * plane + i] = p.0[c] as f32 * s + o;
+    for (i, p) in pixels.enumerate() {
+        for (c, &(s, o)) in affine.iter().enumerate() {
+            out[c * plane + i] = p[c] * s + o;
         }
     }
 }
