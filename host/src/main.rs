@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod model;
 mod synth;
 
 /// Train, export and package EfficientNet screening models.
@@ -18,12 +19,15 @@ struct Cli {
 enum Command {
     /// Draw a labelled synthetic fundus data set (the embedded default).
     Synth(cmd::synth::Args),
+    /// Print an EfficientNet variant's stages, resolution, dropout and parameter count.
+    Model(cmd::model::Args),
 }
 
 fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Synth(args) => cmd::synth::run(args),
+        Command::Model(args) => cmd::model::run(args),
     }
 }
 

@@ -2,5 +2,7 @@
 
 /// The synthetic set through shared's loader, decoder and quality gate.
 mod gate;
+/// `host model`: stage strings and parameter counts of the EfficientNet variants.
+mod model;
 /// `host synth`: the synthetic fundus data set.
 mod synth;
