@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod weights;
 
 /// Train, export and package EfficientNet screening models.
 #[derive(Parser)]
@@ -17,12 +18,15 @@ struct Cli {
 enum Command {
     /// Draw a labelled synthetic fundus data set (the embedded default).
     Synth(cmd::synth::Args),
+    /// Inspect pretrained weights (PyTorch legacy/zip `.pth`, safetensors).
+    Weights(cmd::weights::Args),
 }
 
 fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Synth(args) => cmd::synth::run(args),
+        Command::Weights(args) => cmd::weights::run(args),
     }
 }
 

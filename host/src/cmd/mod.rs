@@ -1,2 +1,3 @@
 //! One module per `host` subcommand, each with its `Args` and `pub fn run`.
 pub mod synth;
+pub mod weights;
