@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 mod cmd;
 mod model;
 mod synth;
+mod weights;
 
 /// Train, export and package EfficientNet screening models.
 #[derive(Parser)]
@@ -21,6 +22,8 @@ enum Command {
     Synth(cmd::synth::Args),
     /// Print an EfficientNet variant's stages, resolution, dropout and parameter count.
     Model(cmd::model::Args),
+    /// Inspect pretrained weights (PyTorch legacy/zip `.pth`, safetensors).
+    Weights(cmd::weights::Args),
 }
 
 fn run() -> anyhow::Result<ExitCode> {
@@ -28,6 +31,7 @@ fn run() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Synth(args) => cmd::synth::run(args),
         Command::Model(args) => cmd::model::run(args),
+        Command::Weights(args) => cmd::weights::run(args),
     }
 }
 

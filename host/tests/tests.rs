@@ -6,3 +6,5 @@ mod gate;
 mod model;
 /// `host synth`: the synthetic fundus data set.
 mod synth;
+/// `host weights inspect` on golden tiny state dicts and the real EfficientNet-Lite weights.
+mod weights;

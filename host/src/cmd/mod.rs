@@ -1,3 +1,4 @@
 //! One module per `host` subcommand, each with its `Args` and `pub fn run`.
 pub mod model;
 pub mod synth;
+pub mod weights;
