@@ -204,11 +204,10 @@ impl Dataset {
             if label.is_empty() {
                 return Err(malformed(file, line, format!("empty `{label_key}`")));
             }
-            // No let-chains: the workspace MSRV (1.85) predates them.
-            if let Some(classes) = &fixed_classes {
-                if class_index(classes, &label, format).is_none() {
-                    return Err(unknown(line, &label, classes));
-                }
+            if let Some(classes) = &fixed_classes
+                && class_index(classes, &label, format).is_none()
+            {
+                return Err(unknown(line, &label, classes));
             }
             let image = &record[image_col];
             if image.is_empty() {
