@@ -193,7 +193,7 @@ impl BlockSpec {
         if self.repeats == 0 {
             return bad("repeats must be at least 1".into());
         }
-        if self.kernel % 2 == 0 {
+        if self.kernel.is_multiple_of(2) {
             return bad(format!("kernel {} must be odd", self.kernel));
         }
         if !matches!(self.stride, 1 | 2) {
