@@ -6,7 +6,8 @@
 //!   training augmentation, all driven by one serde [`preprocess::PreprocessConfig`];
 //! - [`quality`]: the gradability gate (an ungradable image is never a negative);
 //! - [`metrics`]: classification, ROC/AUC, kappa, calibration and interval statistics;
-//! - [`dataset`]: image folders, CSV manifests and patient-grouped stratified splits.
+//! - [`dataset`]: image folders, CSV manifests and patient-grouped stratified splits;
+//! - [`task`]: what a model predicts and its headline metric (QWK, AUC, accuracy).
 //!
 //! No training or accelerator dependency lives here; the crate builds for aarch64 and armv7.
 #![warn(missing_docs)]
@@ -16,3 +17,4 @@ pub mod decode;
 pub mod metrics;
 pub mod preprocess;
 pub mod quality;
+pub mod task;
