@@ -1,5 +1,7 @@
 //! Integration tests of fovea-shared, one module per concern.
 
+/// The signed device bundle: round trip, tampering, truncation, keys, random input.
+mod bundle;
 /// Data set loaders (folders, CSV manifests) and the patient-grouped stratified split.
 mod dataset;
 /// Decoding real fundus, X-ray and DICOM samples against pydicom and Pillow; bad input.
