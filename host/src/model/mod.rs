@@ -5,10 +5,13 @@
 //! - [`base`]: the seven B0 stages, stem and head;
 //! - [`scaling`]: [`Variant`], the released (width, depth, resolution, dropout) table,
 //!   `round_channels` and `round_repeats`;
-//! - [`arch`]: [`Architecture`], every block of a variant, and its parameter count.
+//! - [`arch`]: [`Architecture`], every block of a variant, and its parameter count;
+//! - [`net`]: the burn network built from an [`Architecture`].
 pub mod arch;
 pub mod base;
 pub mod block;
+#[cfg_attr(not(test), allow(dead_code))] // used by host train (issue 3), landing next
+pub mod net;
 pub mod scaling;
 
 pub use arch::Architecture;
