@@ -6,7 +6,13 @@ use clap::{Parser, Subcommand};
 mod cmd;
 mod model;
 mod synth;
+mod train;
 mod weights;
+
+/// Locating cached real samples and weights in unit tests (shared with fovea-shared's tests).
+#[cfg(test)]
+#[path = "../../shared/tests/support.rs"]
+mod test_support;
 
 /// Train, export and package EfficientNet screening models.
 #[derive(Parser)]
@@ -22,6 +28,8 @@ enum Command {
     Synth(cmd::synth::Args),
     /// Print an EfficientNet variant's stages, resolution, dropout and parameter count.
     Model(cmd::model::Args),
+    /// Train or fine-tune an EfficientNet (default data: the synthetic fundus set).
+    Train(cmd::train::Args),
     /// Inspect pretrained weights (PyTorch legacy/zip `.pth`, safetensors).
     Weights(cmd::weights::Args),
 }
@@ -31,6 +39,7 @@ fn run() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Synth(args) => cmd::synth::run(args),
         Command::Model(args) => cmd::model::run(args),
+        Command::Train(args) => cmd::train::run(args),
         Command::Weights(args) => cmd::weights::run(args),
     }
 }

@@ -6,5 +6,7 @@ mod gate;
 mod model;
 /// `host synth`: the synthetic fundus data set.
 mod synth;
+/// `host train`: a tiny end-to-end run, determinism, resume, argument errors.
+mod train;
 /// `host weights inspect` on golden tiny state dicts and the real EfficientNet-Lite weights.
 mod weights;

@@ -6,11 +6,12 @@
 //! - [`scaling`]: [`Variant`], the released (width, depth, resolution, dropout) table,
 //!   `round_channels` and `round_repeats`;
 //! - [`arch`]: [`Architecture`], every block of a variant, and its parameter count;
-//! - [`net`]: the burn network built from an [`Architecture`].
+//! - [`net`]: the burn network built from an [`Architecture`];
+//! - [`import`]: pretrained efficientnet_pytorch / EfficientNet-Lite weights onto [`net`].
 pub mod arch;
 pub mod base;
 pub mod block;
-#[cfg_attr(not(test), allow(dead_code))] // used by host train (issue 3), landing next
+pub mod import;
 pub mod net;
 pub mod scaling;
 
