@@ -30,6 +30,8 @@ enum Command {
     Model(cmd::model::Args),
     /// Train or fine-tune an EfficientNet (default data: the synthetic fundus set).
     Train(cmd::train::Args),
+    /// Measure training speed (images/s, peak RSS).
+    Bench(cmd::bench::Args),
     /// Inspect pretrained weights (PyTorch legacy/zip `.pth`, safetensors).
     Weights(cmd::weights::Args),
 }
@@ -40,6 +42,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Synth(args) => cmd::synth::run(args),
         Command::Model(args) => cmd::model::run(args),
         Command::Train(args) => cmd::train::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
         Command::Weights(args) => cmd::weights::run(args),
     }
 }

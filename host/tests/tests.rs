@@ -1,5 +1,7 @@
 //! Integration tests of the `host` binary, one module per command.
 
+/// `host bench train`: report fields and arithmetic.
+mod bench;
 /// The synthetic set through shared's loader, decoder and quality gate.
 mod gate;
 /// `host model`: stage strings and parameter counts of the EfficientNet variants.

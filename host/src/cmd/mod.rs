@@ -1,4 +1,5 @@
 //! One module per `host` subcommand, each with its `Args` and `pub fn run`.
+pub mod bench;
 pub mod model;
 pub mod synth;
 pub mod train;
