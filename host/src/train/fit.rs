@@ -187,10 +187,15 @@ pub fn fit(
             .map_or_else(|| model.valid(), |e| e.model.clone());
         let probs = predict(&evaluated, val, &cfg.preprocess, cfg.batch_size, device);
         let Headline { name, value } = cfg.task.headline(&val.labels(), &probs, classes)?;
-        bar.finish_with_message(format!(
+        let line = format!(
             "loss {:.4}  val {name} {value:.4}  {images_per_second:.1} img/s",
             loss_sum / seen as f64
-        ));
+        );
+        if bar.is_hidden() {
+            // No terminal (CI, logs): one plain line per epoch instead of the bar.
+            eprintln!("epoch {}/{}: {line}", epoch + 1, cfg.epochs);
+        }
+        bar.finish_with_message(line);
         state.history.push(EpochRecord {
             epoch,
             train_loss: loss_sum / seen as f64,

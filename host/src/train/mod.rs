@@ -166,12 +166,26 @@ pub fn build_model(cfg: &TrainConfig, device: &Device) -> anyhow::Result<Efficie
         );
         model = imported;
     }
+    set_bn_momentum(&mut model, cfg.bn_momentum);
     if cfg.freeze_backbone {
         model.stem = model.stem.freeze();
         model.blocks = model.blocks.into_iter().map(|b| b.freeze()).collect();
         model.head_conv = model.head_conv.freeze();
     }
     Ok(model)
+}
+
+/// Sets the running-statistics momentum of every BatchNorm layer.
+fn set_bn_momentum(model: &mut EfficientNet, momentum: f64) {
+    model.stem.bn.momentum = momentum;
+    model.head_conv.bn.momentum = momentum;
+    for b in &mut model.blocks {
+        if let Some(e) = b.expand.as_mut() {
+            e.bn.momentum = momentum;
+        }
+        b.depthwise.bn.momentum = momentum;
+        b.project.bn.momentum = momentum;
+    }
 }
 
 fn final_metrics(
