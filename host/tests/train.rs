@@ -6,6 +6,10 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 fn train(out: &Path, extra: &[&str]) -> Output {
+    train_seed(out, "3", extra)
+}
+
+fn train_seed(out: &Path, seed: &str, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_host"))
         .args([
             "train",
@@ -18,7 +22,7 @@ fn train(out: &Path, extra: &[&str]) -> Output {
             "--synth-n",
             "40",
             "--seed",
-            "3",
+            seed,
         ])
         .args(["--threads", "2", "--out"])
         .arg(out)
@@ -127,24 +131,16 @@ fn same_seed_same_weights() {
     assert_eq!(loss(&a), loss(&b));
     // And a different seed gives different weights.
     let c = dir.path().join("c");
-    let o = Command::new(env!("CARGO_BIN_EXE_host"))
-        .args([
-            "train",
-            "--variant",
-            "lite0",
-            "--img-size",
-            "64",
-            "--batch-size",
-            "8",
-            "--seed",
-            "4",
+    let o = train_seed(
+        &c,
+        "4",
+        &[
             "--epochs",
             "1",
-        ])
-        .args(["--data", data.join("train.csv").to_str().unwrap(), "--out"])
-        .arg(&c)
-        .output()
-        .unwrap();
+            "--data",
+            data.join("train.csv").to_str().unwrap(),
+        ],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_ne!(
         json(&c.join("metrics.json"))["weights_sha256"],
