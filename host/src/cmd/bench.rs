@@ -75,9 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let arch = Architecture::new(a.variant, a.classes);
     let mut net = EfficientNetConfig::new(&arch, Head::Linear).init(&device);
     if a.freeze_backbone {
-        net.stem = net.stem.freeze();
-        net.blocks = net.blocks.into_iter().map(|b| b.freeze()).collect();
-        net.head_conv = net.head_conv.freeze();
+        net = net.freeze_backbone();
     }
     let mut net = net.train();
     let train = device.clone().autodiff();

@@ -168,9 +168,7 @@ pub fn build_model(cfg: &TrainConfig, device: &Device) -> anyhow::Result<Efficie
     }
     set_bn_momentum(&mut model, cfg.bn_momentum);
     if cfg.freeze_backbone {
-        model.stem = model.stem.freeze();
-        model.blocks = model.blocks.into_iter().map(|b| b.freeze()).collect();
-        model.head_conv = model.head_conv.freeze();
+        model = model.freeze_backbone();
     }
     Ok(model)
 }

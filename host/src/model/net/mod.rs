@@ -159,6 +159,14 @@ impl EfficientNet {
         self.classifier.forward(self.forward_features(x))
     }
 
+    /// Transfer learning: stem, blocks and head conv get no gradient; the classifier trains.
+    pub fn freeze_backbone(mut self) -> Self {
+        self.stem = self.stem.freeze();
+        self.blocks = self.blocks.into_iter().map(|b| b.freeze()).collect();
+        self.head_conv = self.head_conv.freeze();
+        self
+    }
+
     /// Trainable parameters: [`trainable_parameters`] of the whole network.
     pub fn trainable_parameters(&self) -> u64 {
         trainable_parameters(self)
