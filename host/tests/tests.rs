@@ -6,6 +6,9 @@ mod bench;
 mod gate;
 /// `host model`: stage strings and parameter counts of the EfficientNet variants.
 mod model;
+/// Locating cached samples and weights (shared with fovea-shared's tests).
+#[path = "../../shared/tests/support.rs"]
+mod support;
 /// `host synth`: the synthetic fundus data set.
 mod synth;
 /// `host train`: a tiny end-to-end run, determinism, resume, argument errors.

