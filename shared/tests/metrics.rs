@@ -101,32 +101,10 @@ fn referable_dr_screening_report() {
     assert_eq!(back.confusion, report.confusion);
     assert_eq!(back.counts, report.counts);
     assert_eq!(back.roc.thresholds[0], f64::INFINITY);
-    assert_json_close(
-        &serde_json::to_value(&back).unwrap(),
-        &serde_json::to_value(&report).unwrap(),
+    // Exact: the workspace enables serde_json's `float_roundtrip`, so every f64 reads back
+    // bit for bit (without it 0.9444444444444444 came back as 0.9444444444444445).
+    assert_eq!(
+        serde_json::to_value(&back).unwrap(),
+        serde_json::to_value(&report).unwrap()
     );
-}
-
-/// Structural equality with floats equal to within a few ULP: serde_json without its
-/// `float_roundtrip` feature may parse the last digit one ULP off (e.g. 0.9444444444444444
-/// reads back as 0.9444444444444445).
-fn assert_json_close(got: &serde_json::Value, want: &serde_json::Value) {
-    use serde_json::Value;
-    match (got, want) {
-        (Value::Number(g), Value::Number(w)) => {
-            let (g, w) = (g.as_f64().unwrap(), w.as_f64().unwrap());
-            assert!((g - w).abs() <= 4.0 * f64::EPSILON * w.abs(), "{g} vs {w}");
-        }
-        (Value::Array(g), Value::Array(w)) => {
-            assert_eq!(g.len(), w.len());
-            g.iter().zip(w).for_each(|(g, w)| assert_json_close(g, w));
-        }
-        (Value::Object(g), Value::Object(w)) => {
-            assert_eq!(g.keys().collect::<Vec<_>>(), w.keys().collect::<Vec<_>>());
-            g.values()
-                .zip(w.values())
-                .for_each(|(g, w)| assert_json_close(g, w));
-        }
-        (g, w) => assert_eq!(g, w),
-    }
 }
