@@ -66,6 +66,7 @@ fn gradable_dark_and_unreadable_images_each_get_their_line() {
     let bright = lines[0]["measures"]["mean_luma"].as_f64().unwrap();
     assert!((mean / bright - 0.12).abs() < 0.02, "{mean} vs {bright}");
     let err = lines[2]["error"].as_str().unwrap();
+    assert!(lines[2].get("measures").is_none());
     assert!(
         err.contains("notes.jpg") && err.contains("not a supported image"),
         "{err}"

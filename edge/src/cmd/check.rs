@@ -60,7 +60,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     file,
                     source: Some(&decoded.source),
                     verdict: Some(&report.verdict),
-                    measures: Some(&report.measures),
+                    // Nothing was measured when the gate stopped at "no field of view".
+                    measures: (report.fov.is_some() || !cfg.require_fov)
+                        .then_some(&report.measures),
                     error: None,
                 })?
             }
