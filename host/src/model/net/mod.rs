@@ -3,7 +3,8 @@
 //!
 //! - [`activation`]: SiLU / ReLU6 on tensors;
 //! - [`padding`]: TF "SAME" (asymmetric) or symmetric convolution padding;
-//! - [`conv_bn`]: conv → BatchNorm (eps 1e-3, momentum 0.01) → activation;
+//! - [`conv_bn`]: conv → BatchNorm (eps 1e-3, momentum 0.01 as built; `host train` sets its
+//!   `--bn-momentum`, default 0.1, on every layer before training) → activation;
 //! - [`squeeze_excite`]: the SE gate;
 //! - [`mbconv`]: the `ds` and `ir` blocks with residual and drop-connect;
 //! - [`head`]: pool → dropout → linear, or the seed model's 1024-wide MLP.
