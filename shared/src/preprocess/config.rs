@@ -141,6 +141,23 @@ impl PreprocessConfig {
         }
     }
 
+    /// The canonical JSON form: serde_json's compact encoding, fields in declaration order.
+    /// The bundle manifest stores exactly this string, and [`Self::sha256_hex`] hashes it.
+    pub fn canonical_json(&self) -> String {
+        // Plain structs, enums and numbers only (no maps with non-string keys): serde_json
+        // cannot fail on this type.
+        serde_json::to_string(self).expect("PreprocessConfig serialises to JSON")
+    }
+
+    /// SHA-256 of [`Self::canonical_json`], lower-case hex: the preprocessing identity that an
+    /// exported model's metadata carries, so a runtime can refuse a config that differs.
+    pub fn sha256_hex(&self) -> String {
+        crate::bundle::sha256(self.canonical_json().as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// Checks the values a hand-edited config could get wrong.
     pub fn validate(&self) -> Result<(), String> {
         if !(8..=4096).contains(&self.size) {
@@ -185,6 +202,29 @@ mod tests {
         let [(s, o), _, _] = Normalize::Symmetric.affine();
         assert_eq!(127.0 * s + o, 0.0);
         assert_eq!(255.0 * s + o, 1.0);
+    }
+
+    // python3: import hashlib
+    //   s = '{"size":224,"crop":{"kind":"fundus_circle","shrink":0.98},"interpolation":"bicubic",'
+    //       '"graham":null,"normalize":{"kind":"image_net"}}'
+    //   hashlib.sha256(s.encode()).hexdigest()
+    //     -> 024b7745d732185f43499fb04b4c6c96a0a0f7735b3dc10a81695408e7ddc144
+    #[test]
+    fn canonical_json_and_its_sha256_match_python() {
+        let cfg = PreprocessConfig::default();
+        assert_eq!(
+            cfg.canonical_json(),
+            r#"{"size":224,"crop":{"kind":"fundus_circle","shrink":0.98},"interpolation":"bicubic","graham":null,"normalize":{"kind":"image_net"}}"#
+        );
+        assert_eq!(
+            cfg.sha256_hex(),
+            "024b7745d732185f43499fb04b4c6c96a0a0f7735b3dc10a81695408e7ddc144"
+        );
+        let other = PreprocessConfig {
+            size: 128,
+            ..cfg.clone()
+        };
+        assert_ne!(other.sha256_hex(), cfg.sha256_hex());
     }
 
     #[test]
