@@ -2,6 +2,8 @@
 
 /// `host bench train`: report fields and arithmetic.
 mod bench;
+/// `host export`: ONNX parity with tract (B0, B3, Lite0, a trained run), metadata, features.
+mod export;
 /// The synthetic set through shared's loader, decoder and quality gate.
 mod gate;
 /// `host model`: stage strings and parameter counts of the EfficientNet variants.

@@ -142,35 +142,44 @@ pub fn build_model(cfg: &TrainConfig, device: &Device) -> anyhow::Result<Efficie
         model.trainable_parameters()
     );
     if let Some(path) = &cfg.pretrained {
-        let weights = crate::weights::load(path)?;
-        let (imported, report) = import::import_efficientnet_pytorch(model, &weights);
-        anyhow::ensure!(
-            report.backbone_complete(),
-            "--pretrained {}: does not fit {}: missing {:?}; mis-shaped {:?}",
-            path.display(),
-            cfg.variant,
-            report.missing,
-            report.mis_shaped
-        );
-        eprintln!(
-            "pretrained: {} tensors from {}; {} unexpected {:?}; head {}",
-            report.loaded,
-            path.display(),
-            report.unexpected.len(),
-            report.unexpected,
-            if report.head_skipped.is_empty() {
-                "imported"
-            } else {
-                "fresh (class count differs)"
-            }
-        );
-        model = imported;
+        model = import_pretrained(model, path, cfg.variant)?;
     }
     set_bn_momentum(&mut model, cfg.bn_momentum);
     if cfg.freeze_backbone {
         model = model.freeze_backbone();
     }
     Ok(model)
+}
+
+/// Copies pretrained weights (`.pth`, `.safetensors`) into `model`, requiring the whole
+/// backbone and reporting what was left out.
+pub fn import_pretrained(
+    model: EfficientNet,
+    path: &Path,
+    variant: crate::model::scaling::Variant,
+) -> anyhow::Result<EfficientNet> {
+    let weights = crate::weights::load(path)?;
+    let (imported, report) = import::import_efficientnet_pytorch(model, &weights);
+    anyhow::ensure!(
+        report.backbone_complete(),
+        "--pretrained {}: does not fit {variant}: missing {:?}; mis-shaped {:?}",
+        path.display(),
+        report.missing,
+        report.mis_shaped
+    );
+    eprintln!(
+        "pretrained: {} tensors from {}; {} unexpected {:?}; head {}",
+        report.loaded,
+        path.display(),
+        report.unexpected.len(),
+        report.unexpected,
+        if report.head_skipped.is_empty() {
+            "imported"
+        } else {
+            "fresh (class count differs)"
+        }
+    );
+    Ok(imported)
 }
 
 /// Sets the running-statistics momentum of every BatchNorm layer.
