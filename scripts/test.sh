@@ -29,3 +29,6 @@ cargo check --quiet -p fovea-shared --target aarch64-unknown-linux-gnu
 
 step "cargo test"
 cargo test --workspace
+
+step "ONNX exports: onnx checker and onnxruntime vs host logits (scripts/check-onnx.sh)"
+scripts/check-onnx.sh
