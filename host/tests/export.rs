@@ -459,3 +459,71 @@ fn bad_input_is_named() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--out"));
 }
+
+/// `host train --pretrained X.onnx` takes a fovea export's weights (folded BN undone) and
+/// reports them like a `.pth` import.
+#[test]
+fn train_accepts_a_fovea_onnx_export_as_pretrained_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let onnx = dir.path().join("lite0.onnx");
+    ok(&host(&[
+        "export",
+        "--variant",
+        "lite0",
+        "--num-classes",
+        "5",
+        "--img-size",
+        "64",
+        "--seed",
+        "6",
+        "--randomize-bn",
+        "--out",
+        s(&onnx),
+    ]));
+    let o = host(&[
+        "train",
+        "--variant",
+        "lite0",
+        "--img-size",
+        "64",
+        "--batch-size",
+        "8",
+        "--synth-n",
+        "40",
+        "--seed",
+        "4",
+        "--epochs",
+        "1",
+        "--threads",
+        "2",
+        "--pretrained",
+        s(&onnx),
+        "--out",
+        s(&dir.path().join("run")),
+    ]);
+    ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("0 unexpected []; head imported"), "{err}");
+    // A file that fits no variant is refused with the names that are missing.
+    let o = host(&[
+        "train",
+        "--variant",
+        "b0",
+        "--img-size",
+        "64",
+        "--synth-n",
+        "40",
+        "--epochs",
+        "1",
+        "--pretrained",
+        s(&onnx),
+        "--out",
+        s(&dir.path().join("run-b0")),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("does not fit b0") && err.contains("se.reduce.weight"),
+        "{err}"
+    );
+}

@@ -177,7 +177,7 @@ fn fresh(args: &Args, device: &Device) -> anyhow::Result<(EfficientNet, Metadata
 
 /// Every BatchNorm gets γ ~ U(0.5, 1.5), β ~ U(−0.5, 0.5), running mean ~ U(−0.5, 0.5) and
 /// running variance ~ U(0.5, 2), from the device's (seeded) generator.
-fn randomize_batchnorm(mut model: EfficientNet, device: &Device) -> EfficientNet {
+pub fn randomize_batchnorm(mut model: EfficientNet, device: &Device) -> EfficientNet {
     let set = |cb: &mut ConvBn| {
         let n = cb.bn.gamma.dims()[0];
         let u = |lo: f64, hi: f64| Tensor::<1>::random([n], Distribution::Uniform(lo, hi), device);

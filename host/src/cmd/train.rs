@@ -29,7 +29,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "linear")]
     head: HeadKind,
     /// Pretrained weights: efficientnet_pytorch / EfficientNet-Lite `.pth` (legacy or zip) or
-    /// `.safetensors` (see scripts/fetch-weights.sh).
+    /// `.safetensors` (see scripts/fetch-weights.sh), or a fovea ONNX export (`host export`).
     #[arg(long)]
     pretrained: Option<PathBuf>,
     /// Classifier dropout (default: the variant's, 0.2 for B0 … 0.5 for B7).

@@ -116,3 +116,66 @@ pub fn write(
     std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
     Ok(bytes.len())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::arch::Architecture;
+    use crate::model::import::import_fovea_onnx;
+    use crate::model::net::{EfficientNetConfig, Head};
+    use crate::model::scaling::Variant;
+    use crate::train::config::HeadKind;
+    use burn::tensor::{Device, Distribution, Tensor};
+    use shared::preprocess::PreprocessConfig;
+    use shared::task::Task;
+
+    /// export → read the initializers back → import into a differently seeded network: the
+    /// logits are those of the exported network (B0 with random BN, so the unfolding counts).
+    #[test]
+    fn export_then_import_gives_the_same_logits() {
+        let device = Device::flex();
+        device.seed(21);
+        let arch = Architecture::new(Variant::B0, 3);
+        let net = EfficientNetConfig::new(&arch, Head::Mlp).init(&device);
+        let net = crate::cmd::export::randomize_batchnorm(net, &device);
+        let meta = Metadata {
+            variant: Variant::B0,
+            head: HeadKind::Mlp,
+            task: Task::Classes,
+            class_names: vec!["a".into(), "b".into(), "c".into()],
+            preprocess: PreprocessConfig {
+                size: 48,
+                ..Default::default()
+            },
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b0.onnx");
+        write(&net, 48, &meta, &path).unwrap();
+        let dict = crate::weights::load(&path).unwrap();
+        device.seed(22);
+        let fresh = EfficientNetConfig::new(&arch, Head::Mlp).init(&device);
+        let (imported, report) = import_fovea_onnx(fresh, &dict);
+        assert!(report.missing.is_empty(), "{:?}", report.missing);
+        assert!(report.mis_shaped.is_empty() && report.head_skipped.is_empty());
+        assert!(report.unexpected.is_empty(), "{:?}", report.unexpected);
+        let x = Tensor::<4>::random([2, 3, 48, 48], Distribution::Default, &device);
+        let a = net.forward(x.clone());
+        let b = imported.forward(x);
+        let scale: f32 = a.clone().abs().max().into_scalar();
+        let diff: f32 = (a - b).abs().max().into_scalar();
+        assert!(
+            scale > 0.01 && diff < 1e-5,
+            "max |Δ| = {diff} (logits up to {scale})"
+        );
+    }
+
+    /// A file that is not protobuf is refused with its path.
+    #[test]
+    fn a_corrupt_onnx_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("junk.onnx");
+        std::fs::write(&path, [0xffu8; 7]).unwrap();
+        let err = crate::weights::load(&path).unwrap_err().to_string();
+        assert!(err.contains("junk.onnx") && err.contains("ONNX"), "{err}");
+    }
+}

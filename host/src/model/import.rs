@@ -12,6 +12,7 @@ use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Tensor, TensorData};
 use serde::Serialize;
 
+use super::arch::BN_EPS;
 use super::net::EfficientNet;
 use crate::weights::StateDict;
 
@@ -151,6 +152,82 @@ impl ModuleMapper for Importer<'_> {
             src.data.clone()
         };
         self.report.loaded += 1;
+        param.map(|t| Tensor::<D>::from_data(TensorData::new(data, shape), &t.device()))
+    }
+}
+
+/// Copies the initializers of a fovea ONNX export (`host export`: BatchNorm folded into each
+/// conv's weight and bias) into `model`. The fold is undone exactly: the conv takes the folded
+/// weight, and its BatchNorm becomes `x + bias` (γ = 1, β = the folded bias, μ = 0,
+/// σ² = 1 − ε), so the imported network computes what the export computes.
+pub fn import_fovea_onnx(model: EfficientNet, weights: &StateDict) -> (EfficientNet, ImportReport) {
+    let mut mapper = FoveaOnnx {
+        weights,
+        path: Vec::new(),
+        used: BTreeSet::new(),
+        report: ImportReport::default(),
+    };
+    let model = model.map(&mut mapper);
+    let mut report = mapper.report;
+    report.unexpected = weights
+        .iter()
+        .map(|(n, _)| n)
+        .filter(|n| !mapper.used.contains(*n) && !n.starts_with("const."))
+        .map(str::to_owned)
+        .collect();
+    (model, report)
+}
+
+struct FoveaOnnx<'a> {
+    weights: &'a StateDict,
+    path: Vec<String>,
+    used: BTreeSet<String>,
+    report: ImportReport,
+}
+
+impl ModuleMapper for FoveaOnnx<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_owned());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let shape: Vec<usize> = param.lazy_shape().dims::<D>().to_vec();
+        let n: usize = shape.iter().product();
+        let joined = self.path.join(".");
+        let fill = |v: f32| Some(vec![v; n]);
+        // BatchNorm of a folded conv: the identity plus the folded bias.
+        let (name, constant) = match joined.rsplit_once(".bn.") {
+            Some((prefix, "beta")) => (format!("{prefix}.conv.bias"), None),
+            Some((_, "gamma")) => (String::new(), fill(1.0)),
+            Some((_, "running_mean")) => (String::new(), fill(0.0)),
+            Some((_, "running_var")) => (String::new(), fill(1.0 - BN_EPS as f32)),
+            _ => (joined.clone(), None),
+        };
+        let data = match constant {
+            Some(c) => c,
+            None => {
+                let Some(src) = self.weights.get(&name) else {
+                    self.report.missing.push(name);
+                    return param;
+                };
+                self.used.insert(name.clone());
+                if src.shape != shape {
+                    let msg = format!("{name}: file {:?} vs network {:?}", src.shape, shape);
+                    if name.starts_with("classifier.") {
+                        self.report.head_skipped.push(msg)
+                    } else {
+                        self.report.mis_shaped.push(msg)
+                    }
+                    return param;
+                }
+                self.report.loaded += 1;
+                src.data.clone()
+            }
+        };
         param.map(|t| Tensor::<D>::from_data(TensorData::new(data, shape), &t.device()))
     }
 }

@@ -159,7 +159,14 @@ pub fn import_pretrained(
     variant: crate::model::scaling::Variant,
 ) -> anyhow::Result<EfficientNet> {
     let weights = crate::weights::load(path)?;
-    let (imported, report) = import::import_efficientnet_pytorch(model, &weights);
+    // A fovea export (folded BatchNorm, burn module paths) or efficientnet_pytorch names.
+    let fovea_onnx =
+        weights.format == crate::weights::Format::Onnx && weights.get("stem.conv.weight").is_some();
+    let (imported, report) = if fovea_onnx {
+        import::import_fovea_onnx(model, &weights)
+    } else {
+        import::import_efficientnet_pytorch(model, &weights)
+    };
     anyhow::ensure!(
         report.backbone_complete(),
         "--pretrained {}: does not fit {variant}: missing {:?}; mis-shaped {:?}",

@@ -43,6 +43,14 @@ pub enum WeightsError {
         /// The reader's diagnosis.
         cause: pytorch_reader::PytorchError,
     },
+    /// The ONNX protobuf is malformed or truncated.
+    #[error("weights {path}: ONNX: {cause}")]
+    Onnx {
+        /// The weights file.
+        path: PathBuf,
+        /// The protobuf decoder's diagnosis.
+        cause: String,
+    },
     /// The safetensors header or data is malformed or truncated.
     #[error("weights {path}: safetensors: {cause}")]
     Safetensors {

@@ -16,6 +16,7 @@
 //! still see and ignore them by name.
 mod convert;
 mod error;
+mod onnx;
 mod safetensors;
 mod torch;
 
@@ -35,6 +36,8 @@ pub enum Format {
     TorchZip,
     /// Hugging Face safetensors.
     Safetensors,
+    /// An ONNX model's f32 initializers (`.onnx`).
+    Onnx,
 }
 
 impl fmt::Display for Format {
@@ -43,6 +46,7 @@ impl fmt::Display for Format {
             Format::TorchLegacy => "pytorch-legacy",
             Format::TorchZip => "pytorch-zip",
             Format::Safetensors => "safetensors",
+            Format::Onnx => "onnx",
         })
     }
 }
@@ -158,6 +162,13 @@ pub fn load(path: impl AsRef<Path>) -> Result<StateDict, WeightsError> {
         path: path.to_owned(),
         cause,
     };
+    // ONNX (protobuf) has no magic number: the extension says it.
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
+    {
+        return onnx::load(path);
+    }
     let mut head = Vec::with_capacity(16);
     std::fs::File::open(path)
         .map_err(io)?
