@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod eval;
 mod model;
 mod synth;
 mod train;
@@ -30,6 +31,8 @@ enum Command {
     Model(cmd::model::Args),
     /// Train or fine-tune an EfficientNet (default data: the synthetic fundus set).
     Train(cmd::train::Args),
+    /// Evaluate a trained run: report with intervals, subgroups, Grad-CAM, model card.
+    Eval(cmd::eval::Args),
     /// Measure training speed (images/s, peak RSS).
     Bench(cmd::bench::Args),
     /// Inspect pretrained weights (PyTorch legacy/zip `.pth`, safetensors).
@@ -42,6 +45,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Synth(args) => cmd::synth::run(args),
         Command::Model(args) => cmd::model::run(args),
         Command::Train(args) => cmd::train::run(args),
+        Command::Eval(args) => cmd::eval::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Weights(args) => cmd::weights::run(args),
     }

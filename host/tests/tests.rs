@@ -2,6 +2,8 @@
 
 /// `host bench train`: report fields and arithmetic.
 mod bench;
+/// `host eval`: report numbers re-derived, headless render, planted bias, errors.
+mod eval;
 /// The synthetic set through shared's loader, decoder and quality gate.
 mod gate;
 /// `host model`: stage strings and parameter counts of the EfficientNet variants.
