@@ -204,7 +204,8 @@ mod tests {
     /// that Grad-CAM of "lesion" on a new eye peaks inside the new lesion. Nothing is faked:
     /// the map comes from the gradients of the trained network.
     #[test]
-    #[ignore = "FAILS as of this commit: the map comes out NaN after training (under investigation)"]
+    #[ignore = "FAILS: the trained network calls the lesion eyes positive, but the Grad-CAM \
+                map's peak lands at (0, 0) (an all-zero or NaN map), not yet diagnosed"]
     fn grad_cam_peaks_inside_a_single_large_lesion() {
         let device = Device::flex();
         device.seed(5);
@@ -258,6 +259,17 @@ mod tests {
             "the network did not learn the lesion (loss {last})"
         );
         assert_eq!(xs[0].len(), per);
+        // BatchNorm recalibration: forward passes in training mode with the final weights and
+        // no step, so the running statistics evaluation uses catch up with the weights.
+        for round in 0..30 {
+            let idx: Vec<usize> = (0..8).map(|k| (round * 8 + k) % n).collect();
+            let x: Vec<f32> = idx.iter().flat_map(|&i| xs[i].clone()).collect();
+            let x = Tensor::<4>::from_data(
+                TensorData::new(x, [8, 3, SIDE as usize, SIDE as usize]),
+                &train,
+            );
+            let _ = net.forward(x);
+        }
         let net = net.valid();
         let mut hits = 0;
         for k in 0..3 {
@@ -269,6 +281,11 @@ mod tests {
                     [1, 3, SIDE as usize, SIDE as usize],
                 ),
                 &device,
+            );
+            let logits: Vec<f32> = net.forward(x.clone()).into_data().try_into_vec().unwrap();
+            assert!(
+                logits[1] > logits[0],
+                "lesion eye classified negative: {logits:?}"
             );
             let heat = grad_cam(&net, x, &[1], &device);
             let (px, py) = heat.peak();
