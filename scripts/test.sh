@@ -18,6 +18,13 @@ fi
 step "toolchain components (scripts/install-toolchain.sh)"
 scripts/install-toolchain.sh
 
+step "headless Chromium for the report-render test (scripts/install-chromium.sh)"
+if scripts/install-chromium.sh; then
+  export FOVEA_REQUIRE_CHROMIUM=1   # installed: the render test must run, not skip
+else
+  echo "WARNING: chromium could not be installed; the report-render test will print SKIPPED" >&2
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

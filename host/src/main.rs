@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod eval;
 mod export;
 mod model;
 mod synth;
@@ -33,6 +34,8 @@ enum Command {
     Train(cmd::train::Args),
     /// Write a trained run (or a fresh / pretrained network) as ONNX, opset 13.
     Export(cmd::export::Args),
+    /// Evaluate a trained run: report with intervals, subgroups, Grad-CAM, model card.
+    Eval(cmd::eval::Args),
     /// Measure training speed (images/s, peak RSS).
     Bench(cmd::bench::Args),
     /// Inspect pretrained weights (PyTorch legacy/zip `.pth`, safetensors).
@@ -46,6 +49,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Model(args) => cmd::model::run(args),
         Command::Train(args) => cmd::train::run(args),
         Command::Export(args) => cmd::export::run(args),
+        Command::Eval(args) => cmd::eval::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Weights(args) => cmd::weights::run(args),
     }

@@ -1,5 +1,6 @@
 //! One module per `host` subcommand, each with its `Args` and `pub fn run`.
 pub mod bench;
+pub mod eval;
 pub mod export;
 pub mod model;
 pub mod synth;

@@ -22,12 +22,28 @@ pub struct Args {
     /// Image side in pixels (64–4096).
     #[arg(long, default_value_t = 512)]
     pub size: u32,
+    /// Plant a bias: `CAMERA=CONTRAST` draws that camera's lesions at CONTRAST × their
+    /// opacity (e.g. `cam_b=0.15`), so its positives are missed more often.
+    #[arg(long, value_name = "CAMERA=CONTRAST")]
+    pub faint_camera: Option<String>,
 }
 
 impl Args {
     /// Validates the raw arguments into a generator configuration.
     fn config(&self) -> anyhow::Result<SynthConfig> {
-        SynthConfig::new(self.n, self.seed, self.size)
+        let cfg = SynthConfig::new(self.n, self.seed, self.size)?;
+        match &self.faint_camera {
+            None => Ok(cfg),
+            Some(spec) => {
+                let (name, contrast) = spec.split_once('=').with_context(|| {
+                    format!("--faint-camera {spec}: expected CAMERA=CONTRAST, e.g. cam_b=0.15")
+                })?;
+                let contrast: f32 = contrast.parse().with_context(|| {
+                    format!("--faint-camera {spec}: contrast `{contrast}` is not a number")
+                })?;
+                cfg.with_faint_camera(name, contrast)
+            }
+        }
     }
 }
 

@@ -61,6 +61,24 @@ impl SynthConfig {
             ungradable_rate: 0.04,
         })
     }
+
+    /// Plants a bias: camera `name` renders every lesion at `contrast` × its opacity (the
+    /// faint-camera experiment of the evaluation report's subgroup table). Errors name an
+    /// unknown camera or a contrast outside `[0, 1]`.
+    pub fn with_faint_camera(mut self, name: &str, contrast: f32) -> anyhow::Result<Self> {
+        ensure!(
+            (0.0..=1.0).contains(&contrast),
+            "lesion contrast of camera {name} must be in [0, 1] (got {contrast})"
+        );
+        let names: Vec<String> = self.cameras.iter().map(|c| c.name.clone()).collect();
+        let camera = self
+            .cameras
+            .iter_mut()
+            .find(|c| c.name == name)
+            .ok_or_else(|| anyhow::anyhow!("unknown camera `{name}` (cameras: {names:?})"))?;
+        camera.lesion_contrast = contrast;
+        Ok(self)
+    }
 }
 
 /// What [`generate`] wrote.
@@ -145,6 +163,13 @@ mod tests {
             (cfg.n, cfg.seed, cfg.size, cfg.cameras.len()),
             (5, 1, 64, 3)
         );
+        let e = cfg.clone().with_faint_camera("cam_z", 0.2).unwrap_err();
+        assert!(e.to_string().contains("cam_z"), "{e}");
+        let e = cfg.clone().with_faint_camera("cam_b", 1.5).unwrap_err();
+        assert!(e.to_string().contains("got 1.5"), "{e}");
+        let faint = cfg.with_faint_camera("cam_b", 0.2).unwrap();
+        let contrast: Vec<f32> = faint.cameras.iter().map(|c| c.lesion_contrast).collect();
+        assert_eq!(contrast, [1.0, 0.2, 1.0]);
     }
 
     #[test]
