@@ -299,6 +299,58 @@ mod tests {
         assert!(losses[5] < 0.5 * losses[0], "{losses:?}");
     }
 
+    /// A frozen backbone is frozen in the Keras sense too: its BatchNorm layers normalise with
+    /// their running statistics and leave them alone (burn's `freeze` clears the layer's
+    /// training flag), while the classifier still receives gradients. The unfrozen control
+    /// shows the same batch does move the statistics, so the check can fail.
+    #[test]
+    fn frozen_backbone_keeps_batchnorm_statistics() {
+        let device = Device::flex();
+        let arch = Architecture::new(Variant::Lite0, 3);
+        let base = EfficientNetConfig::new(&arch, Head::Linear).init(&device);
+        let train = device.autodiff();
+        let x = Tensor::<4>::random([2, 3, 64, 64], Distribution::Normal(0.5, 1.0), &train);
+        let y = Tensor::<1, Int>::from_data(TensorData::from([0i64, 2]), &train);
+        let loss_fn = CrossEntropyLossConfig::new().init(&train);
+        // Clones share the running state; `value_sync` folds in this thread's pending update.
+        let stats = |net: &EfficientNet| -> Vec<f32> {
+            let mean = net.stem.bn.running_mean.value_sync();
+            mean.into_data().to_vec().expect("f32 running mean")
+        };
+        let before = stats(&base);
+        for frozen in [true, false] {
+            let net = if frozen {
+                base.clone().freeze_backbone().train()
+            } else {
+                base.clone().train()
+            };
+            let grads = loss_fn
+                .forward(net.forward(x.clone()), y.clone())
+                .backward();
+            let head_grad = net.classifier.output.weight.val().grad(&grads);
+            assert!(
+                head_grad.is_some(),
+                "classifier gradient (frozen = {frozen})"
+            );
+            let stem_grad = net.stem.conv.weight.val().grad(&grads);
+            assert_eq!(
+                stem_grad.is_none(),
+                frozen,
+                "stem gradient (frozen = {frozen})"
+            );
+            let moved = stats(&net)
+                .iter()
+                .zip(&before)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            if frozen {
+                assert_eq!(moved, 0.0, "frozen BN running mean moved by {moved}");
+            } else {
+                assert!(moved > 1e-3, "training BN running mean moved only {moved}");
+            }
+        }
+    }
+
     /// One training step (forward, backward, AdamW) of B0 at 224 px, batch 16, and Lite0 at
     /// 128 px, batch 32, on the flex CPU backend. Run with
     /// `cargo test --release -p fovea-host -- --ignored --nocapture train_step_time`.
