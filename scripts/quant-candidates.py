@@ -80,7 +80,13 @@ def main():
                                ("qdq", QuantFormat.QDQ, [])]:
         quantize_static(pre, os.path.join(out, name + ".onnx"), Reader(inp.name, dims),
                         quant_format=fmt, per_channel=True, activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8, nodes_to_exclude=exclude)
+                        weight_type=QuantType.QInt8, nodes_to_exclude=exclude,
+                        # tract has no com.microsoft QLinearAdd/QLinearSigmoid/QGemm: integer convs only
+                        op_types_to_quantize=["Conv", "MatMul"])
+        # quant_pre_process leaves value_info with a symbolic batch that tract cannot unify with 1
+        q = onnx.load(os.path.join(out, name + ".onnx"))
+        del q.graph.value_info[:]
+        onnx.save(q, os.path.join(out, name + ".onnx"))
     os.remove(pre)
     for f in sorted(os.listdir(out)):
         print(f"{f}: {os.path.getsize(os.path.join(out, f))} bytes")
