@@ -17,11 +17,14 @@ struct Cli {
 enum Command {
     /// Decode images and run the quality gate; one JSON line per image.
     Check(cmd::check::Args),
+    /// Time tract on one ONNX model: load+optimize, median ms at batch 1, peak RSS.
+    Bench(cmd::bench::Args),
 }
 
 fn run() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {
         Command::Check(args) => cmd::check::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
     }
 }
 

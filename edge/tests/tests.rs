@@ -1,5 +1,7 @@
 //! Integration tests of the `edge` binary, one module per command.
 
+/// `edge bench`: tract timing of one ONNX model, one JSON line.
+mod bench;
 /// `edge check`: decode + quality gate, one JSON line per image.
 mod check;
 /// Locating the cached real sample images (shared with fovea-shared's tests).

@@ -1,0 +1,136 @@
+//! `edge bench`: time tract on one ONNX model at batch 1 — load+optimize, median run, peak RSS.
+//!
+//! Self-contained on purpose (the edge runtime proper lives elsewhere): it loads the file with
+//! tract-onnx, fixes the input to `1×3×S×S` f32 (S read from the model's input, or `--size`
+//! when the model leaves it symbolic), optimizes, runs `--warmup` untimed and `--runs` timed
+//! inferences on a fixed pseudo-random input and prints one JSON line.
+//!
+//! Threads: tract 0.23.9 runs its matrix products on the executor in
+//! `tract_linalg::multithread` (feature `multithread-mm`, a rayon pool). `--threads 1` keeps
+//! the default single-thread executor; `--threads N>1` installs an N-thread pool as default.
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::infer::Factoid;
+
+/// Arguments of `edge bench`.
+#[derive(Parser)]
+pub struct Args {
+    /// ONNX model with one image input (N×3×H×W f32).
+    pub model: PathBuf,
+    /// Threads for tract's matrix products (1 = single-threaded executor).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Timed runs; the median is reported.
+    #[arg(long, default_value_t = 20)]
+    pub runs: usize,
+    /// Untimed runs before timing.
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
+    /// Input side when the model's spatial axes are symbolic.
+    #[arg(long)]
+    pub size: Option<usize>,
+}
+
+/// Run the benchmark and print one JSON line.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.threads == 0 || args.runs == 0 {
+        bail!("--threads and --runs must be at least 1");
+    }
+    if args.threads > 1 {
+        use tract_linalg::multithread::{Executor, set_default_executor};
+        set_default_executor(Executor::multithread(args.threads));
+    }
+    let path = &args.model;
+    let t0 = Instant::now();
+    let mut model = tract_onnx::onnx()
+        .model_for_path(path)
+        .with_context(|| format!("loading ONNX model {}", path.display()))?;
+    let side = input_side(&model, args.size)
+        .with_context(|| format!("reading the input shape of {}", path.display()))?;
+    let shape = [1, 3, side, side];
+    model
+        .set_input_fact(0, f32::fact(shape).into())
+        .with_context(|| format!("fixing the input of {} to {shape:?}", path.display()))?;
+    let plan = model
+        .into_optimized()
+        .and_then(|m| m.into_runnable())
+        .with_context(|| format!("optimizing {} for tract", path.display()))?;
+    let load_ms = t0.elapsed().as_secs_f64() * 1e3;
+
+    let input: Tensor = tract_ndarray::Array4::from_shape_fn(shape, |(_, c, y, x)| {
+        // A fixed, non-constant image in roughly normalized range.
+        (((c * 7919 + y * 131 + x * 17) % 255) as f32 / 127.5) - 1.0
+    })
+    .into();
+    let mut out_len = 0;
+    for _ in 0..args.warmup {
+        let out = plan.run(tvec!(input.clone().into()))?;
+        out_len = out[0].len();
+    }
+    let mut times = Vec::with_capacity(args.runs);
+    for _ in 0..args.runs {
+        let x = input.clone();
+        let t = Instant::now();
+        let out = plan.run(tvec!(x.into())).context("running the model")?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+        out_len = out[0].len();
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    let line = serde_json::json!({
+        "model": path.display().to_string(),
+        "runtime": "tract",
+        "threads": args.threads,
+        "input": shape,
+        "outputs": out_len,
+        "runs": args.runs,
+        "median_ms": median,
+        "min_ms": times[0],
+        "load_ms": load_ms,
+        "peak_rss_mb": peak_rss_mb(),
+    });
+    println!("{line}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The square input side: from the model's first input when concrete, else `--size`.
+fn input_side(model: &InferenceModel, size: Option<usize>) -> anyhow::Result<usize> {
+    let fact = model.input_fact(0)?;
+    let dims: Vec<Option<usize>> = (0..4)
+        .map(|i| {
+            fact.shape
+                .dim(i)
+                .and_then(|d| d.concretize())
+                .and_then(|d| d.as_i64().map(|v| v as usize))
+        })
+        .collect();
+    match (
+        dims.get(2).copied().flatten(),
+        dims.get(3).copied().flatten(),
+        size,
+    ) {
+        (_, _, Some(s)) => Ok(s),
+        (Some(h), Some(w), None) if h == w => Ok(h),
+        (Some(h), Some(w), None) => bail!("input is {h}×{w}; only square inputs are benched"),
+        _ => bail!("input side is symbolic; pass --size"),
+    }
+}
+
+/// Peak resident set size of this process (VmHWM), in MiB; `None` off Linux.
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
