@@ -8,13 +8,15 @@
 //! - [`metrics`]: classification, ROC/AUC, kappa, calibration and interval statistics;
 //! - [`dataset`]: image folders, CSV manifests and patient-grouped stratified splits;
 //! - [`task`]: what a model predicts and its headline metric (QWK, AUC, accuracy);
-//! - [`bundle`]: the signed device bundle (manifest + model, ed25519) the edge verifies.
+//! - [`bundle`]: the signed device bundle (manifest + model, ed25519) the edge verifies;
+//! - [`device`]: the device folder layout `host flash` writes and `edge` reads.
 //!
 //! No training or accelerator dependency lives here; the crate builds for aarch64 and armv7.
 #![warn(missing_docs)]
 
 pub mod bundle;
 pub mod dataset;
+pub mod device;
 pub mod decode;
 pub mod metrics;
 pub mod preprocess;
