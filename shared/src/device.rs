@@ -86,8 +86,14 @@ mod tests {
     #[test]
     fn paths_are_under_the_root() {
         let layout = DeviceLayout::new("/media/sd");
-        assert_eq!(layout.current_bundle(), Path::new("/media/sd/bundle/current.fovea"));
-        assert_eq!(layout.previous_bundle(), Path::new("/media/sd/bundle/previous.fovea"));
+        assert_eq!(
+            layout.current_bundle(),
+            Path::new("/media/sd/bundle/current.fovea")
+        );
+        assert_eq!(
+            layout.previous_bundle(),
+            Path::new("/media/sd/bundle/previous.fovea")
+        );
         assert_eq!(layout.keys_dir(), Path::new("/media/sd/keys"));
         assert_eq!(layout.audit_log(), Path::new("/media/sd/log/audit.jsonl"));
         assert_eq!(layout.board_file(), Path::new("/media/sd/board.toml"));

@@ -16,8 +16,8 @@
 
 pub mod bundle;
 pub mod dataset;
-pub mod device;
 pub mod decode;
+pub mod device;
 pub mod metrics;
 pub mod preprocess;
 pub mod quality;
