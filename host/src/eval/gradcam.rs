@@ -169,7 +169,7 @@ mod tests {
     use burn::tensor::Int;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
-    use shared::preprocess::{PreprocessConfig, to_tensor};
+    use shared::preprocess::{Crop, PreprocessConfig, to_tensor};
 
     use crate::model::arch::Architecture;
     use crate::model::net::{EfficientNetConfig, Head};
@@ -177,7 +177,11 @@ mod tests {
     use crate::synth::{SynthConfig, image_rng, plan, render_eye};
 
     const SIDE: u32 = 128;
-    const LESION_RADIUS: f32 = 18.0;
+    /// Lite0's last feature map has stride 32: at 128 px it is 4 × 4, and the upsampled map
+    /// peaks at a cell centre. A lesion centre is at most 16·√2 ≈ 22.6 px from the nearest
+    /// cell centre, so a lesion smaller than that could hold no possible peak; 26 px leaves
+    /// every centre a cell whose peak lies inside.
+    const LESION_RADIUS: f32 = 26.0;
 
     /// A grade-0 synthetic eye of the generator, optionally with one large dark-red
     /// haemorrhage of [`LESION_RADIUS`] px painted at `lesion`.
@@ -200,91 +204,92 @@ mod tests {
         img
     }
 
-    /// A lesion centre well inside the field of view.
+    /// A lesion centre off the image centre (so lesions fall in different cells of the 4 × 4
+    /// map) with the whole lesion inside the field of view.
     fn spot(rng: &mut ChaCha8Rng) -> (f32, f32) {
         let (r, t) = (
-            rng.random_range(0.0..30.0f32),
+            rng.random_range(10.0..28.0f32),
             rng.random_range(0.0..std::f32::consts::TAU),
         );
         (64.0 + r * t.cos(), 64.0 + r * t.sin())
     }
 
-    /// Trains Lite0 from scratch to tell eyes with the lesion from eyes without, then checks
-    /// that Grad-CAM of "lesion" on a new eye peaks inside the new lesion. Nothing is faked:
+    /// Trains Lite0 from scratch to tell eyes with a lesion from eyes without, then checks
+    /// that Grad-CAM of "lesion" peaks inside a lesion painted at a place not trained on. Nothing is faked:
     /// the map comes from the gradients of the trained network.
     #[test]
-    #[ignore = "FAILS: peaks at (47, 79) for lesions at (50, 68), (61, 65), (53, 67): 11, 20 \
-                and 14 px away, radius 18; the same cell each time, so the 4x4 map does not yet \
-                follow the lesion"]
+    #[ignore = "FAILS (3.5 min): the network learns the lesion (held-out positions classified \
+                positive) but the Grad-CAM peak sits on the top border row, (79, 0) and (48, 0), \
+                29-44 px from lesions of radius 26; see issue 6 note"]
     fn grad_cam_peaks_inside_a_single_large_lesion() {
         let device = Device::flex();
         device.seed(5);
+        // The whole 128 px image, uncropped: tensor pixels are image pixels, so the lesion
+        // centre needs no mapping into the heatmap's coordinates.
         let pre = PreprocessConfig {
             size: SIDE,
+            crop: Crop::None,
             ..Default::default()
         };
         let mut rng = ChaCha8Rng::seed_from_u64(9);
-        let n = 32;
-        let mut xs = Vec::new();
-        let mut ys = Vec::new();
-        for i in 0..n {
-            let lesion = (i % 2 == 1).then(|| spot(&mut rng));
-            xs.push(to_tensor(&eye(i, lesion), None, &pre));
-            ys.push((i % 2) as i64);
-        }
+        // Eight eyes; every batch pairs each with and without a lesion drawn at a fresh place,
+        // so the only thing that tells the classes apart is a lesion, wherever it is.
+        let eyes = 8;
+        let batch = |rng: &mut ChaCha8Rng, dev: &Device| {
+            let mut x = Vec::new();
+            for i in 0..eyes {
+                x.extend(to_tensor(&eye(i, None), None, &pre));
+                x.extend(to_tensor(&eye(i, Some(spot(rng))), None, &pre));
+            }
+            let side = SIDE as usize;
+            let x = Tensor::<4>::from_data(TensorData::new(x, [2 * eyes, 3, side, side]), dev);
+            let y: Vec<i64> = (0..2 * eyes as i64).map(|i| i % 2).collect();
+            (
+                x,
+                Tensor::<1, Int>::from_data(TensorData::new(y, [2 * eyes]), dev),
+            )
+        };
         let arch = Architecture::new(Variant::Lite0, 2);
         let mut net = EfficientNetConfig::new(&arch, Head::Linear)
             .with_dropout(0.0)
             .with_drop_connect(0.0)
             .init(&device)
             .train();
+        // `host train`'s default BatchNorm momentum: as built (0.01) the running statistics
+        // would lag far behind these few dozen steps and evaluation mode would see stale ones.
+        crate::train::set_bn_momentum(&mut net, 0.1);
         let train = device.clone().autodiff();
         let loss_fn = CrossEntropyLossConfig::new().init(&train);
         let mut optim = AdamWConfig::new().init();
-        let per = (3 * SIDE * SIDE) as usize;
-        let mut last = f32::INFINITY;
-        for epoch in 0..12 {
-            let mut total = 0.0;
-            for b in 0..n / 8 {
-                let idx: Vec<usize> = (0..8).map(|k| (b * 8 + k * 5 + epoch * 3) % n).collect();
-                let x: Vec<f32> = idx.iter().flat_map(|&i| xs[i].clone()).collect();
-                let y: Vec<i64> = idx.iter().map(|&i| ys[i]).collect();
-                let x = Tensor::<4>::from_data(
-                    TensorData::new(x, [8, 3, SIDE as usize, SIDE as usize]),
-                    &train,
-                );
-                let y = Tensor::<1, Int>::from_data(TensorData::new(y, [8]), &train);
-                let loss = loss_fn.forward(net.forward(x), y);
-                total += loss.clone().into_scalar::<f32>();
-                let grads = GradientsParams::from_grads(loss.backward(), &net);
-                net = optim.step(2e-3, net, grads);
-            }
-            last = total / (n / 8) as f32;
-            if last < 0.05 {
+        let mut recent = Vec::new();
+        for _ in 0..60 {
+            let (x, y) = batch(&mut rng, &train);
+            let loss = loss_fn.forward(net.forward(x), y);
+            recent.push(loss.clone().into_scalar::<f32>());
+            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            net = optim.step(2e-3, net, grads);
+            if recent.len() >= 4 && recent[recent.len() - 4..].iter().all(|&l| l < 0.05) {
                 break;
             }
         }
+        let last = recent[recent.len().saturating_sub(4)..].iter().sum::<f32>() / 4.0;
         assert!(
             last < 0.3,
-            "the network did not learn the lesion (loss {last})"
+            "the network did not learn the lesion (losses {recent:?})"
         );
-        assert_eq!(xs[0].len(), per);
         // BatchNorm recalibration: forward passes in training mode with the final weights and
         // no step, so the running statistics evaluation uses catch up with the weights.
-        for round in 0..30 {
-            let idx: Vec<usize> = (0..8).map(|k| (round * 8 + k) % n).collect();
-            let x: Vec<f32> = idx.iter().flat_map(|&i| xs[i].clone()).collect();
-            let x = Tensor::<4>::from_data(
-                TensorData::new(x, [8, 3, SIDE as usize, SIDE as usize]),
-                &train,
-            );
-            let _ = net.forward(x);
+        for _ in 0..30 {
+            let _ = net.forward(batch(&mut rng, &train).0);
         }
         let net = net.valid();
         let mut hits = 0;
         for k in 0..3 {
             let centre = spot(&mut rng);
-            let img = eye(n + k, Some(centre));
+            // A training eye with the lesion at a new place: 8 eyes are too few for a network
+            // trained from scratch to generalise to unseen eyes, and what is tested here is
+            // where Grad-CAM looks, not generalisation.
+            let img = eye(k, Some(centre));
             let x = Tensor::<4>::from_data(
                 TensorData::new(
                     to_tensor(&img, None, &pre),

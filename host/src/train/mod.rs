@@ -190,7 +190,7 @@ pub fn import_pretrained(
 }
 
 /// Sets the running-statistics momentum of every BatchNorm layer.
-fn set_bn_momentum(model: &mut EfficientNet, momentum: f64) {
+pub(crate) fn set_bn_momentum(model: &mut EfficientNet, momentum: f64) {
     model.stem.bn.momentum = momentum;
     model.head_conv.bn.momentum = momentum;
     for b in &mut model.blocks {
