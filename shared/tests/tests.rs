@@ -6,6 +6,8 @@ mod bundle;
 mod dataset;
 /// Decoding real fundus, X-ray and DICOM samples against pydicom and Pillow; bad input.
 mod decode;
+/// Installing bundles on a device folder: previous kept, rollback, refusals, interruption.
+mod device;
 /// FOV detection and the quality gate on real fundus photographs.
 mod fov_samples;
 /// Metrics end to end: a referable-DR screening report against scikit-learn.
