@@ -7,6 +7,7 @@ mod cmd;
 mod eval;
 mod export;
 mod model;
+mod package;
 mod synth;
 mod train;
 mod weights;
@@ -36,6 +37,12 @@ enum Command {
     Export(cmd::export::Args),
     /// Evaluate a trained run: report with intervals, subgroups, Grad-CAM, model card.
     Eval(cmd::eval::Args),
+    /// Write a new ed25519 signing key pair for bundles.
+    Keygen(cmd::keygen::Args),
+    /// Package an exported run as a signed device bundle (.fovea).
+    Bundle(cmd::bundle::Args),
+    /// Install a bundle onto a device folder, keeping the previous one for rollback.
+    Flash(cmd::flash::Args),
     /// Measure training speed (images/s, peak RSS).
     Bench(cmd::bench::Args),
     /// Inspect pretrained weights (PyTorch legacy/zip `.pth`, safetensors).
@@ -50,6 +57,9 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Train(args) => cmd::train::run(args),
         Command::Export(args) => cmd::export::run(args),
         Command::Eval(args) => cmd::eval::run(args),
+        Command::Keygen(args) => cmd::keygen::run(args),
+        Command::Bundle(args) => cmd::bundle::run(args),
+        Command::Flash(args) => cmd::flash::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Weights(args) => cmd::weights::run(args),
     }

@@ -2,6 +2,8 @@
 
 /// `host bench train`: report fields and arithmetic.
 mod bench;
+/// `host keygen`, `host bundle`, `host flash`: a tiny run packaged, flashed and refused.
+mod bundle;
 /// `host eval`: report numbers re-derived, headless render, planted bias, errors.
 mod eval;
 /// `host export`: ONNX parity with tract (B0, B3, Lite0, a trained run), metadata, features.

@@ -315,7 +315,7 @@ mod tests {
         // Clones share the running state; `value_sync` folds in this thread's pending update.
         let stats = |net: &EfficientNet| -> Vec<f32> {
             let mean = net.stem.bn.running_mean.value_sync();
-            mean.into_data().to_vec().expect("f32 running mean")
+            mean.into_data().try_to_vec().expect("f32 running mean")
         };
         let before = stats(&base);
         for frozen in [true, false] {
