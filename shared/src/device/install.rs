@@ -65,15 +65,19 @@ pub struct Installed {
 /// The public keys in the device's keys folder (`*.pub`), sorted by file name. A missing
 /// folder is no keys; an unreadable or malformed key file is an error naming it.
 pub fn trusted_keys(layout: &DeviceLayout) -> Result<Vec<VerifyingKey>, DeviceError> {
-    let dir = layout.keys_dir();
-    let entries = match fs::read_dir(&dir) {
+    keys_in(&layout.keys_dir())
+}
+
+/// The public keys (`*.pub`) in `dir`, sorted by file name; a missing folder is no keys.
+pub fn keys_in(dir: &Path) -> Result<Vec<VerifyingKey>, DeviceError> {
+    let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io(&dir)(e)),
+        Err(e) => return Err(io(dir)(e)),
     };
     let mut paths = Vec::new();
     for entry in entries {
-        let path = entry.map_err(io(&dir))?.path();
+        let path = entry.map_err(io(dir))?.path();
         if path.extension().is_some_and(|e| e == "pub") {
             paths.push(path);
         }

@@ -3,5 +3,5 @@
 pub mod install;
 pub mod layout;
 
-pub use install::{DeviceError, Installed, install, rollback, trusted_keys};
+pub use install::{DeviceError, Installed, install, keys_in, rollback, trusted_keys};
 pub use layout::{DeviceLayout, INCOMING_PREFIX};

@@ -1,0 +1,66 @@
+//! Loading an ONNX model into tract once: input fixed to `1×3×S×S` f32, optimized, runnable.
+//! `edge bench` and the screener use this same loader, so the benchmark measures the runtime.
+use std::sync::Arc;
+
+use anyhow::Context;
+use tract_onnx::prelude::*;
+
+/// A model ready to run at batch 1.
+pub type Plan = Arc<TypedRunnableModel>;
+
+/// Loads `bytes` (ONNX) with the input fixed to `[1, 3, side, side]`, optimized.
+pub fn load_onnx(bytes: &[u8], side: usize) -> anyhow::Result<Plan> {
+    let shape = [1, 3, side, side];
+    tract_onnx::onnx()
+        .model_for_read(&mut &bytes[..])
+        .context("tract cannot read the ONNX model")?
+        .with_input_fact(0, f32::fact(shape).into())
+        .with_context(|| format!("fixing the model input to {shape:?}"))?
+        .into_optimized()
+        .context("tract cannot optimize the model")?
+        .into_runnable()
+        .context("tract cannot plan the model")
+}
+
+/// Runs `plan` on one CHW tensor of side `side`; returns every output as a flat f32 vector.
+pub fn run(plan: &Plan, chw: Vec<f32>, side: usize) -> anyhow::Result<Vec<Vec<f32>>> {
+    let input = tract_ndarray::Array4::from_shape_vec((1, 3, side, side), chw)
+        .context("input tensor has the wrong length")?;
+    let outputs = plan
+        .run(tvec!(Tensor::from(input).into()))
+        .context("running the model")?;
+    outputs
+        .iter()
+        .map(|t| {
+            Ok(t.to_plain_array_view::<f32>()
+                .context("model output is not f32")?
+                .iter()
+                .copied()
+                .collect())
+        })
+        .collect()
+}
+
+/// Numerically stable softmax.
+pub fn softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exp: Vec<f32> = logits.iter().map(|&z| (z - max).exp()).collect();
+    let sum: f32 = exp.iter().sum();
+    exp.into_iter().map(|e| e / sum).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn softmax_matches_hand_values_and_survives_large_logits() {
+        // e^0 / (e^0 + e^1 + e^2) = 0.09003057, then 0.24472847, 0.66524096 (numpy).
+        let p = softmax(&[0.0, 1.0, 2.0]);
+        for (a, b) in p.iter().zip([0.090_030_57, 0.244_728_47, 0.665_240_96]) {
+            assert!((a - b).abs() < 1e-7, "{p:?}");
+        }
+        let p = softmax(&[1000.0, 1000.0]);
+        assert_eq!(p, vec![0.5, 0.5]);
+    }
+}

@@ -1,0 +1,107 @@
+//! `Screener`: a bundle verified and its model optimized once; then one call per image.
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail, ensure};
+use shared::bundle::{Manifest, OperatingThreshold, VerifyingKey, read_bundle_file, sha256};
+use shared::decode;
+use shared::preprocess;
+use shared::quality;
+use shared::task::{Task, argmax};
+
+use super::model::{self, Plan};
+use super::outcome::{Finding, Outcome};
+
+/// A loaded screening bundle.
+pub struct Screener {
+    /// The verified manifest.
+    pub manifest: Manifest,
+    /// The operating point results are decided at.
+    pub operating: OperatingThreshold,
+    /// SHA-256 of the whole bundle file (names the bundle in audit records).
+    pub bundle_sha256: [u8; 32],
+    /// The bundle file.
+    pub bundle_path: PathBuf,
+    plan: Plan,
+}
+
+impl Screener {
+    /// Verifies `bundle` against `trusted` keys and prepares its model.
+    pub fn load(bundle: &Path, trusted: &[VerifyingKey]) -> anyhow::Result<Screener> {
+        ensure!(
+            !trusted.is_empty(),
+            "no trusted keys: the device's keys/ folder is empty (flash with --trust) or --keys \
+             names none"
+        );
+        let file_sha = sha256(
+            &std::fs::read(bundle).with_context(|| format!("reading {}", bundle.display()))?,
+        );
+        let b = read_bundle_file(bundle, trusted)?;
+        let manifest = b.manifest;
+        ensure!(
+            manifest.model_format == "onnx",
+            "{}: model format {:?} is not supported by this build (onnx only)",
+            bundle.display(),
+            manifest.model_format
+        );
+        let Some(operating) = manifest.operating_thresholds.first().cloned() else {
+            bail!(
+                "{}: the bundle has no operating threshold; edge screens with screening \
+                 (referable / grade) bundles only",
+                bundle.display()
+            );
+        };
+        let side = manifest.preprocess.size as usize;
+        let plan = model::load_onnx(&b.model, side)
+            .with_context(|| format!("{}: loading its model", bundle.display()))?;
+        Ok(Screener {
+            manifest,
+            operating,
+            bundle_sha256: file_sha,
+            bundle_path: bundle.to_owned(),
+            plan,
+        })
+    }
+
+    /// Screens one capture given as its file bytes (`name` for format sniffing and errors).
+    pub fn screen_bytes(&self, bytes: &[u8], name: &str) -> anyhow::Result<Outcome> {
+        let decoded = decode::decode_bytes(bytes, name)?; // the error names the file
+        let report = quality::assess(&decoded.image, &self.manifest.quality);
+        let threshold = self.operating.threshold;
+        if !report.verdict.is_gradable() {
+            return Ok(Outcome {
+                finding: Finding::Ungradable,
+                quality: report.verdict,
+                probabilities: None,
+                grade: None,
+                score: None,
+                threshold,
+            });
+        }
+        let pre = &self.manifest.preprocess;
+        let prepared = preprocess::prepare(&decoded.image, pre, report.fov)
+            .with_context(|| format!("{name}: preprocessing"))?;
+        let chw = preprocess::to_tensor(&prepared.image, prepared.circle.as_ref(), pre);
+        let outputs = model::run(&self.plan, chw, pre.size as usize)?;
+        let logits = outputs.first().context("the model has no output")?;
+        ensure!(
+            logits.len() == self.manifest.classes.len(),
+            "the model gives {} logits for {} classes",
+            logits.len(),
+            self.manifest.classes.len()
+        );
+        let probs = model::softmax(logits);
+        let score = self.operating.score(&probs);
+        Ok(Outcome {
+            finding: if score >= threshold {
+                Finding::Referable
+            } else {
+                Finding::NotReferable
+            },
+            quality: report.verdict,
+            grade: (self.manifest.task == Task::Grade).then(|| argmax(&probs)),
+            score: Some(score),
+            probabilities: Some(probs),
+            threshold,
+        })
+    }
+}
