@@ -1,6 +1,7 @@
 //! Watching the camera's export folder by polling: a file is taken once its size and
 //! modification time are unchanged over one poll interval (the camera may still be writing),
-//! and each path is taken once. Hidden files and names ending in `.tmp`, `.part`, `.partial`
+//! and each path is taken once; a taken file that does not decode yet can be put back
+//! ([`Watcher::retry`]) until it has settled. Hidden files and names ending in `.tmp`, `.part`, `.partial`
 //! or `~` (a writer's temp files) are ignored.
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -33,6 +34,12 @@ impl Watcher {
             last_seen: HashMap::new(),
             taken: HashSet::new(),
         }
+    }
+
+    /// Puts a taken file back: it is offered again once it is unchanged over a poll (for a
+    /// file that did not decode yet — its writer may only have paused).
+    pub fn retry(&mut self, path: &Path) {
+        self.taken.remove(path);
     }
 
     /// Files that became stable since the previous poll, sorted by name.

@@ -1,5 +1,7 @@
 //! Integration tests of the `edge` binary, one module per command.
 
+/// Audit log tampering, torn lines, kill -9; `edge run --watch` on dropped files.
+mod audit;
 /// `edge bench`: tract timing of one ONNX model, one JSON line.
 mod bench;
 /// `edge check`: decode + quality gate, one JSON line per image.
