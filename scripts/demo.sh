@@ -10,24 +10,28 @@
 #   5. host eval: operating point for 90 % sensitivity on validation, measured on test;
 #      report/index.html, metrics.json, MODEL_CARD.md
 #   6. host export: the run as ONNX (BN folded, metadata), then edge bench times it with tract
+#   7. host keygen + host bundle (signed, with eval's threshold) + host flash into a local
+#      "device" folder
+#   8. edge screen on sample captures (synthetic ones, one of them ungradable, and the
+#      real fundus photographs when cached) with the flashed bundle; edge verify-log
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${FOVEA_DEMO_DIR:-${TMPDIR:-/tmp}/fovea-demo}"
 step() { printf '\n== %s\n' "$*"; }
 t0=$SECONDS
 
-step "1/6 build (cargo build --release -p fovea-host -p fovea-edge)"
+step "1/8 build (cargo build --release -p fovea-host -p fovea-edge)"
 cargo build --release --quiet -p fovea-host -p fovea-edge
 host=target/release/host
 edge=target/release/edge
 
-step "2/6 synthetic data: host synth --out $out/data --n 200 --seed 1"
+step "2/8 synthetic data: host synth --out $out/data --n 200 --seed 1"
 rm -rf "$out" && mkdir -p "$out"
 "$host" synth --out "$out/data" --n 200 --seed 1
 echo "first rows of $out/data/train.csv:"
 head -n 4 "$out/data/train.csv"
 
-step "3/6 quality gate on the device path: edge check $out/data/train_images/*.png"
+step "3/8 quality gate on the device path: edge check $out/data/train_images/*.png"
 set +e
 "$edge" check "$out"/data/train_images/*.png >"$out/check.jsonl"
 rc=$?
@@ -49,7 +53,7 @@ awk -F, 'NR == FNR { if (FNR > 1) truth[$1] = $8; next }
     if (n["01"] > 0) exit 3
   }' "$out/data/train.csv" "$out/check.jsonl"
 
-step "4/6 fine-tune Lite0: host train --variant lite0 --img-size 128 --epochs ${FOVEA_DEMO_EPOCHS:-3}"
+step "4/8 fine-tune Lite0: host train --variant lite0 --img-size 128 --epochs ${FOVEA_DEMO_EPOCHS:-3}"
 scripts/fetch-weights.sh
 weights="${FOVEA_CACHE:-$HOME/.cache/fovea}/weights/efficientnet-lite0.pth"
 pretrained=()
@@ -61,14 +65,35 @@ fi
 "$host" train --variant lite0 "${pretrained[@]}" --img-size 128 --batch-size 32 \
   --epochs "${FOVEA_DEMO_EPOCHS:-3}" --data "$out/data/train.csv" --out "$out/run"
 
-step "5/6 evaluate: host eval --model $out/run --out $out/report --target-sensitivity 0.90"
+step "5/8 evaluate: host eval --model $out/run --out $out/report --target-sensitivity 0.90"
 "$host" eval --model "$out/run" --out "$out/report" --target-sensitivity 0.90 --gradcam 2
 grep -o '"threshold":[^,}]*' "$out/report/metrics.json" | head -n 1
 echo "report: $out/report/index.html, model card: $out/report/MODEL_CARD.md"
 
-step "6/6 export: host export --run $out/run --out $out/model.onnx; edge bench on it"
+step "6/8 export: host export --run $out/run --out $out/model.onnx; edge bench on it"
 "$host" export --run "$out/run" --out "$out/model.onnx"
 ls -l "$out/model.onnx"
 "$edge" bench "$out/model.onnx" --threads 1 --runs 10
+
+step "7/8 sign, bundle and flash: host keygen, host bundle, host flash --to $out/device"
+"$host" keygen --out "$out/keys/clinic.key"
+"$host" bundle --model "$out/model.onnx" --run "$out/run" --report "$out/report" \
+  --key "$out/keys/clinic.key" --out "$out/lite0.fovea"
+"$host" flash "$out/lite0.fovea" --to "$out/device" --trust "$out/keys/clinic.key.pub"
+echo "demo-board-1" >"$out/device/device-id"
+
+step "8/8 screen on the device: edge screen --device $out/device …"
+# One ungradable and three gradable synthetic captures, and real photographs when cached.
+samples=()
+while IFS= read -r id; do samples+=("$out/data/train_images/$id.png"); done < <(
+  awk -F, 'NR > 1 && $8 == 0 { print $1; exit }' "$out/data/train.csv"
+  awk -F, 'NR > 1 && $8 == 1 { print $1 }' "$out/data/train.csv" | tail -n 3)
+cache="${FOVEA_CACHE:-$HOME/.cache/fovea}/samples"
+for real in DRIVE_22.png HRF_07_dr.jpg issue_3.dcm; do
+  [[ -f "$cache/$real" ]] && samples+=("$cache/$real")
+done
+"$edge" screen --device "$out/device" "${samples[@]}" | tee "$out/screen.jsonl" |
+  sed -E 's/"probabilities":\[[^]]*\],?//'
+"$edge" verify-log --device "$out/device"
 
 step "done in $((SECONDS - t0)) s; outputs in $out"

@@ -4,9 +4,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod audit;
+mod board;
 mod cmd;
 mod runtime;
 mod station;
+mod ui;
 mod watch;
 
 /// Screen fundus photographs on the device beside the camera.

@@ -126,6 +126,7 @@ fn spawn_run(device: &Path, inbox: &Path) -> Child {
             s(inbox),
             "--poll-ms",
             "100",
+            "--no-gpio",
         ])
         .env_remove("FOVEA_DEVICE")
         .stdout(Stdio::piped())
@@ -266,4 +267,17 @@ fn kill_9_while_screening_leaves_a_log_that_verifies_after_restart() {
     let (ok, out) = verify(&log);
     assert!(ok, "{out}");
     assert!(out.contains("24 records verify"), "{out}");
+}
+
+#[test]
+fn run_without_a_board_file_names_it_and_suggests_no_gpio() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = fixture::device(dir.path());
+    let o = edge(&["run", "--device", s(&device)]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("board.toml") && err.contains("--no-gpio"),
+        "{err}"
+    );
 }
