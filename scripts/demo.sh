@@ -92,8 +92,9 @@ cache="${FOVEA_CACHE:-$HOME/.cache/fovea}/samples"
 for real in DRIVE_22.png HRF_07_dr.jpg issue_3.dcm; do
   [[ -f "$cache/$real" ]] && samples+=("$cache/$real")
 done
-"$edge" screen --device "$out/device" "${samples[@]}" | tee "$out/screen.jsonl" |
+"$edge" screen --device "$out/device" --heatmap "$out/heatmaps" "${samples[@]}" | tee "$out/screen.jsonl" |
   sed -E 's/"probabilities":\[[^]]*\],?//'
 "$edge" verify-log --device "$out/device"
+echo "class activation maps: $(ls "$out/heatmaps" | wc -l) overlays in $out/heatmaps"
 
 step "done in $((SECONDS - t0)) s; outputs in $out"

@@ -67,14 +67,24 @@ impl Station {
 
     /// Screens the file at `path`, logs it, and returns the JSON line to print. `Ok(None)`
     /// when `skip_seen` and the same image bytes were screened before.
-    pub fn screen_file(&mut self, path: &Path, skip_seen: bool) -> anyhow::Result<Option<Value>> {
+    /// With `heatmap_dir`, a gradable image's class activation overlay is written there as
+    /// `<file name>.cam.png` and named in the line.
+    pub fn screen_file(
+        &mut self,
+        path: &Path,
+        skip_seen: bool,
+        heatmap_dir: Option<&Path>,
+    ) -> anyhow::Result<Option<Value>> {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let image_sha = hex(&sha256(&bytes));
         if skip_seen && self.log.has_image(&image_sha) {
             return Ok(None);
         }
         let name = path.display().to_string();
-        let outcome: Outcome = self.screener.screen_bytes(&bytes, &name)?;
+        let screened = self
+            .screener
+            .screen_bytes(&bytes, &name, heatmap_dir.is_some())?;
+        let outcome: Outcome = screened.outcome;
         let record = self.log.append(Record {
             seq: 0,
             prev: GENESIS.into(),
@@ -92,6 +102,15 @@ impl Station {
         if let (Value::Object(l), Value::Object(o)) = (&mut line, serde_json::to_value(&outcome)?) {
             l.extend(o);
             l.insert("audit_seq".into(), record.seq.into());
+            if let (Some(dir), Some(img)) = (heatmap_dir, screened.heatmap) {
+                let file = path
+                    .file_name()
+                    .map_or("image".into(), |n| n.to_string_lossy());
+                let out = dir.join(format!("{file}.cam.png"));
+                img.save(&out)
+                    .with_context(|| format!("writing the heatmap {}", out.display()))?;
+                l.insert("heatmap".into(), out.display().to_string().into());
+            }
         }
         Ok(Some(line))
     }

@@ -50,6 +50,18 @@ fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
 
 /// The ONNX bytes of the tiny model.
 pub fn model_bytes() -> Vec<u8> {
+    build(false)
+}
+
+/// The tiny model with a `features` output, as `host export` writes for linear heads:
+/// `input` → 1×1 Conv (`W` transposed: channel k of the features = Σ_c W[c][k]·input[c])
+/// → `features` → GlobalAveragePool → Flatten → Gemm(identity, `B`) → `logits`. Its logits
+/// equal [`model_bytes`]'s.
+pub fn model_bytes_with_features() -> Vec<u8> {
+    build(true)
+}
+
+fn build(features: bool) -> Vec<u8> {
     let node = |op: &str, inputs: &[&str], output: &str| NodeProto {
         input: inputs.iter().map(|s| s.to_string()).collect(),
         output: vec![output.into()],
@@ -65,20 +77,53 @@ pub fn model_bytes() -> Vec<u8> {
         ..Default::default()
     };
     let s = i64::from(SIDE);
-    let graph = GraphProto {
-        name: "tiny".into(),
-        node: vec![
-            node("GlobalAveragePool", &["input"], "gap"),
-            node("Flatten", &["gap"], "flat"),
-            node("Gemm", &["flat", "w", "b"], "logits"),
-        ],
-        initializer: vec![
-            tensor("w", vec![3, 2], W.iter().flatten().copied().collect()),
-            tensor("b", vec![2], B.to_vec()),
-        ],
-        input: vec![value_info("input", &[1, 3, s, s])],
-        output: vec![value_info("logits", &[1, 2])],
-        ..Default::default()
+    let graph = if features {
+        // Conv weight [out 2, in 3, 1, 1]: out k takes W[c][k] from input channel c.
+        let conv: Vec<f32> = (0..2).flat_map(|k| (0..3).map(move |c| W[c][k])).collect();
+        GraphProto {
+            name: "tiny-features".into(),
+            node: vec![
+                node("Conv", &["input", "conv.weight"], "features"),
+                node("GlobalAveragePool", &["features"], "gap"),
+                node("Flatten", &["gap"], "flat"),
+                node(
+                    "Gemm",
+                    &["flat", "classifier.output.weight", "classifier.output.bias"],
+                    "logits",
+                ),
+            ],
+            initializer: vec![
+                tensor("conv.weight", vec![2, 3, 1, 1], conv),
+                tensor(
+                    "classifier.output.weight",
+                    vec![2, 2],
+                    vec![1.0, 0.0, 0.0, 1.0],
+                ),
+                tensor("classifier.output.bias", vec![2], B.to_vec()),
+            ],
+            input: vec![value_info("input", &[1, 3, s, s])],
+            output: vec![
+                value_info("logits", &[1, 2]),
+                value_info("features", &[1, 2, s, s]),
+            ],
+            ..Default::default()
+        }
+    } else {
+        GraphProto {
+            name: "tiny".into(),
+            node: vec![
+                node("GlobalAveragePool", &["input"], "gap"),
+                node("Flatten", &["gap"], "flat"),
+                node("Gemm", &["flat", "w", "b"], "logits"),
+            ],
+            initializer: vec![
+                tensor("w", vec![3, 2], W.iter().flatten().copied().collect()),
+                tensor("b", vec![2], B.to_vec()),
+            ],
+            input: vec![value_info("input", &[1, 3, s, s])],
+            output: vec![value_info("logits", &[1, 2])],
+            ..Default::default()
+        }
     };
     ModelProto {
         ir_version: 7,
@@ -130,7 +175,12 @@ pub fn key() -> SigningKey {
 
 /// Writes the signed bundle to `path`.
 pub fn write_bundle_file(path: &Path) {
-    let model = model_bytes();
+    write_bundle_of(path, &model_bytes());
+}
+
+/// Writes a signed bundle around `model` to `path`.
+pub fn write_bundle_of(path: &Path, model: &[u8]) {
+    let model = model.to_vec();
     std::fs::write(
         path,
         write_bundle(&manifest(&model), &model, &key()).unwrap(),

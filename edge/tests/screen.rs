@@ -174,3 +174,54 @@ fn refuses_tampered_truncated_future_and_untrusted_bundles() {
     // Nothing was screened, so nothing was logged.
     assert!(!device.join("log/audit.jsonl").exists());
 }
+
+#[test]
+fn heatmap_of_a_features_model_and_a_clear_refusal_without_features() {
+    let Some(image) = sample("DRIVE_22.png") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let device = fixture::device(dir.path());
+    let keys = device.join("keys");
+    let heat = dir.path().join("heat");
+    // The plain model has no features output: --heatmap is refused up front.
+    let o = edge(&[
+        "screen",
+        "--device",
+        s(&device),
+        "--heatmap",
+        s(&heat),
+        s(&image),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no features output"));
+    // The features model: same probabilities (its logits are the same function), and a
+    // SIDE × SIDE overlay whose black corners (outside the fundus circle) stay black.
+    let bundle = dir.path().join("features.fovea");
+    fixture::write_bundle_of(&bundle, &fixture::model_bytes_with_features());
+    let o = edge(&[
+        "screen",
+        "--device",
+        s(&device),
+        "--bundle",
+        s(&bundle),
+        "--keys",
+        s(&keys),
+        "--heatmap",
+        s(&heat),
+        s(&image),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let line = &lines(&o)[0];
+    let got: Vec<f32> = serde_json::from_value(line["probabilities"].clone()).unwrap();
+    let want = fixture::expected_probabilities(&image);
+    assert!((got[1] - want[1]).abs() < 1e-5, "{got:?} vs {want:?}");
+    let png = heat.join("DRIVE_22.png.cam.png");
+    assert_eq!(line["heatmap"], png.display().to_string());
+    let img = image::open(&png).unwrap().to_rgb8();
+    assert_eq!(img.dimensions(), (fixture::SIDE, fixture::SIDE));
+    let corner = img.get_pixel(0, 0).0;
+    assert!(corner.iter().all(|&v| v < 90), "corner {corner:?}");
+    let centre = img.get_pixel(fixture::SIDE / 2, fixture::SIDE / 2).0;
+    assert_ne!(centre, [0, 0, 0], "the fundus is there");
+}

@@ -9,7 +9,8 @@
 //! - [`dataset`]: image folders, CSV manifests and patient-grouped stratified splits;
 //! - [`task`]: what a model predicts and its headline metric (QWK, AUC, accuracy);
 //! - [`bundle`]: the signed device bundle (manifest + model, ed25519) the edge verifies;
-//! - [`device`]: the device folder layout `host flash` writes and `edge` reads.
+//! - [`device`]: the device folder layout `host flash` writes and `edge` reads;
+//! - [`heatmap`]: class-activation / Grad-CAM maps and their overlay on the fundus.
 //!
 //! No training or accelerator dependency lives here; the crate builds for aarch64 and armv7.
 #![warn(missing_docs)]
@@ -18,6 +19,7 @@ pub mod bundle;
 pub mod dataset;
 pub mod decode;
 pub mod device;
+pub mod heatmap;
 pub mod metrics;
 pub mod preprocess;
 pub mod quality;

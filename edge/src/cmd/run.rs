@@ -104,7 +104,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("listing {}", dir.display()))?;
         for path in ready {
             show(&mut panel, Indication::Busy, t0)?;
-            let (line, shown) = match station.screen_file(&path, true) {
+            let (line, shown) = match station.screen_file(&path, true, None) {
                 Ok(Some(line)) => {
                     let finding = serde_json::from_value(line["finding"].clone())?;
                     (line, Indication::Result(finding))

@@ -18,6 +18,10 @@ pub struct Args {
     /// Captures (PNG, JPEG, TIFF, BMP or DICOM).
     #[arg(required = true)]
     images: Vec<PathBuf>,
+    /// Write each gradable image's class activation map (where the model saw the evidence
+    /// for the positive classes) over the prepared photograph to DIR/<file>.cam.png.
+    #[arg(long, value_name = "DIR")]
+    heatmap: Option<PathBuf>,
     #[command(flatten)]
     device: DeviceArgs,
 }
@@ -25,10 +29,19 @@ pub struct Args {
 /// Runs `edge screen`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut station = Station::open(&args.device.paths())?;
+    if let Some(dir) = &args.heatmap {
+        anyhow::ensure!(
+            station.screener.has_heatmap(),
+            "--heatmap: the bundle's model has no features output (only GAP → linear heads \
+             exported by `host export` have class activation maps)"
+        );
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
+    }
     let mut out = std::io::stdout().lock();
     let mut failed = false;
     for path in &args.images {
-        let line = match station.screen_file(path, false) {
+        let line = match station.screen_file(path, false, args.heatmap.as_deref()) {
             Ok(Some(line)) => line,
             Ok(None) => continue,
             Err(e) => {

@@ -22,8 +22,16 @@ pub fn load_onnx(bytes: &[u8], side: usize) -> anyhow::Result<Plan> {
         .context("tract cannot plan the model")
 }
 
-/// Runs `plan` on one CHW tensor of side `side`; returns every output as a flat f32 vector.
-pub fn run(plan: &Plan, chw: Vec<f32>, side: usize) -> anyhow::Result<Vec<Vec<f32>>> {
+/// One model output: its shape and values (row-major).
+pub struct Output {
+    /// Dimensions.
+    pub shape: Vec<usize>,
+    /// Values.
+    pub values: Vec<f32>,
+}
+
+/// Runs `plan` on one CHW tensor of side `side`; returns every output.
+pub fn run(plan: &Plan, chw: Vec<f32>, side: usize) -> anyhow::Result<Vec<Output>> {
     let input = tract_ndarray::Array4::from_shape_vec((1, 3, side, side), chw)
         .context("input tensor has the wrong length")?;
     let outputs = plan
@@ -32,11 +40,13 @@ pub fn run(plan: &Plan, chw: Vec<f32>, side: usize) -> anyhow::Result<Vec<Vec<f3
     outputs
         .iter()
         .map(|t| {
-            Ok(t.to_plain_array_view::<f32>()
-                .context("model output is not f32")?
-                .iter()
-                .copied()
-                .collect())
+            let view = t
+                .to_plain_array_view::<f32>()
+                .context("model output is not f32")?;
+            Ok(Output {
+                shape: view.shape().to_vec(),
+                values: view.iter().copied().collect(),
+            })
         })
         .collect()
 }

@@ -8,6 +8,10 @@ use shared::preprocess;
 use shared::quality;
 use shared::task::{Task, argmax};
 
+use image::RgbImage;
+use shared::heatmap::{Heatmap, overlay};
+
+use super::cam::{self, LinearHead};
 use super::model::{self, Plan};
 use super::outcome::{Finding, Outcome};
 
@@ -22,6 +26,15 @@ pub struct Screener {
     /// The bundle file.
     pub bundle_path: PathBuf,
     plan: Plan,
+    head: Option<LinearHead>,
+}
+
+/// One screened image, with its class activation overlay when asked for.
+pub struct Screened {
+    /// The result.
+    pub outcome: Outcome,
+    /// The prepared image with the positive classes' activation map blended over it.
+    pub heatmap: Option<RgbImage>,
 }
 
 impl Screener {
@@ -53,28 +66,46 @@ impl Screener {
         let side = manifest.preprocess.size as usize;
         let plan = model::load_onnx(&b.model, side)
             .with_context(|| format!("{}: loading its model", bundle.display()))?;
+        let head = cam::read_head(&b.model)
+            .with_context(|| format!("{}: reading its classifier", bundle.display()))?;
         Ok(Screener {
             manifest,
             operating,
             bundle_sha256: file_sha,
             bundle_path: bundle.to_owned(),
             plan,
+            head,
         })
     }
 
-    /// Screens one capture given as its file bytes (`name` for format sniffing and errors).
-    pub fn screen_bytes(&self, bytes: &[u8], name: &str) -> anyhow::Result<Outcome> {
+    /// Whether the model can draw class activation maps (GAP → linear head with `features`).
+    pub fn has_heatmap(&self) -> bool {
+        self.head.is_some()
+    }
+
+    /// Screens one capture given as its file bytes (`name` for format sniffing and errors);
+    /// with `heatmap`, also the class activation overlay of a gradable image.
+    pub fn screen_bytes(
+        &self,
+        bytes: &[u8],
+        name: &str,
+        heatmap: bool,
+    ) -> anyhow::Result<Screened> {
         let decoded = decode::decode_bytes(bytes, name)?; // the error names the file
         let report = quality::assess(&decoded.image, &self.manifest.quality);
         let threshold = self.operating.threshold;
         if !report.verdict.is_gradable() {
-            return Ok(Outcome {
+            let outcome = Outcome {
                 finding: Finding::Ungradable,
                 quality: report.verdict,
                 probabilities: None,
                 grade: None,
                 score: None,
                 threshold,
+            };
+            return Ok(Screened {
+                outcome,
+                heatmap: None,
             });
         }
         let pre = &self.manifest.preprocess;
@@ -82,7 +113,7 @@ impl Screener {
             .with_context(|| format!("{name}: preprocessing"))?;
         let chw = preprocess::to_tensor(&prepared.image, prepared.circle.as_ref(), pre);
         let outputs = model::run(&self.plan, chw, pre.size as usize)?;
-        let logits = outputs.first().context("the model has no output")?;
+        let logits = &outputs.first().context("the model has no output")?.values;
         ensure!(
             logits.len() == self.manifest.classes.len(),
             "the model gives {} logits for {} classes",
@@ -91,7 +122,7 @@ impl Screener {
         );
         let probs = model::softmax(logits);
         let score = self.operating.score(&probs);
-        Ok(Outcome {
+        let outcome = Outcome {
             finding: if score >= threshold {
                 Finding::Referable
             } else {
@@ -102,6 +133,30 @@ impl Screener {
             score: Some(score),
             probabilities: Some(probs),
             threshold,
-        })
+        };
+        let heatmap = match (&self.head, heatmap) {
+            (Some(head), true) => {
+                let features = outputs.get(1).context("the model has no features output")?;
+                let [1, c, h, w] = features.shape[..] else {
+                    bail!("features output has shape {:?}", features.shape);
+                };
+                ensure!(
+                    c == head.channels,
+                    "features have {c} channels, the head {}",
+                    head.channels
+                );
+                let positive: Vec<usize> = self
+                    .operating
+                    .positive_classes
+                    .iter()
+                    .map(|&k| k as usize)
+                    .collect();
+                let map = cam::class_map(&features.values, head, &positive);
+                let heat = Heatmap::from_coarse(&map, w as u32, h as u32, pre.size);
+                Some(overlay(&prepared.image, &heat))
+            }
+            _ => None,
+        };
+        Ok(Screened { outcome, heatmap })
     }
 }

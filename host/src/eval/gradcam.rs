@@ -13,31 +13,11 @@ use anyhow::Context;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use image::imageops::{self, FilterType};
-use image::{ImageBuffer, Luma, Rgb, RgbImage};
+use image::{Rgb, RgbImage};
 
 use crate::model::net::EfficientNet;
 
-/// A Grad-CAM map at input resolution, row-major, values in `[0, 1]`.
-#[derive(Clone, Debug)]
-pub struct Heatmap {
-    /// Side in pixels.
-    pub side: u32,
-    /// `side × side` values.
-    pub values: Vec<f32>,
-}
-
-impl Heatmap {
-    /// `(x, y)` of the largest value (the first on ties).
-    #[cfg(test)]
-    pub fn peak(&self) -> (u32, u32) {
-        let i = self
-            .values
-            .iter()
-            .enumerate()
-            .fold(0, |b, (i, &v)| if v > self.values[b] { i } else { b });
-        (i as u32 % self.side, i as u32 / self.side)
-    }
-}
+pub use shared::heatmap::{Heatmap, overlay};
 
 /// Grad-CAM of one input `[1, 3, s, s]` (already normalised as the model expects) for the
 /// positive classes `positive`. `model` must be in evaluation mode on `device`.
@@ -93,54 +73,7 @@ pub fn grad_cam(
         .try_into_vec()
         .expect("f32 map");
     debug_assert_eq!(cam.len(), h * w, "{c} channels");
-    // Scaled to [0, 1] before upsampling: image's resampling clamps f32 pixels to [0, 1].
-    let cam: Vec<f32> = cam.into_iter().map(|v| v.max(0.0)).collect();
-    let max = cam.iter().copied().fold(0.0f32, f32::max);
-    let cam: Vec<f32> = if max > 0.0 {
-        cam.into_iter().map(|v| v / max).collect()
-    } else {
-        cam
-    };
-    let small =
-        ImageBuffer::<Luma<f32>, Vec<f32>>::from_raw(w as u32, h as u32, cam).expect("h·w values");
-    let big = imageops::resize(&small, side as u32, side as u32, FilterType::Triangle);
-    let mut values = big.into_raw();
-    let max = values.iter().copied().fold(0.0f32, f32::max);
-    if max > 0.0 {
-        values
-            .iter_mut()
-            .for_each(|v| *v = (*v / max).clamp(0.0, 1.0));
-    }
-    Heatmap {
-        side: side as u32,
-        values,
-    }
-}
-
-/// The "jet" colour of `v` in `[0, 1]` (blue → cyan → yellow → red).
-fn jet(v: f32) -> [f32; 3] {
-    let c = |x: f32| (1.5 - (4.0 * v - x).abs()).clamp(0.0, 1.0);
-    [c(3.0), c(2.0), c(1.0)].map(|x| x * 255.0)
-}
-
-/// `image` with `heat` blended over it (opacity grows with the heat, up to 0.6).
-pub fn overlay(image: &RgbImage, heat: &Heatmap) -> RgbImage {
-    assert_eq!(
-        (image.width(), image.height()),
-        (heat.side, heat.side),
-        "heatmap and image sizes differ"
-    );
-    let mut out = image.clone();
-    for (i, px) in out.pixels_mut().enumerate() {
-        let old = *px;
-        let v = heat.values[i];
-        let a = 0.6 * v;
-        let j = jet(v);
-        *px = Rgb(std::array::from_fn(|k| {
-            ((1.0 - a) * old[k] as f32 + a * j[k]).round() as u8
-        }));
-    }
-    out
+    Heatmap::from_coarse(&cam, w as u32, h as u32, side as u32)
 }
 
 /// Tile side in montages.
@@ -311,29 +244,5 @@ mod tests {
             }
         }
         assert_eq!(hits, 3, "Grad-CAM peak outside the lesion");
-    }
-
-    #[test]
-    fn peak_and_jet_ends() {
-        let h = Heatmap {
-            side: 3,
-            values: vec![0.0, 0.1, 0.2, 0.3, 0.2, 1.0, 0.0, 0.0, 0.0],
-        };
-        assert_eq!(h.peak(), (2, 1));
-        assert_eq!(jet(0.0), [0.0, 0.0, 127.5]);
-        assert_eq!(jet(1.0), [127.5, 0.0, 0.0]);
-        let img = RgbImage::from_pixel(3, 3, Rgb([100, 100, 100]));
-        let o = overlay(&img, &h);
-        assert_eq!(
-            o.get_pixel(0, 0),
-            &Rgb([100, 100, 100]),
-            "zero heat leaves it"
-        );
-        // Full heat: 0.4 · 100 + 0.6 · jet(1) = [116.5, 40, 40] (±1 for f32 rounding).
-        let p = o.get_pixel(2, 1);
-        assert!(
-            (116..=117).contains(&p[0]) && p[1] == 40 && p[2] == 40,
-            "{p:?}"
-        );
     }
 }

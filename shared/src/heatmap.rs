@@ -1,0 +1,122 @@
+//! Heatmaps over the prepared fundus: one type, one colour map and one overlay for the host's
+//! Grad-CAM montages and the device's class activation maps, so both look the same.
+use image::imageops::{self, FilterType};
+use image::{ImageBuffer, Luma, Rgb, RgbImage};
+
+/// A map at image resolution, row-major, values in `[0, 1]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Heatmap {
+    /// Side in pixels.
+    pub side: u32,
+    /// `side × side` values.
+    pub values: Vec<f32>,
+}
+
+impl Heatmap {
+    /// A coarse `w × h` map (any real values) made displayable: negative values clipped to 0
+    /// (evidence against the class is not shown), scaled by the maximum, bilinearly upsampled
+    /// to `side`. An all-zero map stays zero.
+    pub fn from_coarse(coarse: &[f32], w: u32, h: u32, side: u32) -> Heatmap {
+        assert_eq!(coarse.len(), (w * h) as usize, "{w}×{h} map");
+        let clipped: Vec<f32> = coarse.iter().map(|v| v.max(0.0)).collect();
+        let max = clipped.iter().copied().fold(0.0f32, f32::max);
+        // Scaled to [0, 1] before resampling: image's resampling clamps f32 pixels to [0, 1].
+        let scaled: Vec<f32> = if max > 0.0 {
+            clipped.into_iter().map(|v| v / max).collect()
+        } else {
+            clipped
+        };
+        let small = ImageBuffer::<Luma<f32>, Vec<f32>>::from_raw(w, h, scaled).expect("w·h values");
+        let mut values = imageops::resize(&small, side, side, FilterType::Triangle).into_raw();
+        let max = values.iter().copied().fold(0.0f32, f32::max);
+        if max > 0.0 {
+            values
+                .iter_mut()
+                .for_each(|v| *v = (*v / max).clamp(0.0, 1.0));
+        }
+        Heatmap { side, values }
+    }
+
+    /// `(x, y)` of the largest value (the first on ties).
+    pub fn peak(&self) -> (u32, u32) {
+        let i = self
+            .values
+            .iter()
+            .enumerate()
+            .fold(0, |b, (i, &v)| if v > self.values[b] { i } else { b });
+        (i as u32 % self.side, i as u32 / self.side)
+    }
+}
+
+/// The "jet" colour of `v` in `[0, 1]` (blue → cyan → yellow → red).
+pub fn jet(v: f32) -> [f32; 3] {
+    let c = |x: f32| (1.5 - (4.0 * v - x).abs()).clamp(0.0, 1.0);
+    [c(3.0), c(2.0), c(1.0)].map(|x| x * 255.0)
+}
+
+/// `image` with `heat` blended over it (opacity grows with the heat, up to 0.6). The sizes
+/// must agree.
+pub fn overlay(image: &RgbImage, heat: &Heatmap) -> RgbImage {
+    assert_eq!(
+        (image.width(), image.height()),
+        (heat.side, heat.side),
+        "heatmap and image sizes differ"
+    );
+    let mut out = image.clone();
+    for (i, px) in out.pixels_mut().enumerate() {
+        let old = *px;
+        let v = heat.values[i];
+        let a = 0.6 * v;
+        let j = jet(v);
+        *px = Rgb(std::array::from_fn(|k| {
+            ((1.0 - a) * old[k] as f32 + a * j[k]).round() as u8
+        }));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peak_jet_ends_and_overlay() {
+        let h = Heatmap {
+            side: 3,
+            values: vec![0.0, 0.1, 0.2, 0.3, 0.2, 1.0, 0.0, 0.0, 0.0],
+        };
+        assert_eq!(h.peak(), (2, 1));
+        assert_eq!(jet(0.0), [0.0, 0.0, 127.5]);
+        assert_eq!(jet(1.0), [127.5, 0.0, 0.0]);
+        let img = RgbImage::from_pixel(3, 3, Rgb([100, 100, 100]));
+        let o = overlay(&img, &h);
+        assert_eq!(
+            o.get_pixel(0, 0),
+            &Rgb([100, 100, 100]),
+            "zero heat leaves it"
+        );
+        // Full heat: 0.4 · 100 + 0.6 · jet(1) = [116.5, 40, 40] (±1 for f32 rounding).
+        let p = o.get_pixel(2, 1);
+        assert!(
+            (116..=117).contains(&p[0]) && p[1] == 40 && p[2] == 40,
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn coarse_maps_clip_negatives_and_peak_where_the_evidence_is() {
+        // 2×2 map, strongest at (1, 0); a negative cell reads as 0.
+        let h = Heatmap::from_coarse(&[1.0, 3.0, -2.0, 0.0], 2, 2, 8);
+        assert_eq!(h.values.len(), 64);
+        assert_eq!(h.values.iter().copied().fold(0.0f32, f32::max), 1.0);
+        let (x, y) = h.peak();
+        assert!(x >= 4 && y < 4, "peak ({x}, {y}) in the top-right quadrant");
+        assert_eq!(
+            h.values[7 * 8],
+            0.0,
+            "bottom-left (from the negative cell) is dark"
+        );
+        let zero = Heatmap::from_coarse(&[-1.0; 4], 2, 2, 4);
+        assert!(zero.values.iter().all(|&v| v == 0.0));
+    }
+}
