@@ -2,68 +2,20 @@
 //! verifies with the public key and carries the run's configuration and the exported model;
 //! a report's threshold is taken only from a report of the same weights; a model exported for
 //! another configuration, an unknown signer and an existing key are refused.
-use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::{Value, json};
+
+use crate::cli::{fails, host, json, ok, s, tiny_run};
 use shared::bundle::{VerifyingKey, read_bundle_file, sha256};
 use shared::device::DeviceLayout;
 use shared::preprocess::PreprocessConfig;
-
-fn host(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_host"))
-        .args(args)
-        .output()
-        .expect("host runs")
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn fails(o: &Output) -> String {
-    assert!(!o.status.success(), "expected failure, got success");
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 temp path")
-}
-
-fn json_file(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 #[test]
 fn train_export_bundle_flash_and_the_refusals() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let run = d.join("run");
-    ok(&host(&[
-        "train",
-        "--variant",
-        "lite0",
-        "--img-size",
-        "64",
-        "--batch-size",
-        "8",
-        "--synth-n",
-        "40",
-        "--seed",
-        "6",
-        "--epochs",
-        "1",
-        "--threads",
-        "2",
-        "--out",
-        s(&run),
-    ]));
+    tiny_run(&run, "40", "6");
     let onnx = d.join("model.onnx");
     ok(&host(&["export", "--run", s(&run), "--out", s(&onnx)]));
     let key = d.join("keys/signer.key");
@@ -85,7 +37,7 @@ fn train_export_bundle_flash_and_the_refusals() {
     ];
     ok(&host(&[&args[..], &["--out", s(&plain)]].concat()));
     let b = read_bundle_file(&plain, &[public]).unwrap();
-    let cfg = json_file(&run.join("config.json"));
+    let cfg = json(&run.join("config.json"));
     let model = std::fs::read(&onnx).unwrap();
     assert_eq!(b.model, model);
     assert_eq!(b.manifest.model_sha256, sha256(&model));
@@ -106,10 +58,10 @@ fn train_export_bundle_flash_and_the_refusals() {
         (&[2, 3, 4][..], 0.5)
     );
     let summary: Value = serde_json::from_str(&b.manifest.train_summary_json).unwrap();
-    assert_eq!(summary["metrics"], json_file(&run.join("metrics.json")));
+    assert_eq!(summary["metrics"], json(&run.join("metrics.json")));
 
     // A report of these weights: its threshold and target sensitivity are used.
-    let weights = json_file(&run.join("metrics.json"))["weights_sha256"].clone();
+    let weights = json(&run.join("metrics.json"))["weights_sha256"].clone();
     let report = d.join("report");
     std::fs::create_dir_all(&report).unwrap();
     let rep = |w: &Value| {

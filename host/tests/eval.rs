@@ -3,55 +3,11 @@
 //! generator; argument errors.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::Value;
 
-fn host(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_host"))
-        .args(args)
-        .output()
-        .expect("host runs")
-}
-
-fn ok(o: &Output) {
-    assert!(
-        o.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-fn json(path: &Path) -> Value {
-    serde_json::from_str(
-        &std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
-    )
-    .unwrap()
-}
-
-/// One Lite0 epoch at 64 px on 60 synthetic eyes.
-fn tiny_run(run: &Path) {
-    ok(&host(&[
-        "train",
-        "--variant",
-        "lite0",
-        "--img-size",
-        "64",
-        "--batch-size",
-        "8",
-        "--synth-n",
-        "60",
-        "--seed",
-        "3",
-        "--epochs",
-        "1",
-        "--threads",
-        "2",
-        "--out",
-        run.to_str().unwrap(),
-    ]));
-}
+use crate::cli::{host, json, ok};
 
 /// Wilson 95 % interval, written out here independently of shared::metrics.
 fn wilson(k: usize, n: usize) -> (f64, f64, f64) {
@@ -107,7 +63,7 @@ fn rows(path: &Path) -> Vec<Row> {
 fn report_numbers_rederive_from_predictions_and_the_page_renders() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    tiny_run(&run);
+    crate::cli::tiny_run(&run, "60", "3");
     let out = dir.path().join("report");
     let o = host(&[
         "eval",

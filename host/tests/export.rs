@@ -4,38 +4,17 @@
 //! head, Lite0 (random, symmetric padding; and with the ImageNet weights when cached), and a
 //! run trained by `host train`. Also the metadata and the `features` output.
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use prost::Message;
 use serde_json::Value;
 use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
 
+use crate::cli::{host, ok, s, tiny_run, tiny_train_args};
 use crate::support::{sample, weights};
 
 /// The parity bound on every logit.
 const TOL: f32 = 1e-4;
-
-fn host(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_host"))
-        .args(args)
-        .output()
-        .expect("host runs")
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 temp path")
-}
 
 /// Two gradable synthetic photographs (`host synth`, seed 5), by the generator's ground truth.
 fn synthetic(dir: &Path) -> Vec<PathBuf> {
@@ -379,25 +358,7 @@ fn lite0_imagenet_weights_match_tract() {
 fn a_trained_run_exports_with_its_config() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    ok(&host(&[
-        "train",
-        "--variant",
-        "lite0",
-        "--img-size",
-        "64",
-        "--batch-size",
-        "8",
-        "--synth-n",
-        "40",
-        "--seed",
-        "4",
-        "--epochs",
-        "1",
-        "--threads",
-        "2",
-        "--out",
-        s(&run),
-    ]));
+    tiny_run(&run, "40", "4");
     let imgs = images(dir.path());
     let onnx_default = run.join("model.onnx");
     let refdir = dir.path().join("run-ref");
@@ -480,27 +441,13 @@ fn train_accepts_a_fovea_onnx_export_as_pretrained_weights() {
         "--out",
         s(&onnx),
     ]));
-    let o = host(&[
-        "train",
-        "--variant",
-        "lite0",
-        "--img-size",
-        "64",
-        "--batch-size",
-        "8",
-        "--synth-n",
+    let run = dir.path().join("run");
+    let o = host(&tiny_train_args(
+        &run,
         "40",
-        "--seed",
         "4",
-        "--epochs",
-        "1",
-        "--threads",
-        "2",
-        "--pretrained",
-        s(&onnx),
-        "--out",
-        s(&dir.path().join("run")),
-    ]);
+        &["--pretrained", s(&onnx)],
+    ));
     ok(&o);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("0 unexpected []; head imported"), "{err}");

@@ -1,12 +1,5 @@
 //! `host model`: the printed architecture of EfficientNet variants.
-use std::process::{Command, Output};
-
-fn host(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_host"))
-        .args(args)
-        .output()
-        .expect("running host")
-}
+use crate::cli::host;
 
 fn stdout_of(args: &[&str]) -> String {
     let out = host(args);

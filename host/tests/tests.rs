@@ -4,6 +4,8 @@
 mod bench;
 /// `host keygen`, `host bundle`, `host flash`: a tiny run packaged, flashed and refused.
 mod bundle;
+/// Running the host binary, and the tiny training run the modules start from.
+mod cli;
 /// `host eval`: report numbers re-derived, headless render, planted bias, errors.
 mod eval;
 /// `host export`: ONNX parity with tract (B0, B3, Lite0, a trained run), metadata, features.

@@ -1,13 +1,6 @@
 //! `host weights inspect` on the golden tiny state dicts and on the real EfficientNet-Lite0 weights.
+use crate::cli::host;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn host(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_host"))
-        .args(args)
-        .output()
-        .expect("running host")
-}
 
 /// `host weights inspect --json PATH`, parsed.
 fn inspect_json(path: &Path) -> serde_json::Value {
