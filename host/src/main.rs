@@ -8,6 +8,7 @@ mod eval;
 mod export;
 mod model;
 mod package;
+mod quantize;
 mod synth;
 mod train;
 mod weights;
@@ -35,6 +36,8 @@ enum Command {
     Train(cmd::train::Args),
     /// Write a trained run (or a fresh / pretrained network) as ONNX, opset 13.
     Export(cmd::export::Args),
+    /// Quantize an export to int8 (weights, or weights + activations), gated on accuracy.
+    Quantize(cmd::quantize::Args),
     /// Evaluate a trained run: report with intervals, subgroups, Grad-CAM, model card.
     Eval(cmd::eval::Args),
     /// Write a new ed25519 signing key pair for bundles.
@@ -56,6 +59,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Model(args) => cmd::model::run(args),
         Command::Train(args) => cmd::train::run(args),
         Command::Export(args) => cmd::export::run(args),
+        Command::Quantize(args) => cmd::quantize::run(args),
         Command::Eval(args) => cmd::eval::run(args),
         Command::Keygen(args) => cmd::keygen::run(args),
         Command::Bundle(args) => cmd::bundle::run(args),

@@ -14,6 +14,8 @@ mod export;
 mod gate;
 /// `host model`: stage strings and parameter counts of the EfficientNet variants.
 mod model;
+/// `host quantize`: both modes through the accuracy gate, a forced refusal.
+mod quantize;
 /// Locating cached samples and weights (shared with fovea-shared's tests).
 #[path = "../../shared/tests/support.rs"]
 mod support;

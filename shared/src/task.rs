@@ -82,6 +82,14 @@ impl std::str::FromStr for Task {
     }
 }
 
+/// Softmax of one row of logits, stable for large values (the maximum is subtracted first).
+pub fn softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exp: Vec<f32> = logits.iter().map(|&z| (z - max).exp()).collect();
+    let sum: f32 = exp.iter().sum();
+    exp.into_iter().map(|e| e / sum).collect()
+}
+
 /// Index of the largest value (the first one on ties).
 pub fn argmax(row: &[f32]) -> usize {
     row.iter()
@@ -92,6 +100,17 @@ pub fn argmax(row: &[f32]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn softmax_matches_hand_values_and_survives_large_logits() {
+        // e^0 / (e^0 + e^1 + e^2) = 0.09003057, then 0.24472847, 0.66524096 (numpy).
+        let p = softmax(&[0.0, 1.0, 2.0]);
+        for (a, b) in p.iter().zip([0.090_030_57, 0.244_728_47, 0.665_240_96]) {
+            assert!((a - b).abs() < 1e-7, "{p:?}");
+        }
+        let p = softmax(&[1000.0, 1000.0]);
+        assert_eq!(p, vec![0.5, 0.5]);
+    }
 
     #[test]
     fn headlines_match_scikit_learn() {

@@ -6,7 +6,7 @@ use shared::bundle::{Manifest, OperatingThreshold, VerifyingKey, read_bundle_fil
 use shared::decode;
 use shared::preprocess;
 use shared::quality;
-use shared::task::{Task, argmax};
+use shared::task::{Task, argmax, softmax};
 
 use image::RgbImage;
 use shared::heatmap::{Heatmap, overlay};
@@ -120,7 +120,7 @@ impl Screener {
             logits.len(),
             self.manifest.classes.len()
         );
-        let probs = model::softmax(logits);
+        let probs = softmax(logits);
         let score = self.operating.score(&probs);
         let outcome = Outcome {
             finding: if score >= threshold {

@@ -6,6 +6,7 @@ pub mod export;
 pub mod flash;
 pub mod keygen;
 pub mod model;
+pub mod quantize;
 pub mod synth;
 pub mod train;
 pub mod weights;

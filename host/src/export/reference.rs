@@ -1,6 +1,7 @@
-//! Reference data beside an export: preprocessed input tensors and the burn model's logits,
-//! so checkers (the parity tests with tract, `scripts/check-onnx.sh` with onnxruntime) compare
-//! a runtime against the host model on exactly the same numbers.
+//! Reference data beside an export: preprocessed input tensors and the logits of the model that
+//! wrote them (burn for `host export`, tract on the int8 file for `host quantize`), so checkers
+//! (the parity tests with tract, `scripts/check-onnx.sh` with onnxruntime) compare a runtime
+//! against it on exactly the same numbers.
 //!
 //! `DIR/reference.json`: `{"images": [paths], "input_shape": [n, 3, s, s], "input": [n·3·s²
 //! f32, row-major], "logits_shape": [n, classes], "logits": [n·classes f32]}`; floats are
@@ -30,18 +31,14 @@ pub struct Reference {
     pub input: Vec<f32>,
     /// `[n, classes]`.
     pub logits_shape: [usize; 2],
-    /// The host model's logits, row-major.
+    /// The logits of the model that wrote the reference, row-major: burn's for `host export`,
+    /// tract's on the int8 file for `host quantize` (runtimes are then compared to those).
     pub logits: Vec<f32>,
 }
 
-/// Decodes and preprocesses `images` with `pre` (shared's code, as the device runs it), runs
-/// `model` (evaluation mode) on the batch.
-pub fn compute(
-    model: &EfficientNet,
-    pre: &PreprocessConfig,
-    images: &[PathBuf],
-    device: &Device,
-) -> anyhow::Result<Reference> {
+/// Decodes and preprocesses `images` with `pre` (shared's code, as the device runs it):
+/// `[n, 3, s, s]` row-major.
+pub fn inputs(pre: &PreprocessConfig, images: &[PathBuf]) -> anyhow::Result<Vec<f32>> {
     anyhow::ensure!(!images.is_empty(), "no reference images given (--images)");
     let s = pre.size as usize;
     let mut input = Vec::with_capacity(images.len() * 3 * s * s);
@@ -51,6 +48,18 @@ pub fn compute(
             .with_context(|| format!("preprocessing {}", path.display()))?;
         input.extend(x);
     }
+    Ok(input)
+}
+
+/// [`inputs`], run through `model` (evaluation mode) as one batch.
+pub fn compute(
+    model: &EfficientNet,
+    pre: &PreprocessConfig,
+    images: &[PathBuf],
+    device: &Device,
+) -> anyhow::Result<Reference> {
+    let s = pre.size as usize;
+    let input = inputs(pre, images)?;
     let n = images.len();
     let x = Tensor::<4>::from_data(TensorData::new(input.clone(), [n, 3, s, s]), device);
     let logits = model.forward(x);

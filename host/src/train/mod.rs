@@ -248,8 +248,5 @@ pub fn weights_sha256(model: &EfficientNet) -> String {
     }
     let mut bytes = Bytes(Vec::new());
     model.visit(&mut bytes);
-    shared::bundle::sha256(&bytes.0)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    shared::bundle::sha256_hex(&bytes.0)
 }

@@ -45,5 +45,5 @@ pub use format::{
 };
 pub use manifest::{Manifest, OperatingThreshold};
 pub use read::{Bundle, Unverified, inspect, read_bundle, read_bundle_file};
-pub use sign::{KeyId, SigningKey, VerifyingKey, sha256};
+pub use sign::{KeyId, SigningKey, VerifyingKey, sha256, sha256_hex};
 pub use write::write_bundle;

@@ -40,6 +40,11 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
+/// SHA-256 of `bytes`, lower-case hex (as `sha256sum` prints it).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    sha256(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The digest a bundle signature signs (see the module doc).
 pub fn signed_digest(
     signed_header: &[u8; SIGNED_HEADER_LEN],

@@ -152,10 +152,7 @@ impl PreprocessConfig {
     /// SHA-256 of [`Self::canonical_json`], lower-case hex: the preprocessing identity that an
     /// exported model's metadata carries, so a runtime can refuse a config that differs.
     pub fn sha256_hex(&self) -> String {
-        crate::bundle::sha256(self.canonical_json().as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::bundle::sha256_hex(self.canonical_json().as_bytes())
     }
 
     /// Checks the values a hand-edited config could get wrong.
