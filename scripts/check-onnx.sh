@@ -3,8 +3,9 @@
 # from PyPI into a venv under the fovea cache, exports B0 (random BN statistics, 64 px,
 # linear head), B3 (96 px, MLP head) and Lite0 (symmetric padding), each with reference
 # inputs (synthetic fundus photographs from `host synth`, plus real ones when cached) and the
-# host model's logits, then runs scripts/check_onnx.py: onnx.checker.check_model(full_check=
-# True) and onnxruntime's logits against the host's within 1e-4.
+# host model's logits; trains a tiny Lite0 run and quantizes its export in both `host quantize`
+# modes (reference: tract's logits on the int8 file); then runs scripts/check_onnx.py:
+# onnx.checker.check_model(full_check=True) and onnxruntime's logits against the reference.
 #
 # Env: FOVEA_CACHE (venv at $FOVEA_CACHE/venv-onnx, default ~/.cache/fovea), CARGO_TARGET_DIR.
 # PyPI unreachable with no venv yet: prints SKIPPED and exits 0 (the CI path stays offline-safe).
@@ -49,5 +50,15 @@ export_case() {
 export_case b0 --variant b0 --num-classes 5 --img-size 64 --seed 1 --randomize-bn
 export_case b3 --variant b3 --num-classes 2 --img-size 96 --seed 2 --randomize-bn --head mlp
 export_case lite0 --variant lite0 --num-classes 5 --img-size 64 --seed 3 --randomize-bn --symmetric-padding
+
+# int8: a tiny trained run (the gate is tested in host/tests/quantize.rs; here --max-drop 1).
+"$host" train --variant lite0 --img-size 64 --batch-size 8 --synth-n 40 --seed 4 --epochs 1 \
+  --out "$tmp/run" >/dev/null
+"$host" export --run "$tmp/run" >/dev/null
+for mode in weights compute; do
+  "$host" quantize --model "$tmp/run/model.onnx" --run "$tmp/run" --mode "$mode" --max-drop 1 \
+    --out "$tmp/$mode.onnx" --reference "$tmp/$mode-ref" --images "${images[@]}"
+  pairs+=("$tmp/$mode.onnx" "$tmp/$mode-ref")
+done
 
 "$py" scripts/check_onnx.py "${pairs[@]}"

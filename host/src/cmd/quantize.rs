@@ -96,8 +96,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let o = quantize::run(&cfg)?;
     println!(
-        "{:?} int8: {} convs{} → {} ({} → {} bytes, {:.2}×); max |w − w_int8| {:.2e}",
-        o.mode,
+        "int8 ({} mode): {} convs{} → {} ({} → {} bytes, {:.2}×); max |w − w_int8| {:.2e}",
+        o.mode.name(),
         o.convs,
         match &o.observer {
             Some(obs) => format!(

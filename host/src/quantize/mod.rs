@@ -56,6 +56,16 @@ pub enum Mode {
     Compute,
 }
 
+impl Mode {
+    /// The command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Weights => "weights",
+            Mode::Compute => "compute",
+        }
+    }
+}
+
 /// A validated `host quantize` job.
 #[derive(Clone, Debug)]
 pub struct QuantizeConfig {
