@@ -5,27 +5,37 @@
 #
 #   scripts/bench-edge.sh [WORKDIR] [RUNS]
 #
-# Needs: a host binary with `host export` (HOST=..., default target/debug/host), python with
-# onnx + onnxruntime (PY=..., default ~/.cache/fovea/venv-onnx/bin/python; pip install onnx
-# onnxruntime numpy). The int8 files come from scripts/quant-candidates.py (speed only: random
-# calibration); `host quantize` makes the accuracy-gated ones.
+# The models: a one-epoch `host train` run per variant at 224 px on the synthetic default (the
+# weights' values do not change the timings; Lite0 starts from ImageNet when cached), its
+# `host export` (fp32), `host quantize --mode weights` and `--mode compute` (the shipped int8
+# forms; --max-drop 1 because a one-epoch model's accuracy is not the point here, the gate is
+# tested in host/tests/quantize.rs), and scripts/quant-candidates.py's QLinearConv forms.
+# Needs: python with onnx + onnxruntime (PY=..., default ~/.cache/fovea/venv-onnx/bin/python;
+# scripts/check-onnx.sh installs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work="${1:-/tmp/fovea-bench-edge}"
 runs="${2:-30}"
 target="${CARGO_TARGET_DIR:-target}"
-HOST="${HOST:-$target/debug/host}"
 PY="${PY:-$HOME/.cache/fovea/venv-onnx/bin/python}"
 lite0_pth="$HOME/.cache/fovea/weights/efficientnet-lite0.pth"
 
-cargo build --release -q -p fovea-edge
+cargo build --release -q -p fovea-edge -p fovea-host
 EDGE="$target/release/edge"
+HOST="$target/release/host"
 mkdir -p "$work"
 for v in b0 lite0; do
-  if [[ ! -f "$work/$v.onnx" ]]; then
-    extra=(--randomize-bn)
+  if [[ ! -f "$work/$v/qop.onnx" ]]; then
+    extra=()
     [[ $v == lite0 && -f $lite0_pth ]] && extra=(--pretrained "$lite0_pth")
-    "$HOST" export --variant "$v" --num-classes 5 "${extra[@]}" --out "$work/$v.onnx" >&2
+    "$HOST" train --variant "$v" "${extra[@]}" --img-size 224 --batch-size 8 --synth-n 40 \
+      --epochs 1 --seed 0 --out "$work/$v-run" >&2
+    "$HOST" export --run "$work/$v-run" --out "$work/$v.onnx" >&2
+    mkdir -p "$work/$v"
+    for mode in weights compute; do
+      "$HOST" quantize --model "$work/$v.onnx" --run "$work/$v-run" --mode "$mode" \
+        --max-drop 1 --out "$work/$v/$mode.onnx" >&2
+    done
     "$PY" scripts/quant-candidates.py "$work/$v.onnx" "$work/$v" >&2 2> >(grep -v WARNING >&2)
   fi
 done
@@ -35,7 +45,7 @@ echo
 echo "| model | form | size MB | threads | tract ms | ort ms | tract/ort | tract load ms | ort load ms | tract RSS MiB | ort RSS MiB |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for v in b0 lite0; do
-  for form in fp32 weights qop qop-dwfloat qdq; do
+  for form in fp32 weights compute qop qop-dwfloat; do
     f="$work/$v/$form.onnx"
     [[ $form == fp32 ]] && f="$work/$v.onnx"
     size=$(awk -v b="$(stat -c %s "$f")" 'BEGIN{printf "%.1f", b/1e6}')

@@ -1,58 +1,22 @@
-"""Write the int8 candidate forms of an fp32 ONNX model, for timing with tract and onnxruntime.
+"""Write the integer-kernel (QOperator) int8 forms of an fp32 ONNX model, for timing only.
 
 Usage: quant-candidates.py MODEL.onnx OUTDIR   (python with onnx + onnxruntime: ~/.cache/fovea/venv-onnx)
 
-Forms written (all per-channel int8 weights, symmetric):
-  weights.onnx      int8 Conv/Gemm initializers + DequantizeLinear(axis 0); activations stay fp32
+`host quantize` writes the two forms fovea ships (`--mode weights`, `--mode compute` = QDQ);
+this script writes the QLinearConv forms that tract runs with its integer kernels, to show why
+they are not shipped (scripts/bench-edge.sh times all of them):
   qop.onnx          onnxruntime static QOperator: QLinearConv everywhere (depthwise included)
   qop-dwfloat.onnx  QOperator with depthwise convolutions (group > 1) left in float
-  qdq.onnx          onnxruntime static QDQ (QuantizeLinear/DequantizeLinear around every Conv)
-Calibration here is 8 pseudo-random N(0,1) inputs: these files are for SPEED only; the accuracy
-of a form is measured by `host quantize` on a run's validation split, not here.
+Calibration here is 8 pseudo-random N(0,1) inputs: these files are for SPEED only.
 """
 import os
 import sys
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
 from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
                                       quantize_static)
 from onnxruntime.quantization.shape_inference import quant_pre_process
-
-
-def weights_only(model):
-    g = model.graph
-    inits = {i.name: i for i in g.initializer}
-    new_nodes = []
-    for node in g.node:
-        if node.op_type in ("Conv", "Gemm") and node.input[1] in inits:
-            w = numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)
-            axis = 0
-            red = tuple(range(1, w.ndim))
-            if node.op_type == "Gemm":
-                trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0)
-                axis = 0 if trans_b else 1
-                red = (1 - axis,)
-            scale = np.abs(w).max(axis=red) / 127.0
-            scale[scale == 0] = 1.0
-            shape = [1] * w.ndim
-            shape[axis] = -1
-            q = np.clip(np.round(w / scale.reshape(shape)), -127, 127).astype(np.int8)
-            name = node.input[1]
-            g.initializer.remove(inits[name])
-            g.initializer.extend([
-                numpy_helper.from_array(q, name + "_q"),
-                numpy_helper.from_array(scale.astype(np.float32), name + "_scale"),
-                numpy_helper.from_array(np.zeros_like(scale, dtype=np.int8), name + "_zp"),
-            ])
-            new_nodes.append(helper.make_node(
-                "DequantizeLinear", [name + "_q", name + "_scale", name + "_zp"], [name],
-                axis=axis, name=name + "_dq"))
-        new_nodes.append(node)
-    del g.node[:]
-    g.node.extend(new_nodes)
-    return model
 
 
 class Reader(CalibrationDataReader):
@@ -68,7 +32,6 @@ def main():
     src, out = sys.argv[1], sys.argv[2]
     os.makedirs(out, exist_ok=True)
     model = onnx.load(src)
-    onnx.save(weights_only(onnx.load(src)), os.path.join(out, "weights.onnx"))
     pre = os.path.join(out, "pre.onnx")
     quant_pre_process(src, pre, skip_symbolic_shape=True)
     inp = model.graph.input[0]
@@ -76,8 +39,7 @@ def main():
     depthwise = [n.name for n in model.graph.node if n.op_type == "Conv"
                  and any(a.name == "group" and a.i > 1 for a in n.attribute)]
     for name, fmt, exclude in [("qop", QuantFormat.QOperator, []),
-                               ("qop-dwfloat", QuantFormat.QOperator, depthwise),
-                               ("qdq", QuantFormat.QDQ, [])]:
+                               ("qop-dwfloat", QuantFormat.QOperator, depthwise)]:
         quantize_static(pre, os.path.join(out, name + ".onnx"), Reader(inp.name, dims),
                         quant_format=fmt, per_channel=True, activation_type=QuantType.QUInt8,
                         weight_type=QuantType.QInt8, nodes_to_exclude=exclude,
