@@ -399,3 +399,117 @@ fn eval_errors_name_the_problem() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("--target-sensitivity"));
 }
+
+/// `host eval --model RUN/model.onnx` scores the export with tract and gives the numbers the
+/// burn model gives (`host eval --model RUN`); its heatmaps are class activation maps; a bundle
+/// takes that report's threshold only for the very file it scored.
+#[test]
+fn an_onnx_export_is_scored_by_tract_with_the_host_numbers() {
+    use crate::cli::{fails, s};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = d.join("run");
+    crate::cli::tiny_run(&run, "60", "3");
+    let onnx = run.join("model.onnx");
+    ok(&host(&["export", "--run", s(&run)]));
+    let (rh, ro) = (d.join("host-report"), d.join("onnx-report"));
+    ok(&host(&[
+        "eval",
+        "--model",
+        s(&run),
+        "--out",
+        s(&rh),
+        "--gradcam",
+        "0",
+    ]));
+    ok(&host(&[
+        "eval",
+        "--model",
+        s(&onnx),
+        "--out",
+        s(&ro),
+        "--gradcam",
+        "1",
+    ]));
+    let (mh, mo) = (
+        json(&rh.join("metrics.json")),
+        json(&ro.join("metrics.json")),
+    );
+    assert!(mh["model"].get("onnx").is_none());
+    assert_eq!(mo["model"]["onnx"]["file"], s(&onnx));
+    assert_eq!(mo["model"]["weights_sha256"], mh["model"]["weights_sha256"]);
+    // Same images, same scores within float noise (burn and tract sum in different orders).
+    let (ph, po) = (
+        rows(&rh.join("predictions.csv")),
+        rows(&ro.join("predictions.csv")),
+    );
+    assert_eq!(ph.len(), po.len());
+    let mut scored = 0;
+    for (a, b) in ph.iter().zip(&po) {
+        assert_eq!((&a["path"], &a["gradable"]), (&b["path"], &b["gradable"]));
+        if !a["score"].is_empty() {
+            let (x, y): (f64, f64) = (a["score"].parse().unwrap(), b["score"].parse().unwrap());
+            assert!((x - y).abs() < 1e-5, "{} vs {}", a["score"], b["score"]);
+            scored += 1;
+        }
+    }
+    assert!(scored > 0);
+    let num = |m: &Value, path: &[&str]| {
+        path.iter()
+            .fold(m, |v, k| &v[*k])
+            .as_f64()
+            .unwrap_or_else(|| panic!("{path:?}"))
+    };
+    for path in [
+        &["operating_point", "threshold"][..],
+        &["operating_point", "test", "sensitivity", "estimate"],
+        &["operating_point", "test", "specificity", "estimate"],
+        &["roc", "auc", "estimate"],
+    ] {
+        let (a, b) = (num(&mh, path), num(&mo, path));
+        assert!((a - b).abs() < 1e-5, "{path:?}: host {a}, onnx {b}");
+    }
+    // Class activation maps from the features output stand in for Grad-CAM.
+    let montages: Vec<&Value> = mo["gradcam"].as_array().unwrap().iter().collect();
+    assert!(
+        montages.iter().any(|m| m["file"].is_string()),
+        "{montages:?}"
+    );
+    for m in montages.iter().filter_map(|m| m["file"].as_str()) {
+        assert!(ro.join(m).is_file(), "{m}");
+    }
+
+    // The report of model.onnx sets the threshold of a bundle of model.onnx, not of another file.
+    let key = d.join("k.key");
+    ok(&host(&["keygen", "--out", s(&key)]));
+    let bundle = |model: &Path| {
+        host(&[
+            "bundle",
+            "--model",
+            s(model),
+            "--run",
+            s(&run),
+            "--report",
+            s(&ro),
+            "--key",
+            s(&key),
+            "--out",
+            s(&d.join("b.fovea")),
+        ])
+    };
+    ok(&bundle(&onnx));
+    let int8 = d.join("int8.onnx");
+    ok(&host(&[
+        "quantize",
+        "--model",
+        s(&onnx),
+        "--run",
+        s(&run),
+        "--max-drop",
+        "1",
+        "--out",
+        s(&int8),
+    ]));
+    let err = fails(&bundle(&int8));
+    assert!(err.contains("not the model being bundled"), "{err}");
+}

@@ -122,7 +122,10 @@ fn both_modes_pass_the_gate_and_a_clipped_calibration_is_refused() {
         let argmax = |v: &[f64]| (0..v.len()).fold(0, |b, i| if v[i] > v[b] { i } else { b });
         assert_eq!(argmax(&q), argmax(&f), "{mode}: int8 {q:?} vs fp32 {f:?}");
         let scale = f.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        let diff = q.iter().zip(&f).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+        let diff = q
+            .iter()
+            .zip(&f)
+            .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
         eprintln!("{mode}: int8 {q:?} vs fp32 {f:?}: max |Δ| {diff:.3} of {scale:.3}");
         assert!(diff < 0.35 * scale, "{mode}: int8 {q:?} vs fp32 {f:?}");
     }

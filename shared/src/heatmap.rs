@@ -75,6 +75,38 @@ pub fn overlay(image: &RgbImage, heat: &Heatmap) -> RgbImage {
     out
 }
 
+/// A GAP → linear classifier (`logits = GAP(features) · weight + bias`), as `host export`
+/// writes it (initializers `classifier.output.weight` / `.bias`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinearHead {
+    /// `[channels, classes]`, row-major.
+    pub weight: Vec<f32>,
+    /// `[classes]`.
+    pub bias: Vec<f32>,
+    /// Feature channels.
+    pub channels: usize,
+    /// Classes.
+    pub classes: usize,
+}
+
+/// The class activation map (Zhou et al. 2016) for `positive` classes from one
+/// `[channels, h·w]` feature map: `M = Σ_c features[c] · Σ_{k ∈ positive} weight[c, k]`; its
+/// mean plus the positive biases is the sum of the positive logits.
+pub fn class_map(features: &[f32], head: &LinearHead, positive: &[usize]) -> Vec<f32> {
+    let hw = features.len() / head.channels;
+    let mut map = vec![0.0f32; hw];
+    for c in 0..head.channels {
+        let w: f32 = positive
+            .iter()
+            .map(|&k| head.weight[c * head.classes + k])
+            .sum();
+        for (m, f) in map.iter_mut().zip(&features[c * hw..(c + 1) * hw]) {
+            *m += w * f;
+        }
+    }
+    map
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,5 +150,25 @@ mod tests {
         );
         let zero = Heatmap::from_coarse(&[-1.0; 4], 2, 2, 4);
         assert!(zero.values.iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn class_map_by_hand_and_its_mean_is_the_logit() {
+        // 2 channels of a 2×2 map, 3 classes; positive = classes 1 and 2.
+        let head = LinearHead {
+            weight: vec![0.5, 1.0, -2.0, 0.25, 3.0, 1.0],
+            bias: vec![0.0, 0.1, -0.2],
+            channels: 2,
+            classes: 3,
+        };
+        let features = [1.0, 2.0, 0.0, -1.0, 4.0, 0.0, 2.0, 1.0];
+        // Σ_k∈{1,2} W[c,k]: channel 0: 1 − 2 = −1; channel 1: 3 + 1 = 4.
+        // map = −1·[1, 2, 0, −1] + 4·[4, 0, 2, 1] = [15, −2, 8, 5].
+        let map = class_map(&features, &head, &[1, 2]);
+        assert_eq!(map, vec![15.0, -2.0, 8.0, 5.0]);
+        // GAP(features) = [0.5, 1.75]; logits 1 and 2: 0.5·1 + 1.75·3 + 0.1 = 5.85,
+        // 0.5·(−2) + 1.75·1 − 0.2 = 0.55; their sum 6.4 = mean(map) 6.5 + biases −0.1.
+        let mean = map.iter().sum::<f32>() / 4.0;
+        assert!((mean + 0.1 - 0.2 - 6.4).abs() < 1e-6);
     }
 }

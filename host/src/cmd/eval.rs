@@ -1,6 +1,6 @@
 //! `host eval`: the clinical evaluation report of a trained run (metrics with intervals,
 //! operating point pre-set on validation, subgroups, calibration, Grad-CAM, model card).
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::ensure;
@@ -10,9 +10,13 @@ use crate::eval::{self, EvalConfig};
 /// Arguments of `host eval`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Run directory written by `host train` (config.json, split.json, model.bpk).
+    /// Run directory written by `host train` (config.json, split.json, model.bpk), or an ONNX
+    /// export of a run (fp32 or `host quantize` int8), then scored with tract as on the device.
     #[arg(long)]
     model: PathBuf,
+    /// With an ONNX --model: its run directory (default: the folder the file is in).
+    #[arg(long)]
+    run: Option<PathBuf>,
     /// CSV manifest or image folder to evaluate; default: the run's own test split.
     #[arg(long)]
     data: Option<PathBuf>,
@@ -46,8 +50,35 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "--margin must be in [0, 1) (got {})",
         args.margin
     );
+    let is_onnx = args.model.is_file();
+    let (run_dir, onnx) = if is_onnx {
+        let dir = match args.run {
+            Some(d) => d,
+            None => args
+                .model
+                .parent()
+                .map(|p| {
+                    if p.as_os_str().is_empty() {
+                        Path::new(".")
+                    } else {
+                        p
+                    }
+                })
+                .unwrap_or(Path::new("."))
+                .to_path_buf(),
+        };
+        (dir, Some(args.model))
+    } else {
+        ensure!(
+            args.run.is_none(),
+            "--run is for an ONNX --model; {} is a run directory",
+            args.model.display()
+        );
+        (args.model, None)
+    };
     let cfg = EvalConfig {
-        run_dir: args.model,
+        run_dir,
+        onnx,
         data: args.data,
         out: args.out,
         target_sensitivity: args.target_sensitivity,

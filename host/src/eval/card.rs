@@ -19,6 +19,7 @@ pub fn render(r: &Report, cfg: &TrainConfig) -> String {
          - Variant: EfficientNet-{variant}, {head:?} head, input {size}×{size} px, classes {classes:?}\n\
          - Weights SHA-256 (parameter values, as `host train` records it): `{sha}`\n\
          - Run directory: `{run}`; pretrained from: {pre}\n\
+         {onnx}\
          - Preprocessing and quality gate: as in the run's `config.json` (they travel with the bundle)\n\n\
          ## Intended use\n\n\
          Screening for referable diabetic retinopathy (positive classes: {pos}) on colour fundus \
@@ -36,6 +37,16 @@ pub fn render(r: &Report, cfg: &TrainConfig) -> String {
         classes = r.model.classes,
         sha = r.model.weights_sha256,
         run = r.model.run_dir,
+        onnx = r.model.onnx.as_ref().map_or(String::new(), |o| format!(
+            "- Scored as the ONNX file `{}` (SHA-256 `{}`{}) with tract, the device's runtime\n",
+            o.file,
+            o.sha256,
+            if o.quantization.is_some() {
+                ", int8 from `host quantize`"
+            } else {
+                ""
+            }
+        )),
         pre = cfg
             .pretrained
             .as_ref()

@@ -65,6 +65,21 @@ tr.flag td {{ background: #fdd; font-weight: bold; }}
         escape(&r.data.source),
         escape(&r.model.positive_classes.join(", ")),
     );
+    if let Some(o) = &r.model.onnx {
+        let _ = writeln!(
+            h,
+            "<p>Scored with tract (the device's runtime) from the ONNX file <code>{}</code>, \
+             SHA-256 <code>{}</code>{}; heatmaps are class activation maps from its feature \
+             output, as the device draws them.</p>",
+            escape(&o.file),
+            escape(&o.sha256),
+            if o.quantization.is_some() {
+                " (int8, <code>host quantize</code>)"
+            } else {
+                ""
+            },
+        );
+    }
     let _ = write!(
         h,
         "<h2>Operating point</h2>\n<p>Threshold <b>{thr:.4}</b> (refer iff score ≥ threshold) was \

@@ -14,6 +14,7 @@ pub mod html;
 pub mod plots;
 pub mod predictions;
 pub mod report;
+pub mod scorer;
 pub mod subgroup;
 
 use std::collections::HashMap;
@@ -21,16 +22,16 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, ensure};
 use burn::module::Module;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
 use rand_chacha::ChaCha8Rng;
 use shared::dataset::{Dataset, Split as SplitIndices};
 
 use self::predictions::Prediction;
-use self::report::{DataInfo, ModelInfo, Montage, Report, Settings};
-use crate::model::net::EfficientNet;
+use self::report::{DataInfo, ModelInfo, Montage, OnnxInfo, Report, Settings};
+use self::scorer::{OnnxModel, Scorer};
 use crate::train::config::TrainConfig;
 use crate::train::data::{self, Split};
-use crate::train::{self as training, evaluate};
+use crate::train::{self as training};
 
 /// The synthetic generator's CSV header: a manifest with exactly this header is synthetic.
 const SYNTH_HEADER: &str = "id_code,diagnosis,sex,age_band,camera,site,patient_id,gradable";
@@ -40,6 +41,8 @@ const SYNTH_HEADER: &str = "id_code,diagnosis,sex,age_band,camera,site,patient_i
 pub struct EvalConfig {
     /// The run directory of `host train`.
     pub run_dir: PathBuf,
+    /// Score this ONNX export of the run with tract instead of the run's burn model.
+    pub onnx: Option<PathBuf>,
     /// Data to evaluate; `None` = the run's own test split.
     pub data: Option<PathBuf>,
     /// Report folder.
@@ -54,15 +57,15 @@ pub struct EvalConfig {
     pub threads: usize,
 }
 
-/// A run directory read back: config, split and model in evaluation mode.
+/// A run directory read back: config, split and the model to score.
 pub struct Run {
     /// `config.json`.
     pub config: TrainConfig,
     /// `split.json`.
     pub split: SplitIndices,
-    /// `model.bpk`, evaluation mode.
-    pub model: EfficientNet,
-    /// Digest of the loaded weights.
+    /// `model.bpk` in evaluation mode, or an ONNX export of it.
+    pub scorer: Scorer,
+    /// Digest of the run's weights.
     pub weights_sha256: String,
 }
 
@@ -73,40 +76,54 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
 }
 
 /// Loads a run directory written by `host train`, checking the weights against the digest
-/// its `metrics.json` recorded.
-pub fn load_run(dir: &Path, device: &Device) -> anyhow::Result<Run> {
+/// its `metrics.json` recorded; with `onnx`, scores that export of the run (checked against the
+/// run's classes and preprocessing) instead of `model.bpk`.
+pub fn load_run(dir: &Path, onnx: Option<&Path>, device: &Device) -> anyhow::Result<Run> {
     ensure!(
         dir.is_dir(),
-        "--model {}: not a run directory of `host train`",
+        "{}: not a run directory of `host train`",
         dir.display()
     );
     let mut config: TrainConfig = read_json(&dir.join("config.json"))?;
     let split: SplitIndices = read_json(&dir.join("split.json"))?;
     // The architecture only: the weights come from model.bpk, not the pretrained file.
     config.pretrained = None;
-    let path = dir.join("model.bpk");
-    ensure!(
-        path.is_file(),
-        "{}: missing (training not finished?)",
-        path.display()
-    );
-    let model = training::build_model(&config, device)?
-        .try_load_file(&path)
-        .map_err(|e| anyhow::anyhow!("loading {}: {e:?}", path.display()))?
-        .valid();
-    let weights_sha256 = training::weights_sha256(&model);
     let metrics: serde_json::Value = read_json(&dir.join("metrics.json"))?;
-    if let Some(recorded) = metrics["weights_sha256"].as_str() {
-        ensure!(
-            recorded == weights_sha256,
-            "{}: weights digest {weights_sha256} differs from {recorded} in metrics.json",
-            path.display()
-        );
-    }
+    let recorded = metrics["weights_sha256"].as_str().map(str::to_owned);
+    let (scorer, weights_sha256) = match onnx {
+        Some(path) => {
+            let m = OnnxModel::load(path, &config)?;
+            let digest = recorded.with_context(|| {
+                format!("{}: no weights_sha256", dir.join("metrics.json").display())
+            })?;
+            (Scorer::Onnx(m), digest)
+        }
+        None => {
+            let path = dir.join("model.bpk");
+            ensure!(
+                path.is_file(),
+                "{}: missing (training not finished?)",
+                path.display()
+            );
+            let model = training::build_model(&config, device)?
+                .try_load_file(&path)
+                .map_err(|e| anyhow::anyhow!("loading {}: {e:?}", path.display()))?
+                .valid();
+            let digest = training::weights_sha256(&model);
+            if let Some(recorded) = recorded {
+                ensure!(
+                    recorded == digest,
+                    "{}: weights digest {digest} differs from {recorded} in metrics.json",
+                    path.display()
+                );
+            }
+            (Scorer::Host(model), digest)
+        }
+    };
     Ok(Run {
         config,
         split,
-        model,
+        scorer,
         weights_sha256,
     })
 }
@@ -122,7 +139,7 @@ pub fn score(
 ) -> anyhow::Result<(Vec<Prediction>, Split, Vec<Option<usize>>)> {
     let cfg = &run.config;
     let split = data::load(data, indices, &cfg.preprocess, &cfg.quality, threads)?;
-    let probs = evaluate::predict(&run.model, &split, &cfg.preprocess, cfg.batch_size, device);
+    let probs = run.scorer.probabilities(&split, cfg, device)?;
     let k = cfg.classes.len();
     let mut refused: HashMap<&Path, Vec<&str>> = HashMap::new();
     for (p, why) in &split.ungradable {
@@ -167,7 +184,7 @@ fn is_synthetic(path: &Path) -> bool {
 /// Runs the whole evaluation and writes the report folder.
 pub fn run(cfg: &EvalConfig) -> anyhow::Result<Report> {
     let device = Device::flex();
-    let run = load_run(&cfg.run_dir, &device)?;
+    let run = load_run(&cfg.run_dir, cfg.onnx.as_deref(), &device)?;
     let tc = &run.config;
     let train_path = tc.data.clone().context("config.json names no data set")?;
     let train_data = training::load_dataset(&train_path, tc.task)
@@ -219,6 +236,14 @@ pub fn run(cfg: &EvalConfig) -> anyhow::Result<Report> {
             img_size: tc.preprocess.size,
             weights_sha256: run.weights_sha256.clone(),
             synthetic_training_data: is_synthetic(&train_path),
+            onnx: match &run.scorer {
+                Scorer::Onnx(m) => Some(OnnxInfo {
+                    file: m.path.display().to_string(),
+                    sha256: m.sha256.clone(),
+                    quantization: m.quantization.clone(),
+                }),
+                Scorer::Host(_) => None,
+            },
         },
         data: DataInfo {
             source: source.display().to_string(),
@@ -278,9 +303,9 @@ fn montages(
         for &(i, _) in &chosen {
             let item = item_of[i].expect("scored images have an item");
             let (x, _) = data::batch::<ChaCha8Rng>(split, &[item], pre, None);
-            let x = Tensor::<4>::from_data(TensorData::new(x, [1, 3, s, s]), device);
-            let heat = gradcam::grad_cam(&run.model, x, positive, device);
-            tiles.push(gradcam::overlay(&split.items[item].image, &heat));
+            if let Some(heat) = run.scorer.heatmap(x, s, positive, device)? {
+                tiles.push(gradcam::overlay(&split.items[item].image, &heat));
+            }
         }
         let file = if tiles.is_empty() {
             None

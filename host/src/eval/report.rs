@@ -39,6 +39,20 @@ pub struct ModelInfo {
     pub weights_sha256: String,
     /// Whether the model was trained on the synthetic generator.
     pub synthetic_training_data: bool,
+    /// The ONNX file scored with tract, when not the run's burn model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onnx: Option<OnnxInfo>,
+}
+
+/// An ONNX export scored instead of the burn model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OnnxInfo {
+    /// The file.
+    pub file: String,
+    /// Its SHA-256: a bundle uses this report's threshold only for exactly this file.
+    pub sha256: String,
+    /// `host quantize`'s record (JSON) for an int8 file.
+    pub quantization: Option<String>,
 }
 
 /// Which images were evaluated.
@@ -358,6 +372,7 @@ mod tests {
                 positive_classes: vec!["yes".into()],
                 img_size: 64,
                 weights_sha256: "00".into(),
+                onnx: None,
                 synthetic_training_data: true,
             },
             data: DataInfo {

@@ -60,6 +60,19 @@ pub fn build(
             path.display(),
             run.display()
         );
+        // A report of an ONNX file (tract's scores) chose its threshold for that file only.
+        if let Some(onnx) = rep["model"]["onnx"]["sha256"].as_str() {
+            let bundled = shared::bundle::sha256_hex(model);
+            ensure!(
+                onnx == bundled,
+                "{}: the report scored {} (SHA-256 {onnx}), not the model being bundled \
+                 ({bundled}); evaluate this file or the run",
+                path.display(),
+                rep["model"]["onnx"]["file"]
+                    .as_str()
+                    .unwrap_or("an ONNX file"),
+            );
+        }
         let op = &rep["operating_point"];
         let threshold = op["threshold"]
             .as_f64()

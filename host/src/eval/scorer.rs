@@ -1,0 +1,164 @@
+//! What `host eval` scores with: the run's burn model (`model.bpk`, the default), or an ONNX
+//! file exported from it (fp32 or `host quantize`'s int8) run by tract, the device's runtime.
+//! Both give softmax probabilities per prepared image and a heatmap per image: Grad-CAM through
+//! burn's autodiff for the host model, the class activation map from the export's `features`
+//! output and linear head for an ONNX file (tract has no gradients), as the device draws it.
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, ensure};
+use burn::tensor::{Device, Tensor, TensorData};
+use prost::Message;
+use shared::heatmap::{Heatmap, LinearHead, class_map};
+use tract_onnx::pb::ModelProto;
+
+use super::gradcam;
+use crate::model::net::EfficientNet;
+use crate::quantize::runner::Runner;
+use crate::train::config::TrainConfig;
+use crate::train::data::Split;
+use crate::train::evaluate;
+
+/// An ONNX file and how tract runs it.
+pub struct OnnxModel {
+    /// The file.
+    pub path: PathBuf,
+    /// Its SHA-256 (hex): what a bundle of it must carry to use this report's threshold.
+    pub sha256: String,
+    /// The `quantization` metadata of an int8 file (`host quantize`), if any.
+    pub quantization: Option<String>,
+    runner: Runner,
+    head: Option<LinearHead>,
+}
+
+/// The model being evaluated.
+pub enum Scorer {
+    /// The run's burn model in evaluation mode.
+    Host(EfficientNet),
+    /// An ONNX export of the run, in tract.
+    Onnx(OnnxModel),
+}
+
+/// The linear head from an export's initializers, when it has a `features` output.
+fn linear_head(proto: &ModelProto) -> anyhow::Result<Option<LinearHead>> {
+    let graph = proto.graph.as_ref().context("the model has no graph")?;
+    if graph
+        .output
+        .get(1)
+        .is_none_or(|o| o.name != crate::export::FEATURES)
+    {
+        return Ok(None);
+    }
+    let find = |name: &str| -> anyhow::Result<(Vec<i64>, Vec<f32>)> {
+        let t = graph
+            .initializer
+            .iter()
+            .find(|t| t.name == name)
+            .with_context(|| format!("a features output but no {name} initializer"))?;
+        Ok((t.dims.clone(), crate::quantize::weights::f32_values(t)?))
+    };
+    let (dims, weight) = find("classifier.output.weight")?;
+    let (_, bias) = find("classifier.output.bias")?;
+    ensure!(dims.len() == 2, "classifier.output.weight is not a matrix");
+    let (channels, classes) = (dims[0] as usize, dims[1] as usize);
+    ensure!(
+        bias.len() == classes && weight.len() == channels * classes,
+        "classifier.output shapes disagree"
+    );
+    Ok(Some(LinearHead {
+        weight,
+        bias,
+        channels,
+        classes,
+    }))
+}
+
+impl OnnxModel {
+    /// Reads `path` and checks it against the run's configuration (classes, preprocessing
+    /// hash; tract loads it at the run's input size).
+    pub fn load(path: &Path, cfg: &TrainConfig) -> anyhow::Result<OnnxModel> {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        crate::package::onnx_check::check_model(path, &bytes, &cfg.classes, &cfg.preprocess)?;
+        let proto = ModelProto::decode(bytes.as_slice())
+            .with_context(|| format!("{}: not an ONNX model", path.display()))?;
+        let runner = Runner::new(&proto, cfg.preprocess.size as usize, None)
+            .with_context(|| format!("{}: tract", path.display()))?;
+        let head = linear_head(&proto).with_context(|| format!("{}", path.display()))?;
+        let quantization = proto
+            .metadata_props
+            .iter()
+            .find(|p| p.key == crate::quantize::QUANTIZATION_KEY)
+            .map(|p| p.value.clone());
+        Ok(OnnxModel {
+            path: path.to_owned(),
+            sha256: shared::bundle::sha256_hex(&bytes),
+            quantization,
+            runner,
+            head,
+        })
+    }
+}
+
+impl Scorer {
+    /// Row-major `[items, classes]` softmax probabilities over a prepared split.
+    pub fn probabilities(
+        &self,
+        split: &Split,
+        cfg: &TrainConfig,
+        device: &Device,
+    ) -> anyhow::Result<Vec<f32>> {
+        match self {
+            Scorer::Host(model) => Ok(evaluate::predict(
+                model,
+                split,
+                &cfg.preprocess,
+                cfg.batch_size,
+                device,
+            )),
+            Scorer::Onnx(m) => {
+                let all: Vec<usize> = (0..split.items.len()).collect();
+                let (x, _) = crate::train::data::batch::<rand_chacha::ChaCha8Rng>(
+                    split,
+                    &all,
+                    &cfg.preprocess,
+                    None,
+                );
+                m.runner.probabilities(&x)
+            }
+        }
+    }
+
+    /// The heatmap of one prepared input (`3·s²` values) for the `positive` classes; `None` for
+    /// an ONNX model without a linear head (no class activation map).
+    pub fn heatmap(
+        &self,
+        x: Vec<f32>,
+        side: usize,
+        positive: &[usize],
+        device: &Device,
+    ) -> anyhow::Result<Option<Heatmap>> {
+        match self {
+            Scorer::Host(model) => {
+                let x = Tensor::<4>::from_data(TensorData::new(x, [1, 3, side, side]), device);
+                Ok(Some(gradcam::grad_cam(model, x, positive, device)))
+            }
+            Scorer::Onnx(m) => {
+                let Some(head) = &m.head else {
+                    return Ok(None);
+                };
+                let mut outputs = m.runner.run(&x)?;
+                ensure!(outputs.len() >= 2, "the model has no features output");
+                let features = outputs.swap_remove(1);
+                let hw = features.len() / head.channels;
+                let fh = (hw as f64).sqrt().round() as usize;
+                ensure!(fh * fh == hw, "features map of {hw} cells is not square");
+                let map = class_map(&features, head, positive);
+                Ok(Some(Heatmap::from_coarse(
+                    &map,
+                    fh as u32,
+                    fh as u32,
+                    side as u32,
+                )))
+            }
+        }
+    }
+}
