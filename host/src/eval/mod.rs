@@ -117,7 +117,7 @@ pub fn load_run(dir: &Path, onnx: Option<&Path>, device: &Device) -> anyhow::Res
                     path.display()
                 );
             }
-            (Scorer::Host(model), digest)
+            (Scorer::Host(Box::new(model)), digest)
         }
     };
     Ok(Run {

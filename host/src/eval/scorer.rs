@@ -33,7 +33,7 @@ pub struct OnnxModel {
 /// The model being evaluated.
 pub enum Scorer {
     /// The run's burn model in evaluation mode.
-    Host(EfficientNet),
+    Host(Box<EfficientNet>),
     /// An ONNX export of the run, in tract.
     Onnx(OnnxModel),
 }
