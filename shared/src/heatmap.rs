@@ -37,14 +37,25 @@ impl Heatmap {
         Heatmap { side, values }
     }
 
-    /// `(x, y)` of the largest value (the first on ties).
+    /// `(x, y)` of the largest value: the centroid of the pixels that hold it, so a plateau
+    /// (upsampling clamps the border band to the edge cell's value) reports its middle, not its
+    /// first pixel on the image border.
     pub fn peak(&self) -> (u32, u32) {
-        let i = self
+        let max = self
             .values
             .iter()
-            .enumerate()
-            .fold(0, |b, (i, &v)| if v > self.values[b] { i } else { b });
-        (i as u32 % self.side, i as u32 / self.side)
+            .copied()
+            .fold(f32::NEG_INFINITY, f32::max);
+        let (mut sx, mut sy, mut n) = (0u64, 0u64, 0u64);
+        for (i, &v) in self.values.iter().enumerate() {
+            if v == max {
+                sx += i as u64 % self.side as u64;
+                sy += i as u64 / self.side as u64;
+                n += 1;
+            }
+        }
+        let n = n.max(1);
+        (((sx + n / 2) / n) as u32, ((sy + n / 2) / n) as u32)
     }
 }
 
@@ -170,5 +181,18 @@ mod tests {
         // 0.5·(−2) + 1.75·1 − 0.2 = 0.55; their sum 6.4 = mean(map) 6.5 + biases −0.1.
         let mean = map.iter().sum::<f32>() / 4.0;
         assert!((mean + 0.1 - 0.2 - 6.4).abs() < 1e-6);
+    }
+
+    /// A 2×2 map whose top-left cell is largest, upsampled to 64: bilinear resampling clamps the
+    /// band between the border and the cell centre to the cell's value, so the maximum is the
+    /// 16×16 plateau [0, 15]² (measured) whose centroid (7.5, 7.5) rounds to (8, 8) — not
+    /// (0, 0), its first pixel, which the first-maximum rule used to report.
+    #[test]
+    fn the_peak_of_a_plateau_is_its_centroid() {
+        let h = Heatmap::from_coarse(&[1.0, 0.2, 0.2, 0.2], 2, 2, 64);
+        let plateau = h.values.iter().filter(|&&v| v == 1.0).count();
+        let (x, y) = h.peak();
+        assert_eq!(plateau, 256);
+        assert_eq!((x, y), (8, 8));
     }
 }
