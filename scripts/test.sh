@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command, and what .ci/run calls: fetch the sample data, then every check
-# CI makes (cargo fmt, cargo clippy, the aarch64 build of shared, cargo test), in that order.
+# CI makes (cargo fmt, cargo clippy, the aarch64 build of shared, cargo test, the ONNX checks,
+# edge on aarch64 under qemu), in that order.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { printf '\n== %s\n' "$*"; }
@@ -32,8 +33,8 @@ step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 step "shared builds for aarch64"
-# edge needs a C cross-compiler for tract-linalg's assembly kernels (aarch64-linux-gnu-gcc);
-# its ARM build and qemu run belong to the ARM script (issue 5), not yet written.
+# edge needs a C cross-compiler for tract-linalg's assembly kernels: its aarch64 build and the
+# qemu run are the last step (scripts/build-edge-arm.sh installs the cross tools).
 cargo check --quiet -p fovea-shared --target aarch64-unknown-linux-gnu
 
 step "cargo test"
@@ -41,3 +42,6 @@ cargo test --workspace
 
 step "ONNX exports: onnx checker and onnxruntime vs host logits (scripts/check-onnx.sh)"
 scripts/check-onnx.sh
+
+step "edge on aarch64 under qemu vs x86 (scripts/build-edge-arm.sh)"
+scripts/build-edge-arm.sh

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The device build: cross-compiles `edge` for aarch64 (the boards beside the cameras), runs it
+# under qemu-aarch64 and checks it computes what the x86 build computes:
+#   - `edge check` (decode + quality gate) on synthetic, real and DICOM captures: same JSON;
+#   - `edge screen` with a freshly trained, bundled and flashed model: same findings, grades and
+#     gate verdicts, probabilities within 1e-5.
+#
+# Installs what it needs: the rustup target, and from Debian gcc-aarch64-linux-gnu,
+# libc6-dev-arm64-cross and qemu-user (apt-get; as root or through sudo). When they cannot be
+# installed (offline, no root) it prints SKIPPED and exits 0, so a cold machine stays green.
+#
+# Env: CARGO_TARGET_DIR, FOVEA_CACHE (real samples, when fetched).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target=aarch64-unknown-linux-gnu
+tdir="${CARGO_TARGET_DIR:-$PWD/target}"
+cache="${FOVEA_CACHE:-$HOME/.cache/fovea}"
+
+skip() { echo "SKIPPED: build-edge-arm: $*" >&2; exit 0; }
+
+if ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64 >/dev/null; then
+  sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo="sudo -n"
+  echo "== installing gcc-aarch64-linux-gnu, libc6-dev-arm64-cross, qemu-user (apt-get)" >&2
+  { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+      gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user >/dev/null; } ||
+    skip "could not install the cross compiler and qemu from Debian"
+fi
+if ! rustup target list --installed | grep -qx "$target"; then
+  rustup target add "$target" || skip "could not add the rustup target $target"
+fi
+
+echo "== cargo build --release -p fovea-edge --target $target" >&2
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
+cargo build --release --quiet -p fovea-edge --target "$target"
+arm_edge="$tdir/$target/release/edge"
+# ELF e_machine (bytes 18-19, little-endian) is 0xb7 for aarch64.
+[[ $(od -An -tx1 -j18 -N2 "$arm_edge" | tr -d ' \n') == b700 ]] ||
+  { echo "$arm_edge is not an aarch64 ELF binary" >&2; exit 1; }
+qemu=(qemu-aarch64 -L /usr/aarch64-linux-gnu)
+
+echo "== x86 host and edge (debug) for the model and the reference run" >&2
+cargo build --quiet -p fovea-host -p fovea-edge
+host="$tdir/debug/host"
+x86_edge="$tdir/debug/edge"
+
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+"$host" synth --out "$tmp/data" --n 40 --seed 12 --size 256 >/dev/null
+"$host" train --variant lite0 --img-size 64 --batch-size 8 --data "$tmp/data/train.csv" \
+  --epochs 1 --seed 12 --out "$tmp/run" >/dev/null 2>&1
+"$host" export --run "$tmp/run" --out "$tmp/model.onnx" >/dev/null
+"$host" keygen --out "$tmp/k.key" >/dev/null
+"$host" bundle --model "$tmp/model.onnx" --run "$tmp/run" --key "$tmp/k.key" \
+  --out "$tmp/m.fovea" >/dev/null
+"$host" flash "$tmp/m.fovea" --to "$tmp/device" --trust "$tmp/k.key.pub" >/dev/null
+
+# Two gradable and one ungradable synthetic capture, plus the real ones when cached.
+images=()
+while IFS= read -r id; do images+=("$tmp/data/train_images/$id.png"); done < <(
+  awk -F, 'NR > 1 && $8 == 0 { print $1; exit }' "$tmp/data/train.csv"
+  awk -F, 'NR > 1 && $8 == 1 { print $1 }' "$tmp/data/train.csv" | head -n 2)
+for f in DRIVE_22.png HRF_07_dr.jpg issue_3.dcm; do
+  [[ -f "$cache/samples/$f" ]] && images+=("$cache/samples/$f")
+done
+
+status=0
+"$x86_edge" check "${images[@]}" >"$tmp/check-x86.jsonl" || status=$?
+[[ $status -le 1 ]] || { echo "x86 edge check failed ($status)" >&2; exit 1; }
+status=0
+"${qemu[@]}" "$arm_edge" check "${images[@]}" >"$tmp/check-arm.jsonl" || status=$?
+[[ $status -le 1 ]] || { echo "aarch64 edge check failed under qemu ($status)" >&2; exit 1; }
+
+# Each build screens on its own copy of the device (screening appends to the audit log).
+cp -a "$tmp/device" "$tmp/device-arm"
+"$x86_edge" screen --device "$tmp/device" "${images[@]}" >"$tmp/screen-x86.jsonl"
+"${qemu[@]}" "$arm_edge" screen --device "$tmp/device-arm" "${images[@]}" >"$tmp/screen-arm.jsonl"
+"${qemu[@]}" "$arm_edge" verify-log --device "$tmp/device-arm"
+
+python3 scripts/compare_edge_runs.py "$tmp/check-x86.jsonl" "$tmp/check-arm.jsonl" \
+  "$tmp/screen-x86.jsonl" "$tmp/screen-arm.jsonl"
