@@ -115,13 +115,7 @@ impl Scorer {
                 device,
             )),
             Scorer::Onnx(m) => {
-                let all: Vec<usize> = (0..split.items.len()).collect();
-                let (x, _) = crate::train::data::batch::<rand_chacha::ChaCha8Rng>(
-                    split,
-                    &all,
-                    &cfg.preprocess,
-                    None,
-                );
+                let x = crate::train::data::batch_all(split, &cfg.preprocess);
                 m.runner.probabilities(&x)
             }
         }

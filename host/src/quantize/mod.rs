@@ -23,7 +23,7 @@ pub mod runner;
 pub mod weights;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, bail, ensure};
 use prost::Message;
@@ -165,18 +165,6 @@ fn headline(
     Ok((h.name, h.value))
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
-}
-
-/// All of `split`'s items as one NCHW batch, no augmentation.
-fn tensors(split: &Split, cfg: &TrainConfig) -> Vec<f32> {
-    let all: Vec<usize> = (0..split.items.len()).collect();
-    data::batch::<ChaCha8Rng>(split, &all, &cfg.preprocess, None).0
-}
-
 /// Quantizes, gates, and writes `cfg.out` when the gate passes; a refusal is an error that
 /// carries both metric values.
 pub fn run(cfg: &QuantizeConfig) -> anyhow::Result<Outcome> {
@@ -192,8 +180,8 @@ pub fn run(cfg: &QuantizeConfig) -> anyhow::Result<Outcome> {
         "{}: already quantized; quantize the fp32 export",
         cfg.model.display()
     );
-    let tc: TrainConfig = read_json(&cfg.run_dir.join("config.json"))?;
-    let split: SplitIndices = read_json(&cfg.run_dir.join("split.json"))?;
+    let tc = crate::package::manifest::read_config(&cfg.run_dir)?;
+    let split: SplitIndices = crate::eval::read_json(&cfg.run_dir.join("split.json"))?;
     crate::package::onnx_check::check_model(&cfg.model, &bytes, &tc.classes, &tc.preprocess)
         .with_context(|| {
             format!(
@@ -230,14 +218,14 @@ pub fn run(cfg: &QuantizeConfig) -> anyhow::Result<Outcome> {
             !calib.items.is_empty(),
             "no gradable training image to calibrate on"
         );
-        (tensors(&calib, &tc), calib.items.len())
+        (data::batch_all(&calib, &tc.preprocess), calib.items.len())
     } else {
         (Vec::new(), 0)
     };
     let (mut int8, summary, activations) =
         quantize(&proto, cfg.mode, cfg.observer, side, &calibration)?;
 
-    let batch = tensors(&val, &tc);
+    let batch = data::batch_all(&val, &tc.preprocess);
     let (metric, fp32) = headline(&proto, &tc, &val, &batch)?;
     let (_, q) = headline(&int8, &tc, &val, &batch)?;
     let gate = Gate {

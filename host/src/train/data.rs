@@ -131,6 +131,12 @@ pub fn batch<R: Rng>(
     (out, labels)
 }
 
+/// Every item of `split`, in order, as one NCHW batch without augmentation (scoring).
+pub fn batch_all(split: &Split, pre: &PreprocessConfig) -> Vec<f32> {
+    let all: Vec<usize> = (0..split.items.len()).collect();
+    batch::<rand_chacha::ChaCha8Rng>(split, &all, pre, None).0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
