@@ -6,6 +6,8 @@ mod bench;
 mod bundle;
 /// Running the host binary, and the tiny training run the modules start from.
 mod cli;
+/// Train → export → eval → bundle → flash → `edge run --watch` with a simulated panel.
+mod clinic;
 /// `host eval`: report numbers re-derived, headless render, planted bias, errors.
 mod eval;
 /// `host export`: ONNX parity with tract (B0, B3, Lite0, a trained run), metadata, features.

@@ -10,6 +10,9 @@
 //! button_active_low = true  # button to ground with a pull-up (default)
 //! debounce_ms = 30          # default
 //! ```
+//! `sim` is the same panel on a folder instead of GPIO lines (desktops, demos, tests).
+pub mod sim;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;

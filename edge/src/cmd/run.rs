@@ -15,7 +15,7 @@ use shared::device::DeviceLayout;
 use super::device_args::DeviceArgs;
 use crate::board::{self, BoardConfig};
 use crate::station::Station;
-use crate::ui::Indication;
+use crate::ui::{Indication, Ui};
 use crate::watch::Watcher;
 
 /// Arguments of `edge run`.
@@ -38,12 +38,16 @@ pub struct Args {
     /// Board file instead of the device's board.toml.
     #[arg(long, conflicts_with = "no_gpio")]
     board: Option<PathBuf>,
+    /// A simulated panel instead of GPIO (a desktop, a demo, a test): every LED change is
+    /// appended to DIR/leds.jsonl, and the button is held while DIR/button exists.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["no_gpio", "board"])]
+    sim_panel: Option<PathBuf>,
     #[command(flatten)]
     device: DeviceArgs,
 }
 
-/// The panel when GPIO is in use.
-type Gpio = Option<crate::board::BoardPanel>;
+/// The panel, if any: board GPIO or the simulated folder.
+type Gpio = Option<Box<dyn Ui>>;
 
 /// Shows `state` on the panel, if any.
 fn show(panel: &mut Gpio, state: Indication, t0: Instant) -> anyhow::Result<()> {
@@ -62,13 +66,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut panel: Gpio = if args.no_gpio {
         None
+    } else if let Some(dir) = &args.sim_panel {
+        Some(Box::new(board::sim::open(dir, SIM_DEBOUNCE_MS)?))
     } else {
         let path = args
             .board
             .clone()
             .unwrap_or_else(|| DeviceLayout::new(&args.device.device).board_file());
         let cfg = BoardConfig::read(&path).context("GPIO (use --no-gpio on a desktop)")?;
-        Some(board::open(&cfg)?)
+        Some(Box::new(board::open(&cfg)?))
     };
     let t0 = Instant::now();
     let mut station = match Station::open(&args.device.paths()) {
@@ -135,6 +141,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// Panel refresh period: button sampling and LED blinking.
 const TICK_MS: u64 = 10;
+
+/// The simulated button's debounce time (a file has no bounce; the board default is 30 ms).
+const SIM_DEBOUNCE_MS: u64 = 30;
 
 /// Whether `path` was last modified at least `settle_ms` ago (a vanished file counts as
 /// settled, so its error is reported).

@@ -87,6 +87,30 @@ impl<B: InputPin, G: OutputPin, A: OutputPin, R: OutputPin> Panel<B, G, A, R> {
     }
 }
 
+/// A panel whatever its pins are (board GPIO or the simulated folder), as `edge run` drives it.
+pub trait Ui {
+    /// See [`Panel::show`].
+    fn show(&mut self, state: Indication, now_ms: u64) -> anyhow::Result<()>;
+    /// See [`Panel::tick`].
+    fn tick(&mut self, now_ms: u64) -> anyhow::Result<()>;
+    /// See [`Panel::state`].
+    fn state(&self) -> Indication;
+}
+
+impl<B: InputPin, G: OutputPin, A: OutputPin, R: OutputPin> Ui for Panel<B, G, A, R> {
+    fn show(&mut self, state: Indication, now_ms: u64) -> anyhow::Result<()> {
+        Panel::show(self, state, now_ms)
+    }
+
+    fn tick(&mut self, now_ms: u64) -> anyhow::Result<()> {
+        Panel::tick(self, now_ms)
+    }
+
+    fn state(&self) -> Indication {
+        Panel::state(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
