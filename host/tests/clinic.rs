@@ -176,7 +176,23 @@ fn amber_blinks(states: &[[bool; 3]]) -> usize {
     states.windows(2).filter(|w| w[0][1] != w[1][1]).count()
 }
 
+/// A dropped file: its name, its bytes, and host eval's probabilities (`None`: ungradable).
+type Capture<'a> = (&'a str, Vec<u8>, Option<&'a Vec<f32>>);
+
 const BUSY: [bool; 3] = [false, true, false];
+
+/// Polls the LED trace until `done` holds for the writes from index `from` on (at most 30 s,
+/// so a loaded machine only slows the test); returns the trace length then.
+fn wait_for(panel: &Path, from: usize, done: impl Fn(&[[bool; 3]]) -> bool) -> usize {
+    let start = Instant::now();
+    loop {
+        let states = led_states(panel);
+        if done(&states[from.min(states.len())..]) || start.elapsed() > Duration::from_secs(30) {
+            return states.len();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
 
 #[test]
 fn a_freshly_trained_bundle_screens_dropped_captures_on_the_device() {
@@ -242,7 +258,7 @@ fn a_freshly_trained_bundle_screens_dropped_captures_on_the_device() {
     assert!(!bad.is_empty());
     let inbox = d.join("inbox");
     std::fs::create_dir_all(&inbox).unwrap();
-    let captures: [(&str, Vec<u8>, Option<&Vec<f32>>); 3] = [
+    let captures: [Capture; 3] = [
         (
             "a.png",
             std::fs::read(gradable[0]).unwrap(),
@@ -281,15 +297,25 @@ fn a_freshly_trained_bundle_screens_dropped_captures_on_the_device() {
         std::fs::write(&tmp, bytes).unwrap();
         std::fs::rename(&tmp, inbox.join(name)).unwrap();
         out.push(wait_line());
-        // Long enough for the ungradable pattern (4 Hz) to blink a few times.
-        std::thread::sleep(Duration::from_millis(800));
-        marks.push(led_states(&panel).len());
+        // A result's LEDs are written before its line is printed; the ungradable pattern
+        // (amber at 4 Hz) is given time to blink a few times.
+        let from = *marks.last().unwrap();
+        let blinks = |seg: &[[bool; 3]]| {
+            let shown = &seg[seg.iter().position(|s| *s == BUSY).unwrap_or(seg.len())..];
+            shown.windows(2).filter(|w| w[0][1] != w[1][1]).count()
+        };
+        marks.push(wait_for(&panel, from, |seg| {
+            name != &"b.png" || blinks(seg) >= 4
+        }));
     }
     // The operator acknowledges the last result: back to Ready (green blinking).
     std::fs::write(panel.join("button"), "").unwrap();
     std::thread::sleep(Duration::from_millis(200));
     std::fs::remove_file(panel.join("button")).unwrap();
-    std::thread::sleep(Duration::from_millis(1300));
+    wait_for(&panel, *marks.last().unwrap(), |seg| {
+        let tail = &seg[seg.iter().rposition(|s| s[1] || s[2]).map_or(0, |i| i + 1)..];
+        tail.iter().any(|s| s[0]) && tail.iter().any(|s| !s[0])
+    });
     drop(service);
     let states = led_states(&panel);
 
@@ -311,7 +337,6 @@ fn a_freshly_trained_bundle_screens_dropped_captures_on_the_device() {
                 assert_eq!(line["finding"], "ungradable", "{line}");
                 assert!(line.get("probabilities").is_none(), "{line}");
                 assert_eq!(line["quality"]["verdict"], "ungradable", "{line}");
-                // 800 ms of a 4 Hz blink: 6 or 7 changes; at least 4 whatever the timing.
                 assert!(amber_blinks(shown) >= 4, "{name}: {shown:?}");
             }
             Some(want) => {
