@@ -18,7 +18,7 @@ use dicom_core::{DataElement, PrimitiveValue, VR, dicom_value};
 use dicom_dictionary_std::tags;
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
 use serde_json::Value;
-use shared::bundle::{VerifyingKey, read_bundle_file, sha256};
+use shared::bundle::{VerifyingKey, read_bundle_file, sha256_hex};
 
 use crate::cli::{host, json, ok, s, tiny_run};
 
@@ -170,10 +170,21 @@ fn led_states(panel: &Path) -> Vec<[bool; 3]> {
         .collect()
 }
 
-/// How many times the amber LED changed in `states`, with green and red dark throughout.
-fn amber_blinks(states: &[[bool; 3]]) -> usize {
-    assert!(states.iter().all(|s| !s[0] && !s[2]), "{states:?}");
+/// The writes from the first Busy state (amber steady) on; empty when there is none.
+fn from_busy(seg: &[[bool; 3]]) -> &[[bool; 3]] {
+    &seg[seg.iter().position(|s| *s == BUSY).unwrap_or(seg.len())..]
+}
+
+/// How many times the amber LED changed in `states`.
+fn amber_changes(states: &[[bool; 3]]) -> usize {
     states.windows(2).filter(|w| w[0][1] != w[1][1]).count()
+}
+
+/// Whether, after the last write that lit amber or red, the green LED was both on and off:
+/// the Ready blink.
+fn ready_blinks(seg: &[[bool; 3]]) -> bool {
+    let tail = &seg[seg.iter().rposition(|s| s[1] || s[2]).map_or(0, |i| i + 1)..];
+    tail.iter().any(|s| s[0]) && tail.iter().any(|s| !s[0])
 }
 
 /// A dropped file: its name, its bytes, and host eval's probabilities (`None`: ungradable).
@@ -243,6 +254,8 @@ fn a_freshly_trained_bundle_screens_dropped_captures_on_the_device() {
     let manifest = read_bundle_file(&bundle, &[VerifyingKey::read_file(&public).unwrap()])
         .unwrap()
         .manifest;
+    let model_sha = sha256_hex(&std::fs::read(&onnx).unwrap());
+    let positive = manifest.operating_thresholds[0].positive_classes.clone();
     let threshold = json(&report.join("metrics.json"))["operating_point"]["threshold"]
         .as_f64()
         .unwrap();
@@ -300,22 +313,15 @@ fn a_freshly_trained_bundle_screens_dropped_captures_on_the_device() {
         // A result's LEDs are written before its line is printed; the ungradable pattern
         // (amber at 4 Hz) is given time to blink a few times.
         let from = *marks.last().unwrap();
-        let blinks = |seg: &[[bool; 3]]| {
-            let shown = &seg[seg.iter().position(|s| *s == BUSY).unwrap_or(seg.len())..];
-            shown.windows(2).filter(|w| w[0][1] != w[1][1]).count()
-        };
         marks.push(wait_for(&panel, from, |seg| {
-            name != &"b.png" || blinks(seg) >= 4
+            name != &"b.png" || amber_changes(from_busy(seg)) >= 4
         }));
     }
     // The operator acknowledges the last result: back to Ready (green blinking).
     std::fs::write(panel.join("button"), "").unwrap();
     std::thread::sleep(Duration::from_millis(200));
     std::fs::remove_file(panel.join("button")).unwrap();
-    wait_for(&panel, *marks.last().unwrap(), |seg| {
-        let tail = &seg[seg.iter().rposition(|s| s[1] || s[2]).map_or(0, |i| i + 1)..];
-        tail.iter().any(|s| s[0]) && tail.iter().any(|s| !s[0])
-    });
+    wait_for(&panel, *marks.last().unwrap(), ready_blinks);
     drop(service);
     let states = led_states(&panel);
 
@@ -327,17 +333,18 @@ fn a_freshly_trained_bundle_screens_dropped_captures_on_the_device() {
             "{line}"
         );
         let seg = &states[marks[k]..marks[k + 1]];
-        let busy = seg
-            .iter()
-            .position(|s| *s == BUSY)
-            .unwrap_or_else(|| panic!("{name}: no Busy (amber steady) before the result: {seg:?}"));
-        let shown = &seg[busy..];
+        let shown = from_busy(seg);
+        assert!(
+            !shown.is_empty(),
+            "{name}: no Busy (amber steady) before the result: {seg:?}"
+        );
         match want {
             None => {
                 assert_eq!(line["finding"], "ungradable", "{line}");
                 assert!(line.get("probabilities").is_none(), "{line}");
                 assert_eq!(line["quality"]["verdict"], "ungradable", "{line}");
-                assert!(amber_blinks(shown) >= 4, "{name}: {shown:?}");
+                assert!(shown.iter().all(|s| !s[0] && !s[2]), "{name}: {shown:?}");
+                assert!(amber_changes(shown) >= 4, "{name}: {shown:?}");
             }
             Some(want) => {
                 let got: Vec<f32> = serde_json::from_value(line["probabilities"].clone()).unwrap();
@@ -348,7 +355,7 @@ fn a_freshly_trained_bundle_screens_dropped_captures_on_the_device() {
                         "{name}: edge {got:?} vs host eval {want:?}"
                     );
                 }
-                let score: f32 = got[2..].iter().sum();
+                let score: f32 = positive.iter().map(|&c| got[c as usize]).sum();
                 assert!((line["score"].as_f64().unwrap() as f32 - score).abs() < 1e-6);
                 let referable = f64::from(score) >= threshold;
                 let (finding, lit) = if referable {
@@ -357,19 +364,15 @@ fn a_freshly_trained_bundle_screens_dropped_captures_on_the_device() {
                     ("not_referable", [true, false, false])
                 };
                 assert_eq!(line["finding"], finding, "{line}");
-                // Steady: the result's colour alone, from its first write to the next capture.
+                // The segment ends on the result's colour alone (steady: no blink).
                 assert_eq!(*shown.last().unwrap(), lit, "{name}: {shown:?}");
             }
         }
     }
     // After the button: green blinks again, amber and red dark.
     let after = &states[*marks.last().unwrap()..];
-    let tail = &after[after
-        .iter()
-        .rposition(|s| s[1] || s[2])
-        .map_or(0, |i| i + 1)..];
     assert!(
-        tail.iter().any(|s| s[0]) && tail.iter().any(|s| !s[0]),
+        ready_blinks(after),
         "no Ready blink after the button: {after:?}"
     );
 
@@ -391,10 +394,9 @@ fn a_freshly_trained_bundle_screens_dropped_captures_on_the_device() {
         .collect();
     assert_eq!(records.len(), 3);
     for ((_, bytes, _), (rec, line)) in captures.iter().zip(records.iter().zip(&out)) {
-        let hex: String = sha256(bytes).iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(rec["image_sha256"], hex.as_str());
+        assert_eq!(rec["image_sha256"], sha256_hex(bytes).as_str());
         assert_eq!(rec["result"], line["finding"]);
-        assert_eq!(rec["model_sha256"].as_str().unwrap().len(), 64);
+        assert_eq!(rec["model_sha256"], model_sha.as_str());
     }
     // Nothing that names the patient reached the log.
     assert!(!log.contains("Doe") && !log.contains("PID-445566"));

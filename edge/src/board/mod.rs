@@ -40,7 +40,7 @@ pub struct BoardConfig {
     #[serde(default = "yes")]
     pub button_active_low: bool,
     /// Debounce time of the button.
-    #[serde(default = "thirty")]
+    #[serde(default = "default_debounce_ms")]
     pub debounce_ms: u64,
 }
 
@@ -48,8 +48,11 @@ fn yes() -> bool {
     true
 }
 
-fn thirty() -> u64 {
-    30
+/// Debounce time of a board file without `debounce_ms`, and of the simulated panel.
+pub const DEFAULT_DEBOUNCE_MS: u64 = 30;
+
+fn default_debounce_ms() -> u64 {
+    DEFAULT_DEBOUNCE_MS
 }
 
 impl BoardConfig {

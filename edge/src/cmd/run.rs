@@ -67,7 +67,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut panel: Gpio = if args.no_gpio {
         None
     } else if let Some(dir) = &args.sim_panel {
-        Some(Box::new(board::sim::open(dir, SIM_DEBOUNCE_MS)?))
+        Some(Box::new(board::sim::open(dir, board::DEFAULT_DEBOUNCE_MS)?))
     } else {
         let path = args
             .board
@@ -141,9 +141,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// Panel refresh period: button sampling and LED blinking.
 const TICK_MS: u64 = 10;
-
-/// The simulated button's debounce time (a file has no bounce; the board default is 30 ms).
-const SIM_DEBOUNCE_MS: u64 = 30;
 
 /// Whether `path` was last modified at least `settle_ms` ago (a vanished file counts as
 /// settled, so its error is reported).
