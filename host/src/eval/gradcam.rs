@@ -157,7 +157,8 @@ mod tests {
                 lesion's quadrant but stay in the cells next to the image centre. At 128 px \
                 (4x4 map, radius 26) it was 2 of 3; at 256 px with lesions 20-56 px out, 3 of 3, \
                 but the central 2x2 cells alone would hold such lesions. With 8 eyes per batch \
-                the peaks lag the lesions too (1 of 3) and a lesion at the edge is missed. See \
+                the peaks lag the lesions too (1 of 3 before the fourth eye is classified \
+                negative). See \
                 issue 6"]
     fn grad_cam_peaks_inside_a_single_large_lesion() {
         let device = Device::flex();
