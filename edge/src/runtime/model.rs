@@ -3,17 +3,27 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use prost::Message;
+use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
 
 /// A model ready to run at batch 1.
 pub type Plan = Arc<TypedRunnableModel>;
 
-/// Loads `bytes` (ONNX) with the input fixed to `[1, 3, side, side]`, optimized.
+/// Loads `bytes` (ONNX) with the input fixed to `[1, 3, side, side]`, optimized. Constant
+/// weight dequantization is folded first ([`super::dequant`]).
 pub fn load_onnx(bytes: &[u8], side: usize) -> anyhow::Result<Plan> {
     let shape = [1, 3, side, side];
-    tract_onnx::onnx()
-        .model_for_read(&mut &bytes[..])
-        .context("tract cannot read the ONNX model")?
+    let mut proto = ModelProto::decode(bytes).context("not an ONNX model")?;
+    if let Some(graph) = proto.graph.as_mut() {
+        super::dequant::fold_constant_dequantize(graph)?;
+    }
+    let onnx = tract_onnx::onnx();
+    let model = onnx
+        .model_for_proto_model(&proto)
+        .context("tract cannot read the ONNX model")?;
+    drop(proto);
+    model
         .with_input_fact(0, f32::fact(shape).into())
         .with_context(|| format!("fixing the model input to {shape:?}"))?
         .into_optimized()

@@ -2,8 +2,9 @@
 //! `--mode compute`): each Conv's f32 weight initializer `W` [out, in/g, kh, kw] becomes
 //! `W.int8` (int8), `W.scale` (f32 [out], max |W[c]| / 127) and `W.zero_point` (int8 zeros),
 //! and a `DequantizeLinear(axis = 0)` node gives back the float tensor under the old name `W`,
-//! so the Conv itself is untouched. tract folds the dequantization into a constant at load, so
-//! the model runs at fp32 speed from a file a quarter the size.
+//! so the Conv itself is untouched. The device folds the dequantization into an f32 constant
+//! before tract loads the model (edge/src/runtime/dequant.rs; tract would fold it itself, more
+//! slowly), so the model runs at fp32 speed from a file a quarter the size.
 //!
 //! Levels use the symmetric range −127…127 (not −128), as onnxruntime's per-channel weights do,
 //! and round half to even, as ONNX `QuantizeLinear` does. The classifier (Gemm) stays f32: with
