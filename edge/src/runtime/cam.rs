@@ -6,24 +6,16 @@ use anyhow::{Context, ensure};
 use prost::Message;
 use tract_onnx::pb::{ModelProto, TensorProto};
 
+use super::initializer;
+
 pub use shared::heatmap::{LinearHead, class_map};
 
 /// Name of the feature-map output.
 pub const FEATURES: &str = "features";
 
-fn floats(t: &TensorProto) -> anyhow::Result<Vec<f32>> {
-    if !t.float_data.is_empty() {
-        return Ok(t.float_data.clone());
-    }
-    ensure!(
-        t.raw_data.len().is_multiple_of(4),
-        "{}: raw data is not f32",
-        t.name
-    );
-    Ok(t.raw_data
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect())
+/// An f32 initializer's values; any other element type is an error.
+fn f32s(t: &TensorProto) -> anyhow::Result<Vec<f32>> {
+    initializer::floats(t)?.with_context(|| format!("{} is not f32", t.name))
 }
 
 /// The head of `onnx`, or `None` when its second output is not `features` (an MLP head has
@@ -49,8 +41,8 @@ pub fn read_head(onnx: &[u8]) -> anyhow::Result<Option<LinearHead>> {
     );
     let (channels, classes) = (w.dims[0] as usize, w.dims[1] as usize);
     let head = LinearHead {
-        weight: floats(w)?,
-        bias: floats(b)?,
+        weight: f32s(w)?,
+        bias: f32s(b)?,
         channels,
         classes,
     };

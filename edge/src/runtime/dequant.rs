@@ -12,59 +12,7 @@ use anyhow::{Context, bail, ensure};
 use tract_onnx::pb::tensor_proto::DataType;
 use tract_onnx::pb::{GraphProto, NodeProto, TensorProto};
 
-/// Integer levels of an int8 / uint8 initializer (`raw_data`, or `int32_data` as ONNX stores
-/// small integers when not raw).
-fn levels(t: &TensorProto) -> anyhow::Result<Option<Vec<i32>>> {
-    let signed = match t.data_type {
-        x if x == DataType::Int8 as i32 => true,
-        x if x == DataType::Uint8 as i32 => false,
-        _ => return Ok(None),
-    };
-    let values: Vec<i32> = if !t.raw_data.is_empty() {
-        t.raw_data
-            .iter()
-            .map(|&b| {
-                if signed {
-                    i32::from(b as i8)
-                } else {
-                    i32::from(b)
-                }
-            })
-            .collect()
-    } else {
-        t.int32_data.clone()
-    };
-    let numel: usize = t.dims.iter().map(|&d| d.max(0) as usize).product();
-    ensure!(
-        values.len() == numel,
-        "initializer {}: {} values for shape {:?}",
-        t.name,
-        values.len(),
-        t.dims
-    );
-    Ok(Some(values))
-}
-
-/// An f32 initializer's values.
-fn floats(t: &TensorProto) -> anyhow::Result<Option<Vec<f32>>> {
-    if t.data_type != DataType::Float as i32 {
-        return Ok(None);
-    }
-    if !t.float_data.is_empty() {
-        return Ok(Some(t.float_data.clone()));
-    }
-    ensure!(
-        t.raw_data.len().is_multiple_of(4),
-        "initializer {}: raw data is not f32",
-        t.name
-    );
-    Ok(Some(
-        t.raw_data
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect(),
-    ))
-}
+use super::initializer::{floats, levels};
 
 /// The f32 tensor a constant `DequantizeLinear` node computes, or `None` when the node is not
 /// one this folds.

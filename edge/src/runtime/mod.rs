@@ -9,6 +9,7 @@
 //! point all come from the signed manifest.
 pub mod cam;
 pub mod dequant;
+pub mod initializer;
 pub mod model;
 pub mod outcome;
 pub mod screener;
