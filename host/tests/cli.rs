@@ -1,7 +1,7 @@
 //! Running the `host` binary from the tests: the call, success and failure checks, JSON files,
 //! and the tiny training run (Lite0, 64 px, one epoch on the synthetic default) several
 //! modules start from.
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
@@ -78,4 +78,34 @@ pub fn tiny_train_args<'a>(
 /// A tiny trained run in `out` (see [`tiny_train_args`]).
 pub fn tiny_run(out: &Path, synth_n: &str, seed: &str) {
     ok(&host(&tiny_train_args(out, synth_n, seed, &[])));
+}
+
+/// `n` gradable synthetic photographs (`host synth` of 6, seed 5, 256 px; `n` ≤ its gradable
+/// ones), by the generator's ground truth, under `dir/synth`.
+pub fn synthetic(dir: &Path, n: usize) -> Vec<PathBuf> {
+    let out = dir.join("synth");
+    ok(&host(&[
+        "synth",
+        "--out",
+        s(&out),
+        "--n",
+        "6",
+        "--seed",
+        "5",
+        "--size",
+        "256",
+    ]));
+    let mut rdr = csv::Reader::from_path(out.join("train.csv")).unwrap();
+    let headers = rdr.headers().unwrap().clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (id, gradable) = (col("id_code"), col("gradable"));
+    let files: Vec<PathBuf> = rdr
+        .records()
+        .map(|r| r.unwrap())
+        .filter(|r| &r[gradable] == "1")
+        .map(|r| out.join("train_images").join(format!("{}.png", &r[id])))
+        .take(n)
+        .collect();
+    assert_eq!(files.len(), n);
+    files
 }

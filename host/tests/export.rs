@@ -10,40 +10,11 @@ use serde_json::Value;
 use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
 
-use crate::cli::{host, ok, s, tiny_run, tiny_train_args};
+use crate::cli::{host, ok, s, synthetic, tiny_run, tiny_train_args};
 use crate::support::{sample, weights};
 
 /// The parity bound on every logit.
 const TOL: f32 = 1e-4;
-
-/// Two gradable synthetic photographs (`host synth`, seed 5), by the generator's ground truth.
-fn synthetic(dir: &Path) -> Vec<PathBuf> {
-    let out = dir.join("synth");
-    ok(&host(&[
-        "synth",
-        "--out",
-        s(&out),
-        "--n",
-        "6",
-        "--seed",
-        "5",
-        "--size",
-        "256",
-    ]));
-    let mut rdr = csv::Reader::from_path(out.join("train.csv")).unwrap();
-    let headers = rdr.headers().unwrap().clone();
-    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
-    let (id, gradable) = (col("id_code"), col("gradable"));
-    let files: Vec<PathBuf> = rdr
-        .records()
-        .map(|r| r.unwrap())
-        .filter(|r| &r[gradable] == "1")
-        .map(|r| out.join("train_images").join(format!("{}.png", &r[id])))
-        .take(2)
-        .collect();
-    assert_eq!(files.len(), 2);
-    files
-}
 
 /// Real fundus photographs from the sample cache (none, loudly, when it is cold).
 fn real() -> Vec<PathBuf> {
@@ -198,7 +169,7 @@ fn export_and_compare(
 
 fn images(dir: &Path) -> Vec<PathBuf> {
     let mut v = real();
-    v.extend(synthetic(dir));
+    v.extend(synthetic(dir, 2));
     v
 }
 
