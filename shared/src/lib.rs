@@ -10,7 +10,9 @@
 //! - [`task`]: what a model predicts and its headline metric (QWK, AUC, accuracy);
 //! - [`bundle`]: the signed device bundle (manifest + model, ed25519) the edge verifies;
 //! - [`device`]: the device folder layout `host flash` writes and `edge` reads;
-//! - [`heatmap`]: class-activation / Grad-CAM maps and their overlay on the fundus.
+//! - [`heatmap`]: class-activation / Grad-CAM maps and their overlay on the fundus;
+//! - [`onnx`] (feature `onnx`): initializer values, the linear head and constant weight
+//!   dequantization of ONNX models, read alike by host and device.
 //!
 //! No training or accelerator dependency lives here; the crate builds for aarch64 and armv7.
 #![warn(missing_docs)]
@@ -21,6 +23,8 @@ pub mod decode;
 pub mod device;
 pub mod heatmap;
 pub mod metrics;
+#[cfg(feature = "onnx")]
+pub mod onnx;
 pub mod preprocess;
 pub mod quality;
 pub mod task;

@@ -8,8 +8,6 @@
 //! Nothing is derived from the variant name: preprocessing, quality thresholds and the operating
 //! point all come from the signed manifest.
 pub mod cam;
-pub mod dequant;
-pub mod initializer;
 pub mod model;
 pub mod outcome;
 pub mod screener;

@@ -11,12 +11,12 @@ use tract_onnx::prelude::*;
 pub type Plan = Arc<TypedRunnableModel>;
 
 /// Loads `bytes` (ONNX) with the input fixed to `[1, 3, side, side]`, optimized. Constant
-/// weight dequantization is folded first ([`super::dequant`]).
+/// weight dequantization is folded first ([`shared::onnx::dequant`]).
 pub fn load_onnx(bytes: &[u8], side: usize) -> anyhow::Result<Plan> {
     let shape = [1, 3, side, side];
     let mut proto = ModelProto::decode(bytes).context("not an ONNX model")?;
     if let Some(graph) = proto.graph.as_mut() {
-        super::dequant::fold_constant_dequantize(graph)?;
+        shared::onnx::dequant::fold_constant_dequantize(graph)?;
     }
     let onnx = tract_onnx::onnx();
     let model = onnx

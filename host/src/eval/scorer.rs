@@ -38,40 +38,6 @@ pub enum Scorer {
     Onnx(OnnxModel),
 }
 
-/// The linear head from an export's initializers, when it has a `features` output.
-fn linear_head(proto: &ModelProto) -> anyhow::Result<Option<LinearHead>> {
-    let graph = proto.graph.as_ref().context("the model has no graph")?;
-    if graph
-        .output
-        .get(1)
-        .is_none_or(|o| o.name != crate::export::FEATURES)
-    {
-        return Ok(None);
-    }
-    let find = |name: &str| -> anyhow::Result<(Vec<i64>, Vec<f32>)> {
-        let t = graph
-            .initializer
-            .iter()
-            .find(|t| t.name == name)
-            .with_context(|| format!("a features output but no {name} initializer"))?;
-        Ok((t.dims.clone(), crate::quantize::weights::f32_values(t)?))
-    };
-    let (dims, weight) = find("classifier.output.weight")?;
-    let (_, bias) = find("classifier.output.bias")?;
-    ensure!(dims.len() == 2, "classifier.output.weight is not a matrix");
-    let (channels, classes) = (dims[0] as usize, dims[1] as usize);
-    ensure!(
-        bias.len() == classes && weight.len() == channels * classes,
-        "classifier.output shapes disagree"
-    );
-    Ok(Some(LinearHead {
-        weight,
-        bias,
-        channels,
-        classes,
-    }))
-}
-
 impl OnnxModel {
     /// Reads `path` and checks it against the run's configuration (classes, preprocessing
     /// hash; tract loads it at the run's input size).
@@ -82,7 +48,10 @@ impl OnnxModel {
             .with_context(|| format!("{}: not an ONNX model", path.display()))?;
         let runner = Runner::new(&proto, cfg.preprocess.size as usize, None)
             .with_context(|| format!("{}: tract", path.display()))?;
-        let head = linear_head(&proto).with_context(|| format!("{}", path.display()))?;
+        let graph = proto.graph.as_ref().context("the model has no graph");
+        let head = graph
+            .and_then(|g| Ok(shared::onnx::head::linear_head(g)?))
+            .with_context(|| format!("{}", path.display()))?;
         let quantization = proto
             .metadata_props
             .iter()

@@ -48,8 +48,8 @@ pub const IR_VERSION: i64 = 7;
 pub const INPUT: &str = "input";
 /// Logits output name.
 pub const LOGITS: &str = "logits";
-/// Feature-map output name (linear head).
-pub const FEATURES: &str = "features";
+/// Feature-map output name (linear head): the name the device's class activation map reads.
+pub const FEATURES: &str = shared::onnx::head::FEATURES;
 /// The symbolic batch dimension.
 pub const BATCH: &str = "N";
 

@@ -1,5 +1,7 @@
 //! An ONNX model (as a `ModelProto`) run by tract, batch 1, on preprocessed NCHW images — the
-//! runtime the device uses, so calibration and the accuracy gate measure what will ship.
+//! runtime the device uses, so calibration and the accuracy gate measure what will ship: constant
+//! weight dequantization is folded first, as the device's loader does
+//! (`shared::onnx::dequant`).
 use std::sync::Arc;
 
 use anyhow::{Context, ensure};
@@ -20,8 +22,12 @@ impl Runner {
         side: usize,
         outputs: Option<&[String]>,
     ) -> anyhow::Result<Self> {
+        let mut proto = proto.clone();
+        if let Some(graph) = proto.graph.as_mut() {
+            shared::onnx::dequant::fold_constant_dequantize(graph)?;
+        }
         let parsed = tract_onnx::onnx()
-            .parse(proto, None)
+            .parse(&proto, None)
             .context("tract cannot read the ONNX model")?;
         let mut model = parsed.model;
         if let Some(names) = outputs {

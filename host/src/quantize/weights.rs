@@ -16,6 +16,8 @@ use anyhow::{Context, bail, ensure};
 use tract_onnx::pb::tensor_proto::DataType;
 use tract_onnx::pb::{GraphProto, NodeProto, TensorProto};
 
+use shared::onnx::initializer::f32_values;
+
 use crate::export::graph::attr_int;
 
 /// Per-channel symmetric int8 levels of one tensor.
@@ -50,33 +52,6 @@ pub fn per_channel(w: &[f32], channels: usize) -> PerChannel {
         );
     }
     PerChannel { levels, scales }
-}
-
-/// An f32 initializer's values (`raw_data` little-endian or `float_data`).
-pub fn f32_values(t: &TensorProto) -> anyhow::Result<Vec<f32>> {
-    ensure!(
-        t.data_type == DataType::Float as i32,
-        "initializer {} is not f32 (data type {})",
-        t.name,
-        t.data_type
-    );
-    let numel: usize = t.dims.iter().map(|&d| d.max(0) as usize).product();
-    let values: Vec<f32> = if t.raw_data.is_empty() {
-        t.float_data.clone()
-    } else {
-        t.raw_data
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect()
-    };
-    ensure!(
-        values.len() == numel,
-        "initializer {}: {} values for shape {:?} (external data is not read)",
-        t.name,
-        values.len(),
-        t.dims
-    );
-    Ok(values)
 }
 
 /// A tensor initializer of raw little-endian bytes.
