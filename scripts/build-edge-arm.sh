@@ -52,7 +52,7 @@ trap 'rm -rf "$tmp"' EXIT
   --epochs 1 --seed 12 --out "$tmp/run" >/dev/null 2>&1
 "$host" export --run "$tmp/run" --out "$tmp/model.onnx" >/dev/null
 # The int8 `weights` form, as the demo ships it: the device folds its DequantizeLinear nodes
-# itself (edge/src/runtime/dequant.rs), a path x86 and aarch64 must agree on. (A one-epoch
+# itself (shared/src/onnx/dequant.rs), a path x86 and aarch64 must agree on. (A one-epoch
 # model: the gate's bound is opened, accuracy is not what this checks.)
 "$host" quantize --model "$tmp/model.onnx" --run "$tmp/run" --mode weights --max-drop 1 \
   --out "$tmp/model.int8.onnx" >/dev/null

@@ -48,9 +48,9 @@ impl OnnxModel {
             .with_context(|| format!("{}: not an ONNX model", path.display()))?;
         let runner = Runner::new(&proto, cfg.preprocess.size as usize, None)
             .with_context(|| format!("{}: tract", path.display()))?;
-        let graph = proto.graph.as_ref().context("the model has no graph");
-        let head = graph
-            .and_then(|g| Ok(shared::onnx::head::linear_head(g)?))
+        let graph = (proto.graph.as_ref())
+            .with_context(|| format!("{}: the model has no graph", path.display()))?;
+        let head = shared::onnx::head::linear_head(graph)
             .with_context(|| format!("{}", path.display()))?;
         let quantization = proto
             .metadata_props

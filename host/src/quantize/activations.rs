@@ -13,7 +13,7 @@ use tract_onnx::pb::tensor_proto::DataType;
 use tract_onnx::pb::{GraphProto, NodeProto};
 
 use super::observer::Range;
-use super::weights::raw_tensor;
+use shared::onnx::initializer::raw_tensor;
 
 /// uint8 quantization parameters of one tensor.
 #[derive(Clone, Copy, Debug, PartialEq)]

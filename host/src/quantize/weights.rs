@@ -3,7 +3,7 @@
 //! `W.int8` (int8), `W.scale` (f32 [out], max |W[c]| / 127) and `W.zero_point` (int8 zeros),
 //! and a `DequantizeLinear(axis = 0)` node gives back the float tensor under the old name `W`,
 //! so the Conv itself is untouched. The device folds the dequantization into an f32 constant
-//! before tract loads the model (edge/src/runtime/dequant.rs; tract would fold it itself, more
+//! before tract loads the model (shared/src/onnx/dequant.rs; tract would fold it itself, more
 //! slowly), so the model runs at fp32 speed from a file a quarter the size.
 //!
 //! Levels use the symmetric range −127…127 (not −128), as onnxruntime's per-channel weights do,
@@ -14,9 +14,9 @@ use std::collections::HashMap;
 
 use anyhow::{Context, bail, ensure};
 use tract_onnx::pb::tensor_proto::DataType;
-use tract_onnx::pb::{GraphProto, NodeProto, TensorProto};
+use tract_onnx::pb::{GraphProto, NodeProto};
 
-use shared::onnx::initializer::f32_values;
+use shared::onnx::initializer::{f32_values, raw_tensor};
 
 use crate::export::graph::attr_int;
 
@@ -52,17 +52,6 @@ pub fn per_channel(w: &[f32], channels: usize) -> PerChannel {
         );
     }
     PerChannel { levels, scales }
-}
-
-/// A tensor initializer of raw little-endian bytes.
-pub fn raw_tensor(name: &str, dims: &[i64], data_type: DataType, raw: Vec<u8>) -> TensorProto {
-    TensorProto {
-        name: name.to_owned(),
-        dims: dims.to_vec(),
-        data_type: data_type as i32,
-        raw_data: raw,
-        ..Default::default()
-    }
 }
 
 /// What [`quantize_conv_weights`] changed.

@@ -13,7 +13,7 @@ use tract_onnx::pb::tensor_proto::DataType;
 use tract_onnx::pb::{GraphProto, NodeProto, TensorProto};
 
 use super::OnnxError;
-use super::initializer::{floats, levels};
+use super::initializer::{floats, levels, raw_tensor};
 
 /// A [`OnnxError::Dequantize`] for `node`.
 fn bad(node: &NodeProto, problem: String) -> OnnxError {
@@ -105,13 +105,8 @@ fn dequantize(
         .output
         .first()
         .ok_or_else(|| bad(node, "no output".to_owned()))?;
-    Ok(Some(TensorProto {
-        name: output.clone(),
-        dims: x.dims.clone(),
-        data_type: DataType::Float as i32,
-        raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        ..Default::default()
-    }))
+    let raw = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    Ok(Some(raw_tensor(output, &x.dims, DataType::Float, raw)))
 }
 
 /// Folds every constant `DequantizeLinear` of `graph` into an f32 initializer (see the module
@@ -160,16 +155,6 @@ mod tests {
     use tract_onnx::pb::AttributeProto;
     use tract_onnx::pb::attribute_proto::AttributeType;
 
-    fn tensor(name: &str, dims: &[i64], data_type: DataType, raw: Vec<u8>) -> TensorProto {
-        TensorProto {
-            name: name.to_owned(),
-            dims: dims.to_vec(),
-            data_type: data_type as i32,
-            raw_data: raw,
-            ..Default::default()
-        }
-    }
-
     fn f32s(v: &[f32]) -> Vec<u8> {
         v.iter().flat_map(|x| x.to_le_bytes()).collect()
     }
@@ -208,17 +193,17 @@ mod tests {
             ],
             initializer: vec![
                 // [2, 3] levels: channel 0 = [−127, 0, 5], channel 1 = [1, 2, 127].
-                tensor(
+                raw_tensor(
                     "w.q",
                     &[2, 3],
                     DataType::Int8,
                     [-127i8, 0, 5, 1, 2, 127].map(|v| v as u8).to_vec(),
                 ),
-                tensor("w.s", &[2], DataType::Float, f32s(&[0.5, 0.25])),
-                tensor("w.z", &[2], DataType::Int8, vec![0, 1]),
-                tensor("u.q", &[3], DataType::Uint8, vec![0, 128, 255]),
-                tensor("u.s", &[], DataType::Float, f32s(&[0.1])),
-                tensor("u.z", &[], DataType::Uint8, vec![128]),
+                raw_tensor("w.s", &[2], DataType::Float, f32s(&[0.5, 0.25])),
+                raw_tensor("w.z", &[2], DataType::Int8, vec![0, 1]),
+                raw_tensor("u.q", &[3], DataType::Uint8, vec![0, 128, 255]),
+                raw_tensor("u.s", &[], DataType::Float, f32s(&[0.1])),
+                raw_tensor("u.z", &[], DataType::Uint8, vec![128]),
             ],
             ..Default::default()
         };
@@ -239,8 +224,8 @@ mod tests {
     #[test]
     fn leaves_what_it_does_not_know_and_names_bad_nodes() {
         let init = vec![
-            tensor("q", &[2, 2], DataType::Int8, vec![1, 2, 3, 4]),
-            tensor("s", &[3], DataType::Float, f32s(&[1.0, 2.0, 3.0])),
+            raw_tensor("q", &[2, 2], DataType::Int8, vec![1, 2, 3, 4]),
+            raw_tensor("s", &[3], DataType::Float, f32s(&[1.0, 2.0, 3.0])),
         ];
         let mut g = GraphProto {
             node: vec![dq(&["dynamic", "s"], "a", Some(0))],
@@ -324,14 +309,14 @@ mod tests {
             graph: Some(GraphProto {
                 node: vec![dq(&["w.q", "w.s", "w.z"], "w", Some(0)), conv],
                 initializer: vec![
-                    tensor("w.q", &[4, 3, 3, 3], DataType::Int8, levels),
-                    tensor(
+                    raw_tensor("w.q", &[4, 3, 3, 3], DataType::Int8, levels),
+                    raw_tensor(
                         "w.s",
                         &[4],
                         DataType::Float,
                         f32s(&[0.01, 0.02, 0.003, 0.5]),
                     ),
-                    tensor("w.z", &[4], DataType::Int8, vec![0, 3, 0, 255]),
+                    raw_tensor("w.z", &[4], DataType::Int8, vec![0, 3, 0, 255]),
                 ],
                 input: vec![io("input", &[1, 3, 8, 8])],
                 output: vec![io("logits", &[1, 4, 8, 8])],

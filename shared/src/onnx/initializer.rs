@@ -59,6 +59,17 @@ pub fn f32_values(t: &TensorProto) -> Result<Vec<f32>, OnnxError> {
     })
 }
 
+/// An initializer of raw little-endian bytes (`raw` already in `data_type`'s layout).
+pub fn raw_tensor(name: &str, dims: &[i64], data_type: DataType, raw: Vec<u8>) -> TensorProto {
+    TensorProto {
+        name: name.to_owned(),
+        dims: dims.to_vec(),
+        data_type: data_type as i32,
+        raw_data: raw,
+        ..Default::default()
+    }
+}
+
 /// The shape's element count must be the number of values read (external data is not read).
 fn check_count(t: &TensorProto, n: usize) -> Result<(), OnnxError> {
     let numel: usize = t.dims.iter().map(|&d| d.max(0) as usize).product();
@@ -79,13 +90,7 @@ mod tests {
 
     #[test]
     fn values_by_type_and_counts_checked_by_name() {
-        let t = |name: &str, dims: &[i64], data_type: DataType, raw: Vec<u8>| TensorProto {
-            name: name.to_owned(),
-            dims: dims.to_vec(),
-            data_type: data_type as i32,
-            raw_data: raw,
-            ..Default::default()
-        };
+        let t = raw_tensor;
         let f = t(
             "f",
             &[2],
