@@ -5,7 +5,7 @@
 //! The device's loader and the host's runner (quantization gate, `host eval`) call this first.
 //! Here every `DequantizeLinear` whose inputs are all initializers becomes the f32 initializer it
 //! computes, `y = (x − zero_point) · scale` per the ONNX operator (per tensor, or per slice
-//! along `axis`), and the int8 initializers only it used are dropped. Nodes this does not
+//! along `axis`), and the initializers only those nodes read are dropped. Nodes this does not
 //! recognise (block quantization, non-constant inputs, other element types) are left for tract.
 use std::collections::{HashMap, HashSet};
 
@@ -113,6 +113,7 @@ fn dequantize(
 /// documentation); returns how many it folded.
 pub fn fold_constant_dequantize(graph: &mut GraphProto) -> Result<usize, OnnxError> {
     let mut folded = Vec::new();
+    let mut consumed = HashSet::new();
     let mut keep = Vec::with_capacity(graph.node.len());
     {
         let init: HashMap<&str, &TensorProto> = graph
@@ -127,7 +128,10 @@ pub fn fold_constant_dequantize(graph: &mut GraphProto) -> Result<usize, OnnxErr
                 None
             };
             match done {
-                Some(t) => folded.push(t),
+                Some(t) => {
+                    folded.push(t);
+                    consumed.extend(node.input.iter().cloned());
+                }
                 None => keep.push(node.clone()),
             }
         }
@@ -137,14 +141,19 @@ pub fn fold_constant_dequantize(graph: &mut GraphProto) -> Result<usize, OnnxErr
         return Ok(0);
     }
     graph.node = keep;
-    // Initializers that no remaining node reads (the int8 levels, scales and zero points) go.
+    // The folded nodes' own initializers (int8 levels, scales, zero points) go unless something
+    // else still reads them: a remaining node, a graph output, or a graph input (IR < 4 lists
+    // initializers as inputs too). Other initializers are not this function's business.
     let used: HashSet<&str> = graph
         .node
         .iter()
         .flat_map(|n| n.input.iter().map(String::as_str))
         .chain(graph.output.iter().map(|o| o.name.as_str()))
+        .chain(graph.input.iter().map(|i| i.name.as_str()))
         .collect();
-    graph.initializer.retain(|t| used.contains(t.name.as_str()));
+    graph
+        .initializer
+        .retain(|t| !consumed.contains(&t.name) || used.contains(t.name.as_str()));
     graph.initializer.extend(folded);
     Ok(n)
 }
@@ -207,15 +216,27 @@ mod tests {
             ],
             ..Default::default()
         };
+        // An initializer no node reads stays (not this fold's); a folded node's scale that is
+        // also a graph input (IR < 4 style) stays too.
+        g.initializer
+            .push(raw_tensor("spare", &[1], DataType::Float, f32s(&[7.0])));
+        g.input.push(tract_onnx::pb::ValueInfoProto {
+            name: "u.s".into(),
+            ..Default::default()
+        });
         assert_eq!(fold_constant_dequantize(&mut g).unwrap(), 2);
         assert_eq!(g.node.len(), 1, "only the Conv is left");
         let names: Vec<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
-        assert_eq!(names, ["w", "u"], "the integer initializers are gone");
-        let w = floats(&g.initializer[0]).unwrap().unwrap();
+        assert_eq!(
+            names,
+            ["u.s", "spare", "w", "u"],
+            "the folded nodes' other initializers are gone"
+        );
+        let w = floats(&g.initializer[2]).unwrap().unwrap();
         // (−127 − 0)·0.5, 0, 2.5 | (1 − 1)·0.25, 0.25, 126·0.25
         assert_eq!(w, [-63.5, 0.0, 2.5, 0.0, 0.25, 31.5]);
-        assert_eq!(g.initializer[0].dims, [2, 3]);
-        let u = floats(&g.initializer[1]).unwrap().unwrap();
+        assert_eq!(g.initializer[2].dims, [2, 3]);
+        let u = floats(&g.initializer[3]).unwrap().unwrap();
         assert_eq!(u, [-128.0 * 0.1f32, 0.0, 127.0 * 0.1f32]);
     }
 
