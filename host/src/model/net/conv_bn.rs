@@ -3,9 +3,11 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer};
+use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 
-use super::padding::Padding;
+use super::depthwise::depthwise_conv2d;
+use super::padding::{self, Padding};
 use crate::model::arch::{Activation, BN_EPS, BN_MOMENTUM};
 
 /// What to build: channels, kernel, stride, groups, padding and activation.
@@ -109,11 +111,27 @@ pub struct ConvBn {
 impl ConvBn {
     /// `[N, in, H, W]` → `[N, out, H', W']`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.bn.forward(self.conv.forward(x));
+        let x = if self.conv.groups > 1 {
+            self.depthwise(x)
+        } else {
+            self.conv.forward(x)
+        };
+        let x = self.bn.forward(x);
         match self.activation {
             Some(act) => act.forward(x),
             None => x,
         }
+    }
+
+    /// The grouped (depthwise) conv through [`depthwise_conv2d`], padded exactly as
+    /// `Conv2d::forward` pads.
+    fn depthwise(&self, x: Tensor<4>) -> Tensor<4> {
+        let conv = &self.conv;
+        let [_, _, h, w] = x.dims();
+        let padding = padding::pairs(&conv.padding, [h, w], conv.kernel_size, conv.stride);
+        let options =
+            ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, conv.groups);
+        depthwise_conv2d(x, conv.weight.val(), options)
     }
 }
 

@@ -1,8 +1,10 @@
 //! EfficientNet as a burn module, built from an [`Architecture`]: stem, blocks, head conv and
 //! classifier, on any burn device (CPU `flex` always; `vulkan` / `cuda` behind features).
 //!
-//! - [`activation`]: SiLU / ReLU6 on tensors;
+//! - [`activation`]: SiLU / ReLU6 on tensors ([`silu`]: SiLU fused, forward and backward);
 //! - [`padding`]: TF "SAME" (asymmetric) or symmetric convolution padding;
+//! - [`depthwise`]: the depthwise conv with fovea's own backward (a burn backend extension;
+//!   [`flex_values`]: the raw f32 access these kernels share);
 //! - [`conv_bn`]: conv → BatchNorm (eps 1e-3, momentum 0.01 as built; `host train` sets its
 //!   `--bn-momentum`, default 0.1, on every layer before training) → activation;
 //! - [`squeeze_excite`]: the SE gate;
@@ -17,9 +19,12 @@
 //! check the whole network against timm.
 pub mod activation;
 pub mod conv_bn;
+pub mod depthwise;
+pub mod flex_values;
 pub mod head;
 pub mod mbconv;
 pub mod padding;
+pub mod silu;
 pub mod squeeze_excite;
 
 #[cfg(test)]

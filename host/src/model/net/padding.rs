@@ -44,6 +44,26 @@ impl Padding {
     }
 }
 
+/// The `(before, after)` padding per axis (height, width) that burn's `Conv2d` applies for
+/// `config` on an `size` input (burn computes this in a crate-private helper; the depthwise path
+/// builds its own `ConvOptions` and must pad exactly as the module would).
+pub fn pairs(
+    config: &PaddingConfig2d,
+    size: [usize; 2],
+    kernel: [usize; 2],
+    stride: [usize; 2],
+) -> [(usize, usize); 2] {
+    match *config {
+        PaddingConfig2d::Valid => [(0, 0); 2],
+        PaddingConfig2d::Same => [0, 1].map(|a| {
+            let out = size[a].div_ceil(stride[a]);
+            let total = (out.saturating_sub(1) * stride[a] + kernel[a]).saturating_sub(size[a]);
+            (total / 2, total - total / 2)
+        }),
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +119,29 @@ mod tests {
                 assert!(diff < 1e-6, "{h}×{w} k{k} s{s}: {diff}");
             }
         }
+    }
+
+    #[test]
+    fn pairs_follow_the_tf_rule_and_explicit_order() {
+        for (size, k, s) in [(224, 3, 2), (17, 3, 2), (28, 5, 2), (15, 5, 1), (1, 5, 2)] {
+            let [h, w] = pairs(&PaddingConfig2d::Same, [size, size + 1], [k, k], [s, s]);
+            assert_eq!(h, tf_same(size, k, s), "{size} k{k} s{s}");
+            assert_eq!(w, tf_same(size + 1, k, s), "{} k{k} s{s}", size + 1);
+        }
+        // burn's Explicit is (top, left, bottom, right).
+        assert_eq!(
+            pairs(
+                &PaddingConfig2d::Explicit(1, 2, 3, 4),
+                [9, 9],
+                [3, 3],
+                [1, 1]
+            ),
+            [(1, 3), (2, 4)]
+        );
+        assert_eq!(
+            pairs(&PaddingConfig2d::Valid, [9, 9], [3, 3], [2, 2]),
+            [(0, 0); 2]
+        );
     }
 
     #[test]

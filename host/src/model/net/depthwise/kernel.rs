@@ -1,0 +1,366 @@
+//! The two gradients of a depthwise 2-D convolution (`groups == in == out` channels, NCHW,
+//! dilation 1, zero padding), as direct loops over contiguous `f32` slices.
+//!
+//! With `y[n,c,oy,ox] = Σ_{i,j} w[c,i,j] · x[n,c, oy·sh + i − ph, ox·sw + j − pw]` (terms outside
+//! the input are zero), for an upstream gradient `g = ∂L/∂y`:
+//!
+//! - `∂L/∂w[c,i,j] = Σ_{n,oy,ox} g[n,c,oy,ox] · x[n,c, oy·sh + i − ph, ox·sw + j − pw]`
+//! - `∂L/∂x[n,c,iy,ix] = Σ` over the `(oy, i)`, `(ox, j)` with `iy = oy·sh + i − ph`,
+//!   `ix = ox·sw + j − pw` of `g[n,c,oy,ox] · w[c,i,j]`.
+//!
+//! burn 0.22's generic backward computes the weight gradient with one dense convolution per
+//! channel (a loop over `groups`, each slicing both tensors and writing its slice back) and the
+//! input gradient as a grouped transposed convolution; these loops walk each image plane once
+//! per kernel tap, contiguously along a row when the stride is 1, and split the work over
+//! channels (weight) or planes (input) with rayon. Only the end padding decides the output size,
+//! which the caller passes through `oh`, `ow`.
+use rayon::prelude::*;
+
+/// Shapes and geometry of one depthwise convolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    /// Batch size.
+    pub n: usize,
+    /// Channels (= groups).
+    pub c: usize,
+    /// Input height and width.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Kernel height.
+    pub kh: usize,
+    /// Kernel width.
+    pub kw: usize,
+    /// Output height.
+    pub oh: usize,
+    /// Output width.
+    pub ow: usize,
+    /// Stride along the height.
+    pub sh: usize,
+    /// Stride along the width.
+    pub sw: usize,
+    /// Padding before the first row.
+    pub ph: usize,
+    /// Padding before the first column.
+    pub pw: usize,
+}
+
+impl Geometry {
+    /// Elements of one input plane.
+    fn in_plane(&self) -> usize {
+        self.h * self.w
+    }
+
+    /// Elements of one output plane.
+    fn out_plane(&self) -> usize {
+        self.oh * self.ow
+    }
+
+    /// Input row of output row `oy` under kernel row `i`, if inside the image.
+    fn in_row(&self, oy: usize, i: usize) -> Option<usize> {
+        (oy * self.sh + i)
+            .checked_sub(self.ph)
+            .filter(|&y| y < self.h)
+    }
+
+    /// The output columns `ox` whose tap `j` lands inside the image: `lo..hi`, and the input
+    /// column of `lo` (`lo·sw + j − pw`); `(0, 0, 0)` when there are none.
+    fn columns(&self, j: usize) -> (usize, usize, usize) {
+        // ox·sw + j ≥ pw  ⇔  ox ≥ ceil((pw − j) / sw)
+        let lo = self.pw.saturating_sub(j).div_ceil(self.sw);
+        // ox·sw + j − pw ≤ w − 1  ⇔  ox ≤ (w − 1 + pw − j) / sw
+        let hi = match (self.w + self.pw).checked_sub(j + 1) {
+            Some(last) => (last / self.sw + 1).min(self.ow),
+            None => 0,
+        };
+        if hi <= lo {
+            return (0, 0, 0);
+        }
+        (lo, hi, lo * self.sw + j - self.pw)
+    }
+}
+
+/// `∂L/∂w`, shape `[c, kh, kw]` (the weight's `[c, 1, kh, kw]` flattened), from the input `x`
+/// `[n, c, h, w]` and the output gradient `g` `[n, c, oh, ow]`.
+pub fn weight_grad(x: &[f32], g: &[f32], geo: &Geometry) -> Vec<f32> {
+    assert_eq!(
+        x.len(),
+        geo.n * geo.c * geo.in_plane(),
+        "depthwise: input length"
+    );
+    assert_eq!(
+        g.len(),
+        geo.n * geo.c * geo.out_plane(),
+        "depthwise: gradient length"
+    );
+    let taps = geo.kh * geo.kw;
+    let mut out = vec![0.0f32; geo.c * taps];
+    out.par_chunks_mut(taps).enumerate().for_each(|(c, dw)| {
+        for n in 0..geo.n {
+            let plane = n * geo.c + c;
+            let xp = &x[plane * geo.in_plane()..][..geo.in_plane()];
+            let gp = &g[plane * geo.out_plane()..][..geo.out_plane()];
+            for i in 0..geo.kh {
+                for j in 0..geo.kw {
+                    let (lo, hi, x0) = geo.columns(j);
+                    if lo == hi {
+                        continue;
+                    }
+                    let mut acc = 0.0f32;
+                    for oy in 0..geo.oh {
+                        let Some(iy) = geo.in_row(oy, i) else {
+                            continue;
+                        };
+                        let grow = &gp[oy * geo.ow + lo..oy * geo.ow + hi];
+                        let xrow = &xp[iy * geo.w + x0..];
+                        acc += if geo.sw == 1 {
+                            dot(grow, &xrow[..grow.len()])
+                        } else {
+                            grow.iter()
+                                .zip(xrow.iter().step_by(geo.sw))
+                                .map(|(a, b)| a * b)
+                                .sum::<f32>()
+                        };
+                    }
+                    dw[i * geo.kw + j] += acc;
+                }
+            }
+        }
+    });
+    out
+}
+
+/// `∂L/∂x`, shape `[n, c, h, w]`, from the weight `w` `[c, 1, kh, kw]` and the output gradient
+/// `g` `[n, c, oh, ow]`.
+pub fn input_grad(w: &[f32], g: &[f32], geo: &Geometry) -> Vec<f32> {
+    let taps = geo.kh * geo.kw;
+    assert_eq!(w.len(), geo.c * taps, "depthwise: weight length");
+    assert_eq!(
+        g.len(),
+        geo.n * geo.c * geo.out_plane(),
+        "depthwise: gradient length"
+    );
+    let mut out = vec![0.0f32; geo.n * geo.c * geo.in_plane()];
+    if geo.in_plane() == 0 {
+        return out;
+    }
+    out.par_chunks_mut(geo.in_plane())
+        .enumerate()
+        .for_each(|(plane, dx)| {
+            let c = plane % geo.c;
+            let wc = &w[c * taps..][..taps];
+            let gp = &g[plane * geo.out_plane()..][..geo.out_plane()];
+            for oy in 0..geo.oh {
+                let grow = &gp[oy * geo.ow..][..geo.ow];
+                for i in 0..geo.kh {
+                    let Some(iy) = geo.in_row(oy, i) else {
+                        continue;
+                    };
+                    let dxrow = &mut dx[iy * geo.w..][..geo.w];
+                    for j in 0..geo.kw {
+                        let (lo, hi, x0) = geo.columns(j);
+                        if lo == hi {
+                            continue;
+                        }
+                        let wv = wc[i * geo.kw + j];
+                        if geo.sw == 1 {
+                            let dst = &mut dxrow[x0..x0 + (hi - lo)];
+                            for (d, s) in dst.iter_mut().zip(&grow[lo..hi]) {
+                                *d += wv * s;
+                            }
+                        } else {
+                            for (d, s) in dxrow[x0..].iter_mut().step_by(geo.sw).zip(&grow[lo..hi])
+                            {
+                                *d += wv * s;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    out
+}
+
+/// Dot product with eight independent partial sums, so the compiler vectorizes it (a single
+/// running `f32` sum is a serial dependency it may not reorder).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 8;
+    let mut lanes = [0.0f32; LANES];
+    let (ac, ar) = a.split_at(a.len() / LANES * LANES);
+    let (bc, br) = b.split_at(ac.len());
+    for (ca, cb) in ac.chunks_exact(LANES).zip(bc.chunks_exact(LANES)) {
+        for k in 0..LANES {
+            lanes[k] += ca[k] * cb[k];
+        }
+    }
+    let tail: f32 = ar.iter().zip(br).map(|(p, q)| p * q).sum();
+    lanes.iter().sum::<f32>() + tail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The definitions above as plain loops over every (output, tap) pair, in f64.
+    fn reference(x: &[f32], w: &[f32], g: &[f32], geo: &Geometry) -> (Vec<f64>, Vec<f64>) {
+        let mut dw = vec![0.0f64; geo.c * geo.kh * geo.kw];
+        let mut dx = vec![0.0f64; x.len()];
+        for n in 0..geo.n {
+            for c in 0..geo.c {
+                for oy in 0..geo.oh {
+                    for ox in 0..geo.ow {
+                        let gv = f64::from(g[((n * geo.c + c) * geo.oh + oy) * geo.ow + ox]);
+                        for i in 0..geo.kh {
+                            for j in 0..geo.kw {
+                                let iy = (oy * geo.sh + i) as isize - geo.ph as isize;
+                                let ix = (ox * geo.sw + j) as isize - geo.pw as isize;
+                                if iy < 0 || ix < 0 || iy >= geo.h as isize || ix >= geo.w as isize
+                                {
+                                    continue;
+                                }
+                                let xi =
+                                    ((n * geo.c + c) * geo.h + iy as usize) * geo.w + ix as usize;
+                                let wi = (c * geo.kh + i) * geo.kw + j;
+                                dw[wi] += gv * f64::from(x[xi]);
+                                dx[xi] += gv * f64::from(w[wi]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (dw, dx)
+    }
+
+    /// Deterministic values in [−1, 1).
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(12_345);
+        (0..len)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s as f32 / u32::MAX as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn check(geo: Geometry) {
+        let x = values(geo.n * geo.c * geo.h * geo.w, 1);
+        let w = values(geo.c * geo.kh * geo.kw, 2);
+        let g = values(geo.n * geo.c * geo.oh * geo.ow, 3);
+        let (dw_ref, dx_ref) = reference(&x, &w, &g, &geo);
+        let dw = weight_grad(&x, &g, &geo);
+        let dx = input_grad(&w, &g, &geo);
+        for (k, (a, b)) in dw.iter().zip(&dw_ref).enumerate() {
+            assert!(
+                (f64::from(*a) - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                "{geo:?}: dw[{k}] {a} vs {b}"
+            );
+        }
+        for (k, (a, b)) in dx.iter().zip(&dx_ref).enumerate() {
+            assert!(
+                (f64::from(*a) - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                "{geo:?}: dx[{k}] {a} vs {b}"
+            );
+        }
+    }
+
+    /// TF "SAME" output size and (before) padding for one axis.
+    fn same(size: usize, k: usize, s: usize) -> (usize, usize) {
+        let out = size.div_ceil(s);
+        let total = ((out - 1) * s + k).saturating_sub(size);
+        (out, total / 2)
+    }
+
+    #[test]
+    fn gradients_match_the_definition_for_efficientnet_geometries() {
+        // k3/k5, stride 1/2, even and odd sizes (asymmetric TF padding at stride 2 on even
+        // sizes), a width that is not a multiple of the 8-lane dot product.
+        for (h, w, k, s) in [
+            (8, 8, 3, 1),
+            (8, 8, 3, 2),
+            (9, 13, 3, 2),
+            (7, 19, 5, 1),
+            (12, 12, 5, 2),
+            (1, 1, 3, 1),
+            (2, 3, 5, 2),
+        ] {
+            let (oh, ph) = same(h, k, s);
+            let (ow, pw) = same(w, k, s);
+            check(Geometry {
+                n: 2,
+                c: 3,
+                h,
+                w,
+                kh: k,
+                kw: k,
+                oh,
+                ow,
+                sh: s,
+                sw: s,
+                ph,
+                pw,
+            });
+        }
+    }
+
+    #[test]
+    fn gradients_match_the_definition_with_symmetric_and_no_padding() {
+        // timm's symmetric k/2 padding at stride 2 on an even size (one output row fewer
+        // reaches the end), and "valid" (no padding) with a non-square kernel.
+        check(Geometry {
+            n: 1,
+            c: 4,
+            h: 10,
+            w: 10,
+            kh: 3,
+            kw: 3,
+            oh: 5,
+            ow: 5,
+            sh: 2,
+            sw: 2,
+            ph: 1,
+            pw: 1,
+        });
+        check(Geometry {
+            n: 3,
+            c: 2,
+            h: 6,
+            w: 11,
+            kh: 3,
+            kw: 5,
+            oh: 4,
+            ow: 7,
+            sh: 1,
+            sw: 1,
+            ph: 0,
+            pw: 0,
+        });
+    }
+
+    #[test]
+    fn an_out_of_bounds_tap_contributes_nothing() {
+        // A 1×1 input under a 5×5 kernel with padding 2: only the centre tap sees the pixel.
+        let geo = Geometry {
+            n: 1,
+            c: 1,
+            h: 1,
+            w: 1,
+            kh: 5,
+            kw: 5,
+            oh: 1,
+            ow: 1,
+            sh: 1,
+            sw: 1,
+            ph: 2,
+            pw: 2,
+        };
+        let dw = weight_grad(&[3.0], &[2.0], &geo);
+        let mut expected = vec![0.0; 25];
+        expected[12] = 6.0;
+        assert_eq!(dw, expected);
+        let w: Vec<f32> = (0..25).map(|v| v as f32).collect();
+        assert_eq!(input_grad(&w, &[2.0], &geo), vec![24.0]);
+    }
+}
