@@ -80,8 +80,8 @@ pub fn tiny_run(out: &Path, synth_n: &str, seed: &str) {
     ok(&host(&tiny_train_args(out, synth_n, seed, &[])));
 }
 
-/// `n` gradable synthetic photographs (`host synth` of 6, seed 5, 256 px; `n` ≤ its gradable
-/// ones), by the generator's ground truth, under `dir/synth`.
+/// `n` gradable synthetic photographs (`host synth` of max(2n, 6), seed 5, 256 px; `n` ≤ its
+/// gradable ones), by the generator's ground truth, under `dir/synth`.
 pub fn synthetic(dir: &Path, n: usize) -> Vec<PathBuf> {
     let out = dir.join("synth");
     ok(&host(&[
@@ -89,7 +89,7 @@ pub fn synthetic(dir: &Path, n: usize) -> Vec<PathBuf> {
         "--out",
         s(&out),
         "--n",
-        "6",
+        &(2 * n).max(6).to_string(),
         "--seed",
         "5",
         "--size",
