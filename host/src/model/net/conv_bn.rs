@@ -6,6 +6,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, Initializer};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 
+use super::batch_norm;
 use super::depthwise::depthwise_conv2d;
 use super::padding::{self, Padding};
 use crate::model::arch::{Activation, BN_EPS, BN_MOMENTUM};
@@ -116,7 +117,7 @@ impl ConvBn {
         } else {
             self.conv.forward(x)
         };
-        let x = self.bn.forward(x);
+        let x = batch_norm::forward(&self.bn, x);
         match self.activation {
             Some(act) => act.forward(x),
             None => x,

@@ -5,6 +5,7 @@
 //! - [`padding`]: TF "SAME" (asymmetric) or symmetric convolution padding;
 //! - [`depthwise`]: the depthwise conv with fovea's own backward (a burn backend extension;
 //!   [`flex_values`]: the raw f32 access these kernels share);
+//! - [`batch_norm`]: BatchNorm's training forward and backward fused (a burn backend extension);
 //! - [`conv_bn`]: conv → BatchNorm (eps 1e-3, momentum 0.01 as built; `host train` sets its
 //!   `--bn-momentum`, default 0.1, on every layer before training) → activation;
 //! - [`squeeze_excite`]: the SE gate;
@@ -18,6 +19,7 @@
 //! timm or efficientnet_pytorch checkpoint maps onto it tensor by tensor; the golden tests
 //! check the whole network against timm.
 pub mod activation;
+pub mod batch_norm;
 pub mod conv_bn;
 pub mod depthwise;
 pub mod flex_values;

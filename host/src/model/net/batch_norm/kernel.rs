@@ -1,0 +1,285 @@
+//! BatchNorm in training mode over NCHW `f32` slices: per-channel batch statistics, the
+//! normalization, and its gradients, each one or two passes over the activation.
+//!
+//! For channel `c` over its `M = N·H·W` values, `μ = Σx / M`, `σ² = Σ(x − μ)² / M` (biased, as
+//! burn and PyTorch normalize with), `x̂ = (x − μ) / √(σ² + ε)`, `y = γ x̂ + β`. With
+//! `g = ∂L/∂y` and the statistics' own dependence on `x` included:
+//!
+//! - `∂L/∂β = Σ g`, `∂L/∂γ = Σ g x̂`
+//! - `∂L/∂x = γ / √(σ² + ε) · (g − Σg / M − x̂ · Σ(g x̂) / M)`
+//!
+//! burn 0.22.1's generic `batch_norm_train` and its backward reach the per-channel sums through
+//! `swap_dims(0, 1)` + `reshape`, which copies the whole activation (a tiled transpose) twice on
+//! the way forward and twice back, around about a dozen element-wise passes; here a channel's
+//! values are read in place as its `N` contiguous planes. Sums of a plane run in eight `f32`
+//! lanes; planes are added in `f64`.
+use rayon::prelude::*;
+
+/// NCHW extents: batch, channels and elements per plane (`H·W`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Extent {
+    /// Batch size.
+    pub n: usize,
+    /// Channels.
+    pub c: usize,
+    /// Elements of one `(n, c)` plane.
+    pub plane: usize,
+}
+
+impl Extent {
+    fn len(&self) -> usize {
+        self.n * self.c * self.plane
+    }
+
+    /// Values per channel, `M`.
+    fn count(&self) -> f64 {
+        (self.n * self.plane) as f64
+    }
+
+    /// The planes of channel `c` in `v`.
+    fn planes<'a>(&self, v: &'a [f32], c: usize) -> impl Iterator<Item = &'a [f32]> {
+        (0..self.n).map(move |n| &v[(n * self.c + c) * self.plane..][..self.plane])
+    }
+}
+
+/// Per-channel mean and biased variance, `[mean_0 … mean_{C−1}, var_0 … var_{C−1}]`.
+pub fn stats(x: &[f32], e: &Extent) -> Vec<f32> {
+    assert_eq!(x.len(), e.len(), "batch norm: input length");
+    let per_channel: Vec<(f32, f32)> = (0..e.c)
+        .into_par_iter()
+        .map(|c| {
+            let sum: f64 = e.planes(x, c).map(|p| f64::from(lanes(p, |v| v))).sum();
+            let mean = sum / e.count();
+            let m = mean as f32;
+            let sq: f64 = e
+                .planes(x, c)
+                .map(|p| f64::from(lanes(p, |v| (v - m) * (v - m))))
+                .sum();
+            (m, (sq / e.count()) as f32)
+        })
+        .collect();
+    let (mean, var): (Vec<f32>, Vec<f32>) = per_channel.into_iter().unzip();
+    [mean, var].concat()
+}
+
+/// `y = γ (x − μ) / √(σ² + ε) + β` with `stats` as [`stats`] returns them.
+pub fn forward(
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    stats: &[f32],
+    eps: f64,
+    e: &Extent,
+) -> Vec<f32> {
+    assert_eq!(x.len(), e.len(), "batch norm: input length");
+    let (scale, shift) = affine(gamma, beta, stats, eps, e.c);
+    let mut y = vec![0.0f32; x.len()];
+    if e.plane == 0 {
+        return y;
+    }
+    y.par_chunks_mut(e.plane)
+        .zip(x.par_chunks(e.plane))
+        .enumerate()
+        .for_each(|(plane, (y, x))| {
+            let (a, b) = (scale[plane % e.c], shift[plane % e.c]);
+            for (y, &x) in y.iter_mut().zip(x) {
+                *y = x * a + b;
+            }
+        });
+    y
+}
+
+/// Gradients of [`forward`] (statistics included): `(∂L/∂x, ∂L/∂γ, ∂L/∂β)`.
+pub fn backward(
+    x: &[f32],
+    g: &[f32],
+    gamma: &[f32],
+    stats: &[f32],
+    eps: f64,
+    e: &Extent,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    assert_eq!(x.len(), e.len(), "batch norm: input length");
+    assert_eq!(g.len(), e.len(), "batch norm: gradient length");
+    let (mean, var) = stats.split_at(e.c);
+    let inv_std: Vec<f32> = var
+        .iter()
+        .map(|&v| (1.0 / (f64::from(v) + eps).sqrt()) as f32)
+        .collect();
+    // Σg and Σ g·(x − μ) per channel; Σ g x̂ = inv_std · the latter.
+    let sums: Vec<(f64, f64)> = (0..e.c)
+        .into_par_iter()
+        .map(|c| {
+            let m = mean[c];
+            let sum_g: f64 = e.planes(g, c).map(|p| f64::from(lanes(p, |v| v))).sum();
+            let sum_gx: f64 = e
+                .planes(g, c)
+                .zip(e.planes(x, c))
+                .map(|(gp, xp)| f64::from(dot_centred(gp, xp, m)))
+                .sum();
+            (sum_g, sum_gx * f64::from(inv_std[c]))
+        })
+        .collect();
+    let dbeta: Vec<f32> = sums.iter().map(|s| s.0 as f32).collect();
+    let dgamma: Vec<f32> = sums.iter().map(|s| s.1 as f32).collect();
+    let mut dx = vec![0.0f32; x.len()];
+    if e.plane > 0 {
+        dx.par_chunks_mut(e.plane)
+            .zip(x.par_chunks(e.plane).zip(g.par_chunks(e.plane)))
+            .enumerate()
+            .for_each(|(plane, (dx, (x, g)))| {
+                let c = plane % e.c;
+                let k = gamma[c] * inv_std[c];
+                let mg = (sums[c].0 / e.count()) as f32;
+                let mgx = (sums[c].1 / e.count()) as f32;
+                let (m, s) = (mean[c], inv_std[c]);
+                for ((d, &x), &g) in dx.iter_mut().zip(x).zip(g) {
+                    let xhat = (x - m) * s;
+                    *d = k * (g - mg - xhat * mgx);
+                }
+            });
+    }
+    (dx, dgamma, dbeta)
+}
+
+/// Per-channel `a = γ / √(σ² + ε)`, `b = β − μ a`, so that `y = x a + b`.
+fn affine(gamma: &[f32], beta: &[f32], stats: &[f32], eps: f64, c: usize) -> (Vec<f32>, Vec<f32>) {
+    assert_eq!(stats.len(), 2 * c, "batch norm: statistics length");
+    assert!(
+        gamma.len() == c && beta.len() == c,
+        "batch norm: γ/β length"
+    );
+    let (mean, var) = stats.split_at(c);
+    (0..c)
+        .map(|k| {
+            let a = f64::from(gamma[k]) / (f64::from(var[k]) + eps).sqrt();
+            (
+                a as f32,
+                (f64::from(beta[k]) - f64::from(mean[k]) * a) as f32,
+            )
+        })
+        .unzip()
+}
+
+const LANES: usize = 8;
+
+/// `Σ f(v)` over `p` in eight independent partial sums (so it vectorizes).
+fn lanes(p: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let chunks = p.chunks_exact(LANES);
+    let tail: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
+    for ch in chunks {
+        for k in 0..LANES {
+            acc[k] += f(ch[k]);
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// `Σ g · (x − m)` in eight partial sums.
+fn dot_centred(g: &[f32], x: &[f32], m: f32) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let n = g.len() / LANES * LANES;
+    for (gc, xc) in g[..n].chunks_exact(LANES).zip(x[..n].chunks_exact(LANES)) {
+        for k in 0..LANES {
+            acc[k] += gc[k] * (xc[k] - m);
+        }
+    }
+    let tail: f32 = g[n..].iter().zip(&x[n..]).map(|(g, x)| g * (x - m)).sum();
+    acc.iter().sum::<f32>() + tail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Hand-checkable: N = 2, C = 1, H·W = 2, x = [1, 3 | 5, 7]: μ = 4, σ² = (9 + 1 + 1 + 9) / 4 = 5.
+    // With γ = 2, β = 1, ε = 0: y = 2 (x − 4) / √5 + 1.
+    #[test]
+    fn statistics_and_output_by_hand() {
+        let e = Extent {
+            n: 2,
+            c: 1,
+            plane: 2,
+        };
+        let x = [1.0, 3.0, 5.0, 7.0];
+        let s = stats(&x, &e);
+        assert_eq!(s, vec![4.0, 5.0]);
+        let y = forward(&x, &[2.0], &[1.0], &s, 0.0, &e);
+        let r5 = 5.0f32.sqrt();
+        for (got, want) in y.iter().zip(x.iter().map(|v| 2.0 * (v - 4.0) / r5 + 1.0)) {
+            assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+        }
+    }
+
+    /// Central finite differences in f64 of `L = Σ r · y(x, γ, β)` (statistics recomputed from
+    /// the perturbed input every time) against [`backward`].
+    #[test]
+    fn gradients_match_finite_differences() {
+        let e = Extent {
+            n: 3,
+            c: 2,
+            plane: 5,
+        };
+        let x: Vec<f32> = (0..e.len())
+            .map(|i| ((i * 37 % 23) as f32 - 11.0) / 4.0)
+            .collect();
+        let r: Vec<f32> = (0..e.len())
+            .map(|i| ((i * 13 % 7) as f32 - 3.0) / 3.0)
+            .collect();
+        let gamma = [1.5f32, -0.7];
+        let beta = [0.2f32, 0.4];
+        let eps = 1e-3;
+        let loss = |x: &[f64], gamma: &[f64], beta: &[f64]| -> f64 {
+            let mut l = 0.0;
+            for c in 0..e.c {
+                let idx: Vec<usize> = (0..e.n)
+                    .flat_map(|n| (0..e.plane).map(move |p| (n * e.c + c) * e.plane + p))
+                    .collect();
+                let m = idx.iter().map(|&i| x[i]).sum::<f64>() / idx.len() as f64;
+                let v = idx.iter().map(|&i| (x[i] - m).powi(2)).sum::<f64>() / idx.len() as f64;
+                for &i in &idx {
+                    let y = gamma[c] * (x[i] - m) / (v + eps).sqrt() + beta[c];
+                    l += f64::from(r[i]) * y;
+                }
+            }
+            l
+        };
+        let s = stats(&x, &e);
+        let (dx, dgamma, dbeta) = backward(&x, &r, &gamma, &s, eps, &e);
+        let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+        let g64: Vec<f64> = gamma.iter().map(|&v| f64::from(v)).collect();
+        let b64: Vec<f64> = beta.iter().map(|&v| f64::from(v)).collect();
+        let h = 1e-5;
+        for i in 0..x.len() {
+            let (mut p, mut q) = (x64.clone(), x64.clone());
+            p[i] += h;
+            q[i] -= h;
+            let fd = (loss(&p, &g64, &b64) - loss(&q, &g64, &b64)) / (2.0 * h);
+            assert!(
+                (fd - f64::from(dx[i])).abs() < 1e-4,
+                "dx[{i}] fd {fd} vs {}",
+                dx[i]
+            );
+        }
+        for c in 0..e.c {
+            let (mut p, mut q) = (g64.clone(), g64.clone());
+            p[c] += h;
+            q[c] -= h;
+            let fd = (loss(&x64, &p, &b64) - loss(&x64, &q, &b64)) / (2.0 * h);
+            assert!(
+                (fd - f64::from(dgamma[c])).abs() < 1e-4,
+                "dγ[{c}] {fd} vs {}",
+                dgamma[c]
+            );
+            let (mut p, mut q) = (b64.clone(), b64.clone());
+            p[c] += h;
+            q[c] -= h;
+            let fd = (loss(&x64, &g64, &p) - loss(&x64, &g64, &q)) / (2.0 * h);
+            assert!(
+                (fd - f64::from(dbeta[c])).abs() < 1e-4,
+                "dβ[{c}] {fd} vs {}",
+                dbeta[c]
+            );
+        }
+    }
+}

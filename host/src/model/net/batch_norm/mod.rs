@@ -1,0 +1,266 @@
+//! BatchNorm's training-mode forward and backward as fused operations, plugged into burn through
+//! its backend extension mechanism like [`depthwise`](super::depthwise); [`forward`] stands in
+//! for `BatchNorm::forward` and keeps its behaviour (running statistics, frozen layers).
+//!
+//! Why: see [`kernel`] — burn's generic path copies the activation four times (transposes) and
+//! makes about a dozen passes over it per layer and step. Only the CPU `flex` backend in f32,
+//! in training mode, takes this path; evaluation and every other device use burn's `BatchNorm`.
+pub mod kernel;
+
+use burn::backend::autodiff::NodeId;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, AutodiffBackend, Backend, Dispatch, Flex, backend_extension};
+use burn::nn::BatchNorm;
+use burn::tensor::{DType, Device, Tensor};
+
+use self::kernel::Extent;
+use super::flex_values::{shape, tensor, values};
+
+/// The two fused operations.
+#[backend_extension(Flex, Autodiff)]
+pub trait BatchNormBackend: Backend {
+    /// Per-channel mean and biased variance of `x` `[N, C, …]` as one `[2, C]` tensor; never
+    /// differentiated (the gradient of [`batch_norm_train`](Self::batch_norm_train) accounts
+    /// for the statistics' dependence on `x`).
+    fn batch_norm_stats(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// `γ (x − μ) / √(σ² + ε) + β` with `stats` from
+    /// [`batch_norm_stats`](Self::batch_norm_stats) of the same `x`.
+    fn batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self>;
+}
+
+fn extent(x: &FlexTensor) -> Extent {
+    let s = shape(x);
+    Extent {
+        n: s[0],
+        c: s[1],
+        plane: s[2..].iter().product(),
+    }
+}
+
+impl BatchNormBackend for Flex {
+    fn batch_norm_stats(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let e = extent(&x);
+        tensor(kernel::stats(&values(&x), &e), vec![2, e.c])
+    }
+
+    fn batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        let y = kernel::forward(
+            &values(&x),
+            &values(&gamma),
+            &values(&beta),
+            &values(&stats),
+            epsilon,
+            &extent(&x),
+        );
+        tensor(y, shape(&x))
+    }
+}
+
+#[derive(Debug)]
+struct BatchNormTrainBackward;
+
+impl Backward<Flex, 3> for BatchNormTrainBackward {
+    /// Input, γ, the statistics (a constant) and ε.
+    type State = (NodeId, NodeId, FlexTensor, f64);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (x_state, gamma_state, stats, epsilon) = ops.state;
+        let x = checkpointer.retrieve_node_output::<FlexTensor>(x_state);
+        let gamma = checkpointer.retrieve_node_output::<FlexTensor>(gamma_state);
+        let (dx, dgamma, dbeta) = kernel::backward(
+            &values(&x),
+            &values(&grad),
+            &values(&gamma),
+            &values(&stats),
+            epsilon,
+            &extent(&x),
+        );
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, tensor(dx, shape(&x)));
+        }
+        if let Some(node) = node_gamma {
+            grads.register::<Flex>(node.id, tensor(dgamma, shape(&gamma)));
+        }
+        if let Some(node) = node_beta {
+            grads.register::<Flex>(node.id, tensor(dbeta, shape(&gamma)));
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> BatchNormBackend for Autodiff<Flex, C> {
+    fn batch_norm_stats(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        // A constant: not tracked, whatever `x` is.
+        <Self as AutodiffBackend>::from_inner(Flex::batch_norm_stats(x.into_primitive()))
+    }
+
+    fn batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        let stats = stats.into_primitive();
+        match BatchNormTrainBackward
+            .prepare::<C>([x.node(), gamma.node(), beta.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let gamma_state = prep.checkpoint(&gamma);
+                let out = Flex::batch_norm_train(
+                    x.into_primitive(),
+                    gamma.into_primitive(),
+                    beta.into_primitive(),
+                    stats.clone(),
+                    epsilon,
+                );
+                prep.finish((x_state, gamma_state, stats, epsilon), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::batch_norm_train(
+                x.into_primitive(),
+                gamma.into_primitive(),
+                beta.into_primitive(),
+                stats,
+                epsilon,
+            )),
+        }
+    }
+}
+
+/// `bn.forward(x)`, with the training-mode case on flex/f32 fused. Same rule as burn for which
+/// case applies (autodiff device and the layer's training flag set), same running-statistics
+/// update (`running ← (1 − momentum) · running + momentum · batch`, biased variance).
+pub fn forward(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    let device = x.device();
+    let fused = device.is_autodiff()
+        && bn.training.is_enabled()
+        && x.dtype() == DType::F32
+        && device.clone().inner() == Device::flex();
+    if !fused {
+        return bn.forward(x);
+    }
+    let [_, channels, _, _] = x.dims();
+    let stats = Tensor::<2>::from_dispatch(<Dispatch as BatchNormBackend>::batch_norm_stats(
+        x.clone().into_dispatch(),
+    ));
+    let out = Tensor::<4>::from_dispatch(<Dispatch as BatchNormBackend>::batch_norm_train(
+        x.into_dispatch(),
+        bn.gamma.val().into_dispatch(),
+        bn.beta.val().into_dispatch(),
+        stats.clone().into_dispatch(),
+        bn.epsilon,
+    ));
+    let stats = stats.detach();
+    let mean = stats.clone().narrow(0, 0, 1).reshape([channels]);
+    let var = stats.narrow(0, 1, 1).reshape([channels]);
+    let m = bn.momentum;
+    let running_mean = bn
+        .running_mean
+        .value_sync()
+        .to_device(&device)
+        .mul_scalar(1.0 - m)
+        .add(mean.mul_scalar(m));
+    let running_var = bn
+        .running_var
+        .value_sync()
+        .to_device(&device)
+        .mul_scalar(1.0 - m)
+        .add(var.mul_scalar(m));
+    bn.running_mean.update(running_mean.detach());
+    bn.running_var.update(running_var.detach());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::module::Param;
+    use burn::nn::BatchNormConfig;
+    use burn::tensor::Distribution;
+
+    /// Output, running statistics and the gradients of input, γ and β equal burn's own
+    /// `BatchNorm` in training mode (the op this replaces), on an odd-sized NCHW activation with
+    /// non-trivial γ, β, running statistics and upstream gradient.
+    #[test]
+    fn equals_burns_batch_norm_in_training() {
+        let device = Device::flex();
+        device.seed(5);
+        let x = Tensor::<4>::random([3, 4, 7, 9], Distribution::Normal(1.5, 2.0), &device);
+        let r = Tensor::<4>::random([3, 4, 7, 9], Distribution::Normal(0.0, 1.0), &device);
+        let gamma = Tensor::<1>::random([4], Distribution::Normal(1.0, 0.5), &device);
+        let beta = Tensor::<1>::random([4], Distribution::Normal(0.0, 0.5), &device);
+        let run = |fused: bool| {
+            let train = Device::flex().autodiff();
+            let mut bn = BatchNormConfig::new(4)
+                .with_epsilon(1e-3)
+                .with_momentum(0.1)
+                .init(&train);
+            bn.gamma = Param::from_tensor(Tensor::from_data(gamma.to_data(), &train));
+            bn.beta = Param::from_tensor(Tensor::from_data(beta.to_data(), &train));
+            bn.running_mean
+                .update(Tensor::from_floats([0.5, -0.5, 1.0, 0.0], &train));
+            let x = Tensor::<4>::from_data(x.to_data(), &train).require_grad();
+            let y = if fused {
+                forward(&bn, x.clone())
+            } else {
+                bn.forward(x.clone())
+            };
+            let r = Tensor::<4>::from_data(r.to_data(), &train);
+            let grads = (y.clone() * r).sum().backward();
+            let v = |t: Tensor<1>| t.into_data().try_to_vec::<f32>().unwrap();
+            let v4 = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
+            (
+                v4(y.inner()),
+                v4(x.grad(&grads).unwrap()),
+                v(bn.gamma.grad(&grads).unwrap()),
+                v(bn.beta.grad(&grads).unwrap()),
+                v(bn.running_mean.value().inner()),
+                v(bn.running_var.value().inner()),
+            )
+        };
+        let ours = run(true);
+        let theirs = run(false);
+        let close = |a: &[f32], b: &[f32], what: &str| {
+            assert_eq!(a.len(), b.len());
+            for (k, (p, q)) in a.iter().zip(b).enumerate() {
+                assert!(
+                    (p - q).abs() <= 2e-5 * (1.0 + q.abs()),
+                    "{what}[{k}] {p} vs {q}"
+                );
+            }
+        };
+        close(&ours.0, &theirs.0, "y");
+        close(&ours.1, &theirs.1, "dx");
+        close(&ours.2, &theirs.2, "dγ");
+        close(&ours.3, &theirs.3, "dβ");
+        close(&ours.4, &theirs.4, "running mean");
+        close(&ours.5, &theirs.5, "running var");
+    }
+}
