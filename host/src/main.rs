@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 mod cmd;
 mod eval;
 mod export;
+mod heap;
 mod model;
 mod package;
 mod quantize;
@@ -70,6 +71,7 @@ fn run() -> anyhow::Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
+    heap::keep_large_buffers();
     match run() {
         Ok(code) => code,
         Err(err) => {
