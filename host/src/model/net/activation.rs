@@ -2,16 +2,14 @@
 //!
 //! [`Activation`] is part of the spec ([`arch`](crate::model::arch)); this file gives it a
 //! forward pass so layers store the spec's enum rather than a second, burn-side copy.
+use super::fused_activation::{relu6, silu};
 use burn::tensor::Tensor;
-use burn::tensor::activation::relu6;
-
-use super::silu::silu;
 
 use crate::model::arch::Activation;
 
 impl Activation {
-    /// Apply the nonlinearity element-wise: x · sigmoid(x) (fused, [`silu`]), or
-    /// min(max(x, 0), 6).
+    /// Apply the nonlinearity element-wise: x · sigmoid(x) or min(max(x, 0), 6), both fused
+    /// ([`silu`], [`relu6`]).
     pub fn forward<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
         match self {
             Activation::Silu => silu(x),

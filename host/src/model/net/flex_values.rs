@@ -1,5 +1,5 @@
 //! Raw `f32` access to burn flex tensors for fovea's own kernels ([`depthwise`](super::depthwise),
-//! [`silu`](super::silu)): row-major values in, a new tensor out.
+//! [`fused_activation`](super::fused_activation)): row-major values in, a new tensor out.
 use std::borrow::Cow;
 
 use burn::backend::flex::FlexTensor;

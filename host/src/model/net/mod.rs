@@ -1,7 +1,8 @@
 //! EfficientNet as a burn module, built from an [`Architecture`]: stem, blocks, head conv and
 //! classifier, on any burn device (CPU `flex` always; `vulkan` / `cuda` behind features).
 //!
-//! - [`activation`]: SiLU / ReLU6 on tensors ([`silu`]: SiLU fused, forward and backward);
+//! - [`activation`]: SiLU / ReLU6 on tensors ([`fused_activation`]: both fused, forward and
+//!   backward);
 //! - [`padding`]: TF "SAME" (asymmetric) or symmetric convolution padding;
 //! - [`depthwise`]: the depthwise conv with fovea's own backward (a burn backend extension;
 //!   [`flex_values`]: the raw f32 access these kernels share);
@@ -23,10 +24,10 @@ pub mod batch_norm;
 pub mod conv_bn;
 pub mod depthwise;
 pub mod flex_values;
+pub mod fused_activation;
 pub mod head;
 pub mod mbconv;
 pub mod padding;
-pub mod silu;
 pub mod squeeze_excite;
 
 #[cfg(test)]

@@ -1,0 +1,298 @@
+//! SiLU (`x · sigmoid(x)`) and ReLU6 (`min(max(x, 0), 6)`) as fused operations with their own
+//! backward pass, plugged into burn through its backend extension mechanism like
+//! [`depthwise`](super::depthwise).
+//!
+//! Why: burn 0.22.1's `silu` is `x * sigmoid(x)`. Under autodiff that is a sigmoid (one `exp`
+//! per element, single-threaded), a multiplication that keeps both `x` and the sigmoid for its
+//! backward, and in the backward the sigmoid recomputed (a second `exp`), its derivative, two
+//! products and a sum — about seven passes over every activation of B0 and three tensors kept
+//! per layer. The profile of a B0 training step put `expf` and burn's element-wise loops at
+//! ~20 % of the time. burn's `relu6` is `clamp(0, 6)`: two comparisons into boolean masks and
+//! two masked fills, single-threaded — 41 % of a frozen-backbone Lite0 step in `perf`
+//! (`mask_fill`). Here each forward is one pass and each backward one pass from the kept `x`:
+//! SiLU `g · s · (1 + x · (1 − s))` with `s` recomputed; ReLU6 `g` where `0 ≤ x ≤ 6`, else 0
+//! (burn's convention at the two corners: its masks are `x < 0` and `x > 6`). All split over
+//! threads.
+//!
+//! Only the CPU `flex` backend (with or without autodiff) in f32 takes this path; elsewhere
+//! [`silu`] and [`relu6`] are burn's.
+use burn::backend::autodiff::NodeId;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
+use burn::tensor::{DType, Device, Tensor};
+use rayon::prelude::*;
+
+use super::flex_values::{shape, tensor, values};
+
+/// Elements per parallel task: large enough that scheduling is noise next to the work.
+const CHUNK: usize = 1 << 14;
+
+/// Which activation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Silu,
+    Relu6,
+}
+
+/// The fused activations as backend operations.
+#[backend_extension(Flex, Autodiff)]
+pub trait ActivationBackend: Backend {
+    /// `x · sigmoid(x)`, element-wise, any shape.
+    fn fused_silu(x: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// `min(max(x, 0), 6)`, element-wise, any shape.
+    fn fused_relu6(x: FloatTensor<Self>) -> FloatTensor<Self>;
+}
+
+impl ActivationBackend for Flex {
+    fn fused_silu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        tensor(forward(Kind::Silu, &values(&x)), shape(&x))
+    }
+
+    fn fused_relu6(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        tensor(forward(Kind::Relu6, &values(&x)), shape(&x))
+    }
+}
+
+#[derive(Debug)]
+struct ActivationBackward(Kind);
+
+impl Backward<Flex, 1> for ActivationBackward {
+    type State = NodeId;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let x = checkpointer.retrieve_node_output::<FlexTensor>(ops.state);
+        if let Some(node) = node_x {
+            let dx = backward(self.0, &values(&x), &values(&grad));
+            grads.register::<Flex>(node.id, tensor(dx, shape(&x)));
+        }
+    }
+}
+
+/// The autodiff form of either activation: flex's forward, [`backward`] recorded when `x` is
+/// tracked.
+fn tracked<C: CheckpointStrategy>(
+    kind: Kind,
+    x: FloatTensor<Autodiff<Flex, C>>,
+) -> FloatTensor<Autodiff<Flex, C>> {
+    let inner = |x: FlexTensor| tensor(forward(kind, &values(&x)), shape(&x));
+    match ActivationBackward(kind)
+        .prepare::<C>([x.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(mut prep) => {
+            let state = prep.checkpoint(&x);
+            prep.finish(state, inner(x.into_primitive()))
+        }
+        OpsKind::UnTracked(prep) => prep.finish(inner(x.into_primitive())),
+    }
+}
+
+impl<C: CheckpointStrategy> ActivationBackend for Autodiff<Flex, C> {
+    fn fused_silu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        tracked::<C>(Kind::Silu, x)
+    }
+
+    fn fused_relu6(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        tracked::<C>(Kind::Relu6, x)
+    }
+}
+
+/// Whether `x` takes the fused path: flex (plain or autodiff) and f32.
+fn fused<const D: usize>(x: &Tensor<D>) -> bool {
+    x.dtype() == DType::F32 && x.device().inner() == Device::flex()
+}
+
+/// `x · sigmoid(x)`: the fused operation on the flex backend in f32, burn's `silu` elsewhere.
+pub fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    if !fused(&x) {
+        return burn::tensor::activation::silu(x);
+    }
+    Tensor::from_dispatch(<Dispatch as ActivationBackend>::fused_silu(
+        x.into_dispatch(),
+    ))
+}
+
+/// `min(max(x, 0), 6)`: the fused operation on the flex backend in f32, burn's `relu6`
+/// elsewhere.
+pub fn relu6<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    if !fused(&x) {
+        return burn::tensor::activation::relu6(x);
+    }
+    Tensor::from_dispatch(<Dispatch as ActivationBackend>::fused_relu6(
+        x.into_dispatch(),
+    ))
+}
+
+/// One activation per element.
+fn forward(kind: Kind, x: &[f32]) -> Vec<f32> {
+    match kind {
+        Kind::Silu => map(x, silu_value),
+        Kind::Relu6 => map(x, |v| v.clamp(0.0, 6.0)),
+    }
+}
+
+/// `∂L/∂x` of one activation from `x` and `g = ∂L/∂y`.
+fn backward(kind: Kind, x: &[f32], g: &[f32]) -> Vec<f32> {
+    assert_eq!(x.len(), g.len(), "activation: gradient length");
+    match kind {
+        Kind::Silu => zip_map(x, g, silu_grad),
+        Kind::Relu6 => zip_map(x, g, |x, g| if (0.0..=6.0).contains(&x) { g } else { 0.0 }),
+    }
+}
+
+fn map(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
+    let mut y = vec![0.0f32; x.len()];
+    y.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK))
+        .for_each(|(y, x)| {
+            for (y, &x) in y.iter_mut().zip(x) {
+                *y = f(x);
+            }
+        });
+    y
+}
+
+fn zip_map(x: &[f32], g: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
+    let mut dx = vec![0.0f32; x.len()];
+    dx.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK).zip(g.par_chunks(CHUNK)))
+        .for_each(|(dx, (x, g))| {
+            for ((d, &x), &g) in dx.iter_mut().zip(x).zip(g) {
+                *d = f(x, g);
+            }
+        });
+    dx
+}
+
+/// `x / (1 + e^{−x})`. Far negative `x` gives `e^{−x} = ∞` and a signed zero, as the limit;
+/// NaN stays NaN.
+fn silu_value(x: f32) -> f32 {
+    x / (1.0 + (-x).exp())
+}
+
+/// `g · s · (1 + x · (1 − s))`, `s = sigmoid(x)`.
+fn silu_grad(x: f32, g: f32) -> f32 {
+    let s = 1.0 / (1.0 + (-x).exp());
+    g * s * (1.0 + x * (1.0 - s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    // Hand-computed in f64 (python3):
+    //   import math; s = lambda v: 1 / (1 + math.exp(-v))
+    //   xs = [-100., -8., -1., 0., .5, 3., 7., 30.]; g = [1, 1, 1, 1, 1, 1, 1, 2]
+    //   [round(v * s(v), 7) for v in xs]
+    //     -> [-0.0, -0.0026828, -0.2689414, 0.0, 0.3112297, 2.8577224, 6.9936226, 30.0]
+    //   [round(gg * s(v) * (1 + v * (1 - s(v))), 7) for v, gg in zip(xs, g)]
+    //     -> [-0.0, -0.0023466, 0.0723295, 0.5, 0.7399612, 1.0881041, 1.0054605, 2.0]
+    // (the values agree with torch's F.silu in activation.rs's test.)
+    #[test]
+    fn values_and_gradients_match_torch() {
+        let x = [-100.0, -8.0, -1.0, 0.0, 0.5, 3.0, 7.0, 30.0];
+        let g = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 2.0];
+        let y_ref = [
+            0.0, -0.0026828, -0.2689414, 0.0, 0.3112297, 2.8577224, 6.993623, 30.0,
+        ];
+        let dx_ref = [
+            0.0, -0.0023466, 0.0723295, 0.5, 0.7399612, 1.0881041, 1.0054605, 2.0,
+        ];
+        for (got, want) in forward(Kind::Silu, &x).iter().zip(y_ref) {
+            assert!(
+                (got - want).abs() < 2e-6 * (1.0 + want.abs()),
+                "y {got} vs {want}"
+            );
+        }
+        for (got, want) in backward(Kind::Silu, &x, &g).iter().zip(dx_ref) {
+            assert!(
+                (got - want).abs() < 2e-6 * (1.0 + want.abs()),
+                "dx {got} vs {want}"
+            );
+        }
+        assert!(forward(Kind::Silu, &[f32::NAN])[0].is_nan());
+    }
+
+    /// On autodiff flex, output and input gradient equal burn's `silu` and `relu6` (the ops
+    /// these replace) over a tensor larger than one parallel chunk, with a random upstream gradient.
+    #[test]
+    fn equal_burns_activations_forward_and_backward() {
+        let device = Device::flex();
+        device.seed(3);
+        let x = Tensor::<4>::random([2, 5, 41, 43], Distribution::Normal(0.0, 4.0), &device);
+        let r = Tensor::<4>::random([2, 5, 41, 43], Distribution::Normal(0.0, 1.0), &device);
+        let run = |f: fn(Tensor<4>) -> Tensor<4>| {
+            let train = Device::flex().autodiff();
+            let x = Tensor::<4>::from_data(x.to_data(), &train).require_grad();
+            let y = f(x.clone());
+            let r = Tensor::<4>::from_data(r.to_data(), &train);
+            let grads = (y.clone() * r).sum().backward();
+            let vec = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
+            (vec(y.inner()), vec(x.grad(&grads).unwrap()))
+        };
+        type Op = fn(Tensor<4>) -> Tensor<4>;
+        let pairs: [(&str, Op, Op); 2] = [
+            ("silu", silu::<4>, burn::tensor::activation::silu::<4>),
+            ("relu6", relu6::<4>, burn::tensor::activation::relu6::<4>),
+        ];
+        for (name, ours, theirs) in pairs {
+            let (y, dx) = run(ours);
+            let (y_ref, dx_ref) = run(theirs);
+            assert!(y.len() > CHUNK);
+            for (k, (a, b)) in y.iter().zip(&y_ref).enumerate() {
+                assert!(
+                    (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                    "{name} y[{k}] {a} vs {b}"
+                );
+            }
+            for (k, (a, b)) in dx.iter().zip(&dx_ref).enumerate() {
+                assert!(
+                    (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                    "{name} dx[{k}] {a} vs {b}"
+                );
+            }
+        }
+    }
+
+    /// ReLU6 by hand, the corners included (gradient passes at exactly 0 and 6, as burn's).
+    #[test]
+    fn relu6_by_hand() {
+        let x = [-1.0, 0.0, 3.0, 6.0, 7.0];
+        assert_eq!(forward(Kind::Relu6, &x), vec![0.0, 0.0, 3.0, 6.0, 6.0]);
+        let dx = backward(Kind::Relu6, &x, &[1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(dx, vec![0.0, 2.0, 3.0, 4.0, 0.0]);
+    }
+
+    /// Central finite differences in f64 of `Σ silu(x) · r` against the analytic gradient.
+    #[test]
+    fn gradient_matches_finite_differences() {
+        let x: Vec<f32> = (0..41).map(|i| -10.0 + 0.5 * i as f32).collect();
+        let r: Vec<f32> = (0..41).map(|i| ((i * 7 % 11) as f32 - 5.0) / 5.0).collect();
+        let dx = backward(Kind::Silu, &x, &r);
+        let f = |v: f64| v / (1.0 + (-v).exp());
+        for i in 0..x.len() {
+            let (v, h) = (f64::from(x[i]), 1e-4);
+            let fd = f64::from(r[i]) * (f(v + h) - f(v - h)) / (2.0 * h);
+            assert!(
+                (fd - f64::from(dx[i])).abs() < 1e-5,
+                "x {}: fd {fd} vs {}",
+                x[i],
+                dx[i]
+            );
+        }
+    }
+}
