@@ -9,6 +9,7 @@ use burn::tensor::{Device, Tensor};
 use super::batch_norm;
 use super::depthwise::depthwise_conv2d;
 use super::padding::{self, Padding};
+use super::pointwise::pointwise_conv2d;
 use crate::model::arch::{Activation, BN_EPS, BN_MOMENTUM};
 
 /// What to build: channels, kernel, stride, groups, padding and activation.
@@ -112,16 +113,31 @@ pub struct ConvBn {
 impl ConvBn {
     /// `[N, in, H, W]` → `[N, out, H', W']`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = if self.conv.groups > 1 {
+        let conv = &self.conv;
+        let x = if conv.groups > 1 {
             self.depthwise(x)
+        } else if self.is_pointwise(&x) {
+            pointwise_conv2d(x, conv.weight.val())
         } else {
-            self.conv.forward(x)
+            conv.forward(x)
         };
         let x = batch_norm::forward(&self.bn, x);
         match self.activation {
             Some(act) => act.forward(x),
             None => x,
         }
+    }
+
+    /// A 1×1, stride-1, unpadded conv without bias (every expansion, projection and head conv
+    /// of EfficientNet): [`pointwise_conv2d`] computes it.
+    fn is_pointwise(&self, x: &Tensor<4>) -> bool {
+        let conv = &self.conv;
+        let [_, _, h, w] = x.dims();
+        conv.kernel_size == [1, 1]
+            && conv.stride == [1, 1]
+            && conv.dilation == [1, 1]
+            && conv.bias.is_none()
+            && padding::pairs(&conv.padding, [h, w], [1, 1], [1, 1]) == [(0, 0); 2]
     }
 
     /// The grouped (depthwise) conv through [`depthwise_conv2d`], padded exactly as

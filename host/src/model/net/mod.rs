@@ -7,6 +7,7 @@
 //! - [`depthwise`]: the depthwise conv with fovea's own backward (a burn backend extension;
 //!   [`flex_values`]: the raw f32 access these kernels share);
 //! - [`batch_norm`]: BatchNorm's training forward and backward fused (a burn backend extension);
+//! - [`pointwise`]: the 1×1 conv as a batched matmul (no transposed copies in its backward);
 //! - [`conv_bn`]: conv → BatchNorm (eps 1e-3, momentum 0.01 as built; `host train` sets its
 //!   `--bn-momentum`, default 0.1, on every layer before training) → activation;
 //! - [`squeeze_excite`]: the SE gate;
@@ -28,6 +29,7 @@ pub mod fused_activation;
 pub mod head;
 pub mod mbconv;
 pub mod padding;
+pub mod pointwise;
 pub mod squeeze_excite;
 
 #[cfg(test)]
