@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The README's test command, and what .ci/run calls: fetch the sample data, then every check
+# The README's test command, and what .ci/run calls: fetch the sample data (and make the Keras
+# ONNX export the weight-import test reads), then every check
 # CI makes (cargo fmt, cargo clippy, the aarch64 build of shared, cargo test, the ONNX checks,
 # edge on aarch64 under qemu), in that order.
 set -euo pipefail
@@ -14,6 +15,13 @@ if [[ -f "$cache/samples/.complete-v1" && -f "$cache/weights/efficientnet-lite0.
   export FOVEA_REQUIRE_SAMPLES=1   # fetched: a missing sample is now a failure, not a skip
 else
   echo "WARNING: sample or weights cache is cold; the tests that need them will print SKIPPED" >&2
+fi
+
+step "peer-tool ONNX exports for the structural import test (scripts/make-peer-onnx.sh)"
+if scripts/make-peer-onnx.sh; then
+  export FOVEA_REQUIRE_PEER_ONNX=1   # made: the Keras import test must run, not skip
+else
+  echo "WARNING: the Keras ONNX export could not be made; its import test will print SKIPPED" >&2
 fi
 
 step "toolchain components (scripts/install-toolchain.sh)"

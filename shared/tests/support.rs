@@ -1,5 +1,6 @@
 //! Test support: locating the cached real sample images and ImageNet weights fetched by
-//! `scripts/fetch-samples.sh` and `scripts/fetch-weights.sh`. Included by the host and edge
+//! `scripts/fetch-samples.sh` and `scripts/fetch-weights.sh`, and the peer-tool ONNX exports
+//! made by `scripts/make-peer-onnx.sh`. Included by the host and edge
 //! test binaries too (`#[path]`), so the skip rule is written once.
 #![allow(dead_code)] // each test binary that includes this file uses a different subset
 use std::io::Write;
@@ -20,15 +21,37 @@ pub fn cache_dir() -> PathBuf {
 /// skip is always visible. With `FOVEA_REQUIRE_SAMPLES=1` (set by `scripts/test.sh` once the
 /// fetch succeeded) a missing file fails the test instead.
 pub fn sample(name: &str) -> Option<PathBuf> {
-    cached("samples", name, "scripts/fetch-samples.sh")
+    cached(
+        "samples",
+        name,
+        "scripts/fetch-samples.sh",
+        "FOVEA_REQUIRE_SAMPLES",
+    )
 }
 
 /// Path of cached ImageNet weights (`efficientnet-lite0.pth`, …), or `None` after saying why.
 pub fn weights(name: &str) -> Option<PathBuf> {
-    cached("weights", name, "scripts/fetch-weights.sh")
+    cached(
+        "weights",
+        name,
+        "scripts/fetch-weights.sh",
+        "FOVEA_REQUIRE_SAMPLES",
+    )
 }
 
-fn cached(folder: &str, name: &str, script: &str) -> Option<PathBuf> {
+/// Path of a cached export from a peer tool (`keras-b0.onnx`, …), or `None` after saying why;
+/// `FOVEA_REQUIRE_PEER_ONNX=1` (set by `scripts/test.sh` once the script succeeded) makes a
+/// missing file a failure.
+pub fn peer_onnx(name: &str) -> Option<PathBuf> {
+    cached(
+        "peer-onnx",
+        name,
+        "scripts/make-peer-onnx.sh",
+        "FOVEA_REQUIRE_PEER_ONNX",
+    )
+}
+
+fn cached(folder: &str, name: &str, script: &str, require: &str) -> Option<PathBuf> {
     let path = cache_dir().join(folder).join(name);
     if path.is_file() {
         return Some(path);
@@ -37,7 +60,7 @@ fn cached(folder: &str, name: &str, script: &str) -> Option<PathBuf> {
         "SKIPPED: {} is not cached; run {script} (needs PyPI)",
         path.display()
     );
-    if std::env::var("FOVEA_REQUIRE_SAMPLES").is_ok_and(|v| v == "1") {
+    if std::env::var(require).is_ok_and(|v| v == "1") {
         panic!("{msg}");
     }
     let _ = writeln!(std::io::stderr(), "{msg}");

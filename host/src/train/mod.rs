@@ -151,28 +151,30 @@ pub fn build_model(cfg: &TrainConfig, device: &Device) -> anyhow::Result<Efficie
     Ok(model)
 }
 
-/// Copies pretrained weights (`.pth`, `.safetensors`) into `model`, requiring the whole
-/// backbone and reporting what was left out.
+/// Copies pretrained weights into `model`, requiring the whole backbone and reporting what
+/// was left out: a `.pth` / `.safetensors` state dict by efficientnet_pytorch names, a fovea
+/// ONNX export by its names, any other ONNX file (timm, Keras) by its graph's structure.
 pub fn import_pretrained(
     model: EfficientNet,
     path: &Path,
     variant: crate::model::scaling::Variant,
 ) -> anyhow::Result<EfficientNet> {
     let weights = crate::weights::load(path)?;
-    // A fovea export (folded BatchNorm, burn module paths) or efficientnet_pytorch names.
-    let fovea_onnx =
-        weights.format == crate::weights::Format::Onnx && weights.get("stem.conv.weight").is_some();
-    let (imported, report) = if fovea_onnx {
+    let (imported, report) = if weights.format != crate::weights::Format::Onnx {
+        import::import_efficientnet_pytorch(model, &weights)
+    } else if weights.get("stem.conv.weight").is_some() {
         import::import_fovea_onnx(model, &weights)
     } else {
-        import::import_efficientnet_pytorch(model, &weights)
+        let layers = import::onnx_layers::read(path)?;
+        import::structural::import_onnx_by_structure(model, &layers)
     };
     anyhow::ensure!(
         report.backbone_complete(),
-        "--pretrained {}: does not fit {variant}: missing {:?}; mis-shaped {:?}",
+        "--pretrained {}: does not fit {variant}: missing {:?}; mis-shaped {:?}; padding {:?}",
         path.display(),
         report.missing,
-        report.mis_shaped
+        report.mis_shaped,
+        report.padding
     );
     eprintln!(
         "pretrained: {} tensors from {}; {} unexpected {:?}; head {}",
@@ -186,6 +188,9 @@ pub fn import_pretrained(
             "fresh (class count differs)"
         }
     );
+    for note in &report.notes {
+        eprintln!("pretrained: note: {note}");
+    }
     Ok(imported)
 }
 

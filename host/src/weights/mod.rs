@@ -119,7 +119,7 @@ pub struct StateDict {
 }
 
 impl StateDict {
-    fn new(format: Format, mut tensors: Vec<(String, Tensor)>) -> Self {
+    pub(crate) fn new(format: Format, mut tensors: Vec<(String, Tensor)>) -> Self {
         tensors.sort_by(|a, b| natural_cmp(&a.0, &b.0));
         Self { format, tensors }
     }

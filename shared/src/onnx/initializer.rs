@@ -1,5 +1,6 @@
 //! Values of ONNX initializers (`TensorProto`) as host and device read them: f32 weights (the
-//! linear head, quantization, dequantization) and int8 / uint8 levels. Element
+//! linear head, quantization, dequantization, weight import), int8 / uint8 levels and int64
+//! values (shapes, pads). Element
 //! types other than asked for are `None`; a value count that disagrees with the shape is an
 //! error naming the initializer.
 use tract_onnx::pb::TensorProto;
@@ -45,6 +46,24 @@ pub fn floats(t: &TensorProto) -> Result<Option<Vec<f32>>, OnnxError> {
         t.raw_data
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()
+    };
+    check_count(t, values.len())?;
+    Ok(Some(values))
+}
+
+/// An int64 initializer's values (`raw_data` little-endian or `int64_data`: shapes, axes,
+/// `Pad`'s pads), or `None` when it is not int64.
+pub fn int64s(t: &TensorProto) -> Result<Option<Vec<i64>>, OnnxError> {
+    if t.data_type != DataType::Int64 as i32 {
+        return Ok(None);
+    }
+    let values: Vec<i64> = if t.raw_data.is_empty() {
+        t.int64_data.clone()
+    } else {
+        t.raw_data
+            .chunks_exact(8)
+            .map(|b| i64::from_le_bytes(b.try_into().expect("chunks of 8")))
             .collect()
     };
     check_count(t, values.len())?;
@@ -117,5 +136,23 @@ mod tests {
         assert!(e.contains("w.scale") && e.contains("1 values"), "{e}");
         let e = f32_values(&q).unwrap_err().to_string();
         assert_eq!(e, "initializer q is not f32");
+        let pads = t(
+            "pads",
+            &[2],
+            DataType::Int64,
+            [-3i64, 1 << 40]
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect(),
+        );
+        assert_eq!(int64s(&pads).unwrap(), Some(vec![-3, 1 << 40]));
+        assert_eq!(int64s(&f).unwrap(), None, "f32 is not int64");
+        let listed = TensorProto {
+            dims: vec![1],
+            data_type: DataType::Int64 as i32,
+            int64_data: vec![7],
+            ..Default::default()
+        };
+        assert_eq!(int64s(&listed).unwrap(), Some(vec![7]));
     }
 }

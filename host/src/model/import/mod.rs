@@ -3,9 +3,18 @@
 //! `_project_conv`, `_conv_head`, `_fc`) mapped parameter by parameter, with every missing,
 //! unexpected or mis-shaped tensor reported by name.
 //!
+//! Three sources, one report ([`ImportReport`]):
+//! - efficientnet_pytorch / Lite state dicts, by name (this file);
+//! - a fovea ONNX export, by name, its folded BatchNorm undone ([`import_fovea_onnx`]);
+//! - any other EfficientNet ONNX file (timm, Keras), by structure ([`structural`], reading the
+//!   graph's layers through [`onnx_layers`]).
+//!
 //! The classifier is imported only when its shape matches (ImageNet's 1000 classes); for
 //! fine-tuning on other classes it keeps its fresh initialisation, as timm does for
 //! `pretrained=True, num_classes=n`.
+pub mod onnx_layers;
+pub mod structural;
+
 use std::collections::BTreeSet;
 
 use burn::module::{Module, ModuleMapper, Param};
@@ -29,12 +38,18 @@ pub struct ImportReport {
     pub mis_shaped: Vec<String>,
     /// Classifier tensors left at initialisation because the class count differs.
     pub head_skipped: Vec<String>,
+    /// Layers the file pads differently from the network (structural ONNX import).
+    pub padding: Vec<String>,
+    /// What the user should know that does not stop the import (input preprocessing the file
+    /// does itself).
+    pub notes: Vec<String>,
 }
 
 impl ImportReport {
-    /// Whether the backbone came over whole (the head may still be fresh).
+    /// Whether the backbone came over whole and computes what the file does (the head may
+    /// still be fresh).
     pub fn backbone_complete(&self) -> bool {
-        self.missing.is_empty() && self.mis_shaped.is_empty()
+        self.missing.is_empty() && self.mis_shaped.is_empty() && self.padding.is_empty()
     }
 }
 
