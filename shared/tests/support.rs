@@ -51,6 +51,18 @@ pub fn peer_onnx(name: &str) -> Option<PathBuf> {
     )
 }
 
+/// Path of a cached timm export (`timm-b0.onnx`, …), made only with `FOVEA_PEER_TIMM=1`
+/// (PyPI's torch is 5.6 GB with its CUDA libraries), or `None` after saying why;
+/// `FOVEA_REQUIRE_PEER_TIMM=1` makes a missing file a failure.
+pub fn peer_onnx_timm(name: &str) -> Option<PathBuf> {
+    cached(
+        "peer-onnx",
+        name,
+        "FOVEA_PEER_TIMM=1 scripts/make-peer-onnx.sh",
+        "FOVEA_REQUIRE_PEER_TIMM",
+    )
+}
+
 fn cached(folder: &str, name: &str, script: &str, require: &str) -> Option<PathBuf> {
     let path = cache_dir().join(folder).join(name);
     if path.is_file() {

@@ -11,7 +11,8 @@
 //!   Its padding is its own (`pads`, `auto_pad`) plus a zero-constant `Pad` node feeding it.
 //! - A **dense layer** is `Gemm`, or `MatMul` (+ `Add` of a constant), with a constant weight.
 //!
-//! Constants are initializers and `Constant` nodes; constant `DequantizeLinear` weights (an
+//! Constants are initializers and `Constant` nodes, also through `Identity` nodes (timm's
+//! exports tie equal biases that way); constant `DequantizeLinear` weights (an
 //! int8 `host quantize` file) are folded to f32 first, as the device does.
 use std::collections::HashMap;
 use std::path::Path;
@@ -278,8 +279,13 @@ impl<'a> Graph<'a> {
         }
     }
 
-    /// f32 values and shape of the constant `name`, or `None` when it is computed.
+    /// f32 values and shape of the constant `name` (through `Identity` nodes, which
+    /// `torch.onnx.export` writes for tied initializers), or `None` when it is computed.
     fn f32_constant(&self, name: &str) -> anyhow::Result<Option<(Vec<f32>, Vec<usize>)>> {
+        let mut name = name;
+        while let Some(id) = self.producer.get(name).filter(|p| p.op_type == "Identity") {
+            name = id.input.first().map(String::as_str).unwrap_or("");
+        }
         let Some(t) = self.constants.get(name) else {
             return Ok(None);
         };
@@ -466,6 +472,16 @@ impl<'a> Graph<'a> {
                 .map(|(v, _)| v.first().copied().unwrap_or(0.0)),
             None => Some(0.0),
         };
+        if pads.is_none() && pad.input.get(1).is_some_and(|n| !n.is_empty()) {
+            bail!(
+                "Pad {} before Conv {}: its pads are computed from the input shape at run time \
+                 (timm's tf_* models pad that way); fold them to constants first, e.g. with \
+                 onnxruntime (SessionOptions graph_optimization_level = ORT_ENABLE_BASIC, \
+                 optimized_model_filepath = the file to import) or onnxsim",
+                node_name(pad),
+                node_name(conv)
+            );
+        }
         match (mode.as_str(), pads.as_deref(), value) {
             ("constant", Some(&[0, 0, t, l, 0, 0, b, r]), Some(0.0))
                 if t.min(l).min(b).min(r) >= 0 =>

@@ -373,62 +373,112 @@ mod tests {
         assert!(report.backbone_complete(), "{report:?}");
     }
 
-    /// Keras `EfficientNetB0` (random BatchNorm statistics and biases) exported by tf2onnx:
-    /// BatchNorm folded into the regular convs, left as `Mul` + `Add` after the depthwise
-    /// ones, `Pad` nodes for TF "SAME", the classifier a `MatMul` + `Add`. Imported through
-    /// `--pretrained`'s path into fovea's B0, it gives onnxruntime's logits on the same input.
-    /// Reference: `scripts/make-peer-onnx.sh` (tensorflow-cpu 2.21.0, tf2onnx 1.17.0,
-    /// onnxruntime 1.32.0; logits up to 1.71, Keras vs onnxruntime 1.1e-6 when it was written).
-    #[test]
-    fn keras_b0_through_tf2onnx_gives_onnxruntime_logits() {
-        let (Some(onnx), Some(input), Some(reference)) = (
-            support::peer_onnx("keras-b0.onnx"),
-            support::peer_onnx("keras-b0.input.f32"),
-            support::peer_onnx("keras-b0.json"),
-        ) else {
-            return;
-        };
+    /// A peer export's case: the ONNX file, the input its graph's stem sees (NCHW) and
+    /// onnxruntime's logits on the file, all made by `scripts/make-peer-onnx.sh`.
+    struct PeerCase {
+        onnx: std::path::PathBuf,
+        input: BurnTensor<4>,
+        logits: BurnTensor<2>,
+    }
+
+    fn peer_case(
+        stem: &str,
+        find: fn(&str) -> Option<std::path::PathBuf>,
+        device: &Device,
+    ) -> Option<PeerCase> {
+        let onnx = find(&format!("{stem}.onnx"))?;
+        let input = find(&format!("{stem}.input.f32"))?;
+        let reference = find(&format!("{stem}.json"))?;
         let reference: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(reference).unwrap()).unwrap();
-        let shape: Vec<usize> = serde_json::from_value(reference["input_shape"].clone()).unwrap();
+        let shape: [usize; 4] = serde_json::from_value(reference["input_shape"].clone()).unwrap();
         let logits: Vec<Vec<f32>> = serde_json::from_value(reference["logits"].clone()).unwrap();
         let x: Vec<f32> = std::fs::read(input)
             .unwrap()
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect();
+        Some(PeerCase {
+            onnx,
+            input: BurnTensor::<4>::from_data(TensorData::new(x, shape), device),
+            logits: BurnTensor::<2>::from_data(
+                TensorData::new(logits.concat(), [logits.len(), logits[0].len()]),
+                device,
+            ),
+        })
+    }
 
-        let layers = onnx_layers::read(&onnx).unwrap();
+    /// `case` imported through `--pretrained`'s path into a fresh 5-class B0 with the given
+    /// padding gives onnxruntime's logits to 1e-4 of their largest.
+    fn assert_imports_to_onnxruntime(case: PeerCase, same_padding: bool, device: &Device) {
+        let net = EfficientNetConfig::new(&Architecture::new(Variant::B0, 5), Head::Linear)
+            .with_same_padding(same_padding)
+            .init(device);
+        let net = crate::train::import_pretrained(net, &case.onnx, Variant::B0)
+            .unwrap()
+            .valid();
+        let (scale, diff) = max_abs_diff(case.logits, net.forward(case.input));
+        assert!(
+            scale > 0.1 && diff <= 1e-4 * scale,
+            "{}: max |Δ| = {diff} (onnxruntime logits up to {scale})",
+            case.onnx.display()
+        );
+    }
+
+    /// Keras `EfficientNetB0` (random BatchNorm statistics and biases) exported by tf2onnx:
+    /// BatchNorm folded into the regular convs, left as `Mul` + `Add` after the depthwise
+    /// ones, `Pad` nodes for TF "SAME", the classifier a `MatMul` + `Add`. Imported through
+    /// `--pretrained`'s path into fovea's B0, it gives onnxruntime's logits on the same input.
+    /// Reference: `scripts/make-peer-onnx.sh` (tensorflow-cpu 2.21.0, tf2onnx 1.17.0,
+    /// onnxruntime 1.32.0; logits up to 1.71, Keras vs onnxruntime 1.1e-6, fovea vs
+    /// onnxruntime 8.3e-7 when it was written).
+    #[test]
+    fn keras_b0_through_tf2onnx_gives_onnxruntime_logits() {
+        let device = Device::flex();
+        let Some(case) = peer_case("keras-b0", support::peer_onnx, &device) else {
+            return;
+        };
+        let layers = onnx_layers::read(&case.onnx).unwrap();
         assert_eq!((layers.convs.len(), layers.dense.len()), (81, 1));
         assert_eq!(layers.preamble, ["Mul", "Add", "Mul", "Transpose"]);
-        let device = Device::flex();
+        assert_eq!(layers.input_size, Some([224, 224]));
         let net =
             EfficientNetConfig::new(&Architecture::new(Variant::B0, 5), Head::Linear).init(&device);
-        let (_, report) = import_onnx_by_structure(net.clone(), &layers);
+        let (_, report) = import_onnx_by_structure(net, &layers);
         assert!(
             report.backbone_complete() && report.head_skipped.is_empty(),
             "{report:?}"
         );
         assert!(
-            report.notes[0].contains("Mul, Add, Mul"),
+            report.notes[0].contains("(Mul, Add, Mul)"),
             "{:?}",
             report.notes
         );
-        let net = crate::train::import_pretrained(net, &onnx, Variant::B0)
-            .unwrap()
-            .valid();
-        let x = BurnTensor::<4>::from_data(
-            TensorData::new(x, [shape[0], shape[1], shape[2], shape[3]]),
-            &device,
-        );
-        let expected = BurnTensor::<2>::from_data(
-            TensorData::new(logits.concat(), [logits.len(), logits[0].len()]),
-            &device,
-        );
-        let (scale, diff) = max_abs_diff(expected, net.forward(x));
-        assert!(
-            scale > 0.1 && diff <= 1e-4 * scale,
-            "max |Δ| = {diff} (onnxruntime logits up to {scale})"
-        );
+        assert_imports_to_onnxruntime(case, true, &device);
+    }
+
+    /// timm `efficientnet_b0` (symmetric padding; BatchNorm folded by torch.onnx.export, tied
+    /// biases behind `Identity` nodes, a `Gemm` classifier with transB) into a symmetric B0,
+    /// and `tf_efficientnet_b0` (TF "SAME" padding as `Pad` nodes, folded to constants by
+    /// onnxruntime) into a TF B0: onnxruntime's logits. Made only with
+    /// `FOVEA_PEER_TIMM=1 scripts/make-peer-onnx.sh` (torch 2.15.0, timm 1.0.31; logits up to
+    /// 2.44 and 0.943, timm vs onnxruntime 1.3e-6 and 1.7e-6 when it was written).
+    #[test]
+    fn timm_b0_exports_give_onnxruntime_logits() {
+        let device = Device::flex();
+        for (stem, same_padding) in [("timm-b0", false), ("timm-tf-b0", true)] {
+            let Some(case) = peer_case(stem, support::peer_onnx_timm, &device) else {
+                continue;
+            };
+            let layers = onnx_layers::read(&case.onnx).unwrap();
+            assert_eq!((layers.convs.len(), layers.dense.len()), (81, 1), "{stem}");
+            // The other padding is refused, by layer.
+            let other = EfficientNetConfig::new(&Architecture::new(Variant::B0, 5), Head::Linear)
+                .with_same_padding(!same_padding)
+                .init(&device);
+            let (_, report) = import_onnx_by_structure(other, &layers);
+            assert_eq!(report.padding.len(), 5, "{stem}: {:?}", report.padding);
+            assert_imports_to_onnxruntime(case, same_padding, &device);
+        }
     }
 }
