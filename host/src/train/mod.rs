@@ -185,7 +185,7 @@ pub fn import_pretrained(
         if report.head_skipped.is_empty() {
             "imported"
         } else {
-            "fresh (class count differs)"
+            "fresh (the file's classifier does not fit: other class count, or none)"
         }
     );
     for note in &report.notes {

@@ -36,7 +36,8 @@ pub struct ImportReport {
     pub unexpected: Vec<String>,
     /// `name: file shape vs network shape`.
     pub mis_shaped: Vec<String>,
-    /// Classifier tensors left at initialisation because the class count differs.
+    /// Classifier tensors left at initialisation because the file's do not fit (another class
+    /// count, or no classifier in the file).
     pub head_skipped: Vec<String>,
     /// Layers the file pads differently from the network (structural ONNX import).
     pub padding: Vec<String>,
