@@ -283,8 +283,12 @@ impl<'a> Graph<'a> {
     /// `torch.onnx.export` writes for tied initializers), or `None` when it is computed.
     fn f32_constant(&self, name: &str) -> anyhow::Result<Option<(Vec<f32>, Vec<usize>)>> {
         let mut name = name;
-        while let Some(id) = self.producer.get(name).filter(|p| p.op_type == "Identity") {
-            name = id.input.first().map(String::as_str).unwrap_or("");
+        // Bounded: a malformed graph may loop an Identity back onto itself.
+        for _ in 0..=self.producer.len() {
+            match self.producer.get(name).filter(|p| p.op_type == "Identity") {
+                Some(id) => name = id.input.first().map(String::as_str).unwrap_or(""),
+                None => break,
+            }
         }
         let Some(t) = self.constants.get(name) else {
             return Ok(None);
@@ -501,7 +505,8 @@ impl<'a> Graph<'a> {
         let name = node_name(node);
         let gemm = node.op_type == "Gemm";
         // A MatMul of two activations (attention, say) is not a layer.
-        if !gemm && self.f32_constant(&node.input[1])?.is_none() {
+        let b = node.input.get(1).map(String::as_str).unwrap_or("");
+        if !gemm && self.f32_constant(b)?.is_none() {
             return Ok(None);
         }
         let (w, dims) = self.weight(node, 1)?;
@@ -701,13 +706,20 @@ mod tests {
     }
 
     /// A chain stops where a tensor has a second reader (SiLU reads the conv output twice), and
-    /// a computed weight is refused by node and tensor name.
+    /// a computed weight is refused by node and tensor name (also behind an `Identity` that
+    /// loops onto itself, which must not hang).
     #[test]
     fn affine_stops_at_a_shared_output_and_computed_weights_are_named() {
         let mut g = graph();
         g.node.insert(3, node("Sigmoid", &["m"], "sig", vec![]));
         let l = layers(&g).unwrap();
         assert_eq!(l.convs[0].affine, [Affine::Scale(vec![2.0, 3.0])]);
+
+        let mut g = graph();
+        g.node.insert(0, node("Identity", &["w"], "w", vec![]));
+        g.initializer.retain(|t| t.name != "w");
+        let e = layers(&g).unwrap_err().to_string();
+        assert!(e.contains("'w' is computed by a Identity node"), "{e}");
 
         let mut g = graph();
         g.node
