@@ -27,7 +27,7 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{DType, Device, Tensor};
 use rayon::prelude::*;
 
-use super::flex_values::{shape, tensor, values};
+use super::flex_values::{shape, tensor, values, values_mut};
 
 /// Elements per parallel task: large enough that scheduling is noise next to the work.
 const CHUNK: usize = 1 << 14;
@@ -50,12 +50,22 @@ pub trait ActivationBackend: Backend {
 
 impl ActivationBackend for Flex {
     fn fused_silu(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        tensor(forward(Kind::Silu, &values(&x)), shape(&x))
+        apply(Kind::Silu, x)
     }
 
     fn fused_relu6(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        tensor(forward(Kind::Relu6, &values(&x)), shape(&x))
+        apply(Kind::Relu6, x)
     }
+}
+
+/// One activation of a flex tensor: in its own buffer when nothing else holds it (an
+/// activation nobody differentiates), into a new one otherwise.
+fn apply(kind: Kind, mut x: FlexTensor) -> FlexTensor {
+    if let Some(v) = values_mut(&mut x) {
+        forward_in_place(kind, v);
+        return x;
+    }
+    tensor(forward(kind, &values(&x)), shape(&x))
 }
 
 #[derive(Debug)]
@@ -86,7 +96,7 @@ fn tracked<C: CheckpointStrategy>(
     kind: Kind,
     x: FloatTensor<Autodiff<Flex, C>>,
 ) -> FloatTensor<Autodiff<Flex, C>> {
-    let inner = |x: FlexTensor| tensor(forward(kind, &values(&x)), shape(&x));
+    let inner = |x: FlexTensor| apply(kind, x);
     match ActivationBackward(kind)
         .prepare::<C>([x.node()])
         .compute_bound()
@@ -144,6 +154,14 @@ fn forward(kind: Kind, x: &[f32]) -> Vec<f32> {
     }
 }
 
+/// [`forward`] overwriting `x`.
+fn forward_in_place(kind: Kind, x: &mut [f32]) {
+    match kind {
+        Kind::Silu => map_in_place(x, silu_value),
+        Kind::Relu6 => map_in_place(x, |v| v.clamp(0.0, 6.0)),
+    }
+}
+
 /// `∂L/∂x` of one activation from `x` and `g = ∂L/∂y`.
 fn backward(kind: Kind, x: &[f32], g: &[f32]) -> Vec<f32> {
     assert_eq!(x.len(), g.len(), "activation: gradient length");
@@ -163,6 +181,14 @@ fn map(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
             }
         });
     y
+}
+
+fn map_in_place(x: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
+    x.par_chunks_mut(CHUNK).for_each(|x| {
+        for v in x.iter_mut() {
+            *v = f(*v);
+        }
+    });
 }
 
 fn zip_map(x: &[f32], g: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
@@ -192,7 +218,7 @@ fn silu_grad(x: f32, g: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::Distribution;
+    use burn::tensor::{Distribution, TensorData};
 
     // Hand-computed in f64 (python3):
     //   import math; s = lambda v: 1 / (1 + math.exp(-v))
@@ -266,6 +292,33 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The in-place path touches only a buffer nobody else holds: an input still referenced
+    /// (a clone kept by the caller, or saved by autodiff for a tracked backward) keeps its
+    /// values, and the in-place result equals the fresh one. The plain and the untracked
+    /// autodiff device take the in-place path when the input is not shared.
+    #[test]
+    fn in_place_only_when_the_buffer_is_not_shared() {
+        for device in [Device::flex(), Device::flex().autodiff()] {
+            let x = Tensor::<2>::from_floats([[-2.0, 0.5, 3.0, 9.0]], &device);
+            let before = x.to_data();
+            let shared = relu6(x.clone());
+            assert_eq!(x.to_data(), before, "input kept on {device:?}");
+            let alone = relu6(x.clone() * 1.0);
+            let expected = TensorData::from([[0.0f32, 0.5, 3.0, 6.0]]);
+            assert_eq!(shared.to_data(), expected);
+            assert_eq!(alone.to_data(), expected);
+        }
+        let mut alone = tensor(vec![-1.0, 7.0], vec![2]);
+        let ptr = values(&alone).as_ptr();
+        assert!(values_mut(&mut alone).is_some());
+        let y = apply(Kind::Relu6, alone);
+        assert_eq!(values(&y).as_ptr(), ptr, "reused the buffer");
+        assert_eq!(&*values(&y), &[0.0, 6.0]);
+        let mut shared = tensor(vec![-1.0, 7.0], vec![2]);
+        let _keep = shared.clone();
+        assert!(values_mut(&mut shared).is_none());
     }
 
     /// ReLU6 by hand, the corners included (gradient passes at exactly 0 and 6, as burn's).

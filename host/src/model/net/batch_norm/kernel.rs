@@ -89,6 +89,30 @@ pub fn forward(
     y
 }
 
+/// [`forward`] overwriting `x` with `y`.
+pub fn forward_in_place(
+    x: &mut [f32],
+    gamma: &[f32],
+    beta: &[f32],
+    stats: &[f32],
+    eps: f64,
+    e: &Extent,
+) {
+    assert_eq!(x.len(), e.len(), "batch norm: input length");
+    let (scale, shift) = affine(gamma, beta, stats, eps, e.c);
+    if e.plane == 0 {
+        return;
+    }
+    x.par_chunks_mut(e.plane)
+        .enumerate()
+        .for_each(|(plane, x)| {
+            let (a, b) = (scale[plane % e.c], shift[plane % e.c]);
+            for v in x.iter_mut() {
+                *v = *v * a + b;
+            }
+        });
+}
+
 /// Gradients of [`forward`] (statistics included): `(∂L/∂x, ∂L/∂γ, ∂L/∂β)`.
 pub fn backward(
     x: &[f32],
@@ -105,20 +129,7 @@ pub fn backward(
         .iter()
         .map(|&v| (1.0 / (f64::from(v) + eps).sqrt()) as f32)
         .collect();
-    // Σg and Σ g·(x − μ) per channel; Σ g x̂ = inv_std · the latter.
-    let sums: Vec<(f64, f64)> = (0..e.c)
-        .into_par_iter()
-        .map(|c| {
-            let m = mean[c];
-            let sum_g: f64 = e.planes(g, c).map(|p| f64::from(lanes(p, |v| v))).sum();
-            let sum_gx: f64 = e
-                .planes(g, c)
-                .zip(e.planes(x, c))
-                .map(|(gp, xp)| f64::from(dot_centred(gp, xp, m)))
-                .sum();
-            (sum_g, sum_gx * f64::from(inv_std[c]))
-        })
-        .collect();
+    let sums = channel_sums(x, g, mean, &inv_std, e);
     let dbeta: Vec<f32> = sums.iter().map(|s| s.0 as f32).collect();
     let dgamma: Vec<f32> = sums.iter().map(|s| s.1 as f32).collect();
     let mut dx = vec![0.0f32; x.len()];
@@ -139,6 +150,64 @@ pub fn backward(
             });
     }
     (dx, dgamma, dbeta)
+}
+
+/// Gradients of [`forward`] with `stats` constants (evaluation mode: the running statistics):
+/// `(∂L/∂x, ∂L/∂γ, ∂L/∂β)` with `∂L/∂x = γ / √(σ² + ε) · g`, `∂L/∂γ = Σ g x̂`, `∂L/∂β = Σ g`.
+pub fn backward_eval(
+    x: &[f32],
+    g: &[f32],
+    gamma: &[f32],
+    stats: &[f32],
+    eps: f64,
+    e: &Extent,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    assert_eq!(x.len(), e.len(), "batch norm: input length");
+    assert_eq!(g.len(), e.len(), "batch norm: gradient length");
+    let (mean, var) = stats.split_at(e.c);
+    let inv_std: Vec<f32> = var
+        .iter()
+        .map(|&v| (1.0 / (f64::from(v) + eps).sqrt()) as f32)
+        .collect();
+    let sums = channel_sums(x, g, mean, &inv_std, e);
+    let dbeta: Vec<f32> = sums.iter().map(|s| s.0 as f32).collect();
+    let dgamma: Vec<f32> = sums.iter().map(|s| s.1 as f32).collect();
+    let mut dx = vec![0.0f32; x.len()];
+    if e.plane > 0 {
+        dx.par_chunks_mut(e.plane)
+            .zip(g.par_chunks(e.plane))
+            .enumerate()
+            .for_each(|(plane, (dx, g))| {
+                let k = gamma[plane % e.c] * inv_std[plane % e.c];
+                for (d, &g) in dx.iter_mut().zip(g) {
+                    *d = k * g;
+                }
+            });
+    }
+    (dx, dgamma, dbeta)
+}
+
+/// Per channel `(Σ g, Σ g x̂)` with `x̂ = (x − μ) · inv_std`, summed in `f64` over planes.
+fn channel_sums(
+    x: &[f32],
+    g: &[f32],
+    mean: &[f32],
+    inv_std: &[f32],
+    e: &Extent,
+) -> Vec<(f64, f64)> {
+    (0..e.c)
+        .into_par_iter()
+        .map(|c| {
+            let m = mean[c];
+            let sum_g: f64 = e.planes(g, c).map(|p| f64::from(lanes(p, |v| v))).sum();
+            let sum_gx: f64 = e
+                .planes(g, c)
+                .zip(e.planes(x, c))
+                .map(|(gp, xp)| f64::from(dot_centred(gp, xp, m)))
+                .sum();
+            (sum_g, sum_gx * f64::from(inv_std[c]))
+        })
+        .collect()
 }
 
 /// Per-channel `a = γ / √(σ² + ε)`, `b = β − μ a`, so that `y = x a + b`.
@@ -209,6 +278,9 @@ mod tests {
         for (got, want) in y.iter().zip(x.iter().map(|v| 2.0 * (v - 4.0) / r5 + 1.0)) {
             assert!((got - want).abs() < 1e-6, "{got} vs {want}");
         }
+        let mut in_place = x;
+        forward_in_place(&mut in_place, &[2.0], &[1.0], &s, 0.0, &e);
+        assert_eq!(in_place.to_vec(), y);
     }
 
     /// Central finite differences in f64 of `L = Σ r · y(x, γ, β)` (statistics recomputed from
@@ -281,5 +353,29 @@ mod tests {
                 dbeta[c]
             );
         }
+    }
+
+    // Evaluation mode by hand: channels 0 and 1, one plane of two each; running μ = [1, 0],
+    // σ² = [3, 0] with ε = 1 (so 1/√(σ² + ε) = [0.5, 1]), γ = [2, −1], x = [1, 3 | 4, −2],
+    // g = [1, 2 | 0.5, 3]: x̂ = [0, 1 | 4, −2]; ∂x = γ/√(σ² + ε) · g = [1, 2 | −0.5, −3];
+    // ∂γ = Σ g x̂ = [2, 2 − 6 = −4]; ∂β = Σ g = [3, 3.5].
+    #[test]
+    fn evaluation_gradients_by_hand() {
+        let e = Extent {
+            n: 1,
+            c: 2,
+            plane: 2,
+        };
+        let (dx, dgamma, dbeta) = backward_eval(
+            &[1.0, 3.0, 4.0, -2.0],
+            &[1.0, 2.0, 0.5, 3.0],
+            &[2.0, -1.0],
+            &[1.0, 0.0, 3.0, 0.0],
+            1.0,
+            &e,
+        );
+        assert_eq!(dx, vec![1.0, 2.0, -0.5, -3.0]);
+        assert_eq!(dgamma, vec![2.0, -4.0]);
+        assert_eq!(dbeta, vec![3.0, 3.5]);
     }
 }

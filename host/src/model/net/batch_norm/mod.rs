@@ -1,10 +1,13 @@
-//! BatchNorm's training-mode forward and backward as fused operations, plugged into burn through
-//! its backend extension mechanism like [`depthwise`](super::depthwise); [`forward`] stands in
-//! for `BatchNorm::forward` and keeps its behaviour (running statistics, frozen layers).
+//! BatchNorm's forward and backward, in training and in evaluation mode, as fused operations,
+//! plugged into burn through its backend extension mechanism like
+//! [`depthwise`](super::depthwise); [`forward`] stands in for `BatchNorm::forward` and keeps its
+//! behaviour (running statistics, frozen layers).
 //!
-//! Why: see [`kernel`] — burn's generic path copies the activation four times (transposes) and
-//! makes about a dozen passes over it per layer and step. Only the CPU `flex` backend in f32,
-//! in training mode, takes this path; evaluation and every other device use burn's `BatchNorm`.
+//! Why: see [`kernel`] — burn's generic training path copies the activation four times
+//! (transposes) and makes about a dozen passes over it per layer and step; its evaluation path
+//! (every layer of a frozen backbone, validation) makes four broadcast passes where one
+//! per-channel `x a + b` does. Only the CPU `flex` backend in f32 takes these paths; every other
+//! device uses burn's `BatchNorm`.
 pub mod kernel;
 
 use burn::backend::autodiff::NodeId;
@@ -19,7 +22,7 @@ use burn::nn::BatchNorm;
 use burn::tensor::{DType, Device, Tensor};
 
 use self::kernel::Extent;
-use super::flex_values::{shape, tensor, values};
+use super::flex_values::{shape, tensor, values, values_mut};
 
 /// The two fused operations.
 #[backend_extension(Flex, Autodiff)]
@@ -38,6 +41,17 @@ pub trait BatchNormBackend: Backend {
         stats: FloatTensor<Self>,
         epsilon: f64,
     ) -> FloatTensor<Self>;
+
+    /// The same normalization with `stats` the layer's running statistics, constants: the
+    /// evaluation-mode BatchNorm (a frozen layer, validation, inference), whose gradient
+    /// treats the statistics as fixed.
+    fn batch_norm_eval(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self>;
 }
 
 fn extent(x: &FlexTensor) -> Extent {
@@ -47,6 +61,25 @@ fn extent(x: &FlexTensor) -> Extent {
         c: s[1],
         plane: s[2..].iter().product(),
     }
+}
+
+/// `γ (x − μ) / √(σ² + ε) + β` on flex tensors, `stats` = `[μ; σ²]`: in `x`'s own buffer when
+/// nothing else holds it (a layer nobody differentiates), into a new one otherwise.
+fn normalize(
+    mut x: FlexTensor,
+    gamma: &FlexTensor,
+    beta: &FlexTensor,
+    stats: &FlexTensor,
+    epsilon: f64,
+) -> FlexTensor {
+    let e = extent(&x);
+    let (gamma, beta, stats) = (values(gamma), values(beta), values(stats));
+    if let Some(v) = values_mut(&mut x) {
+        kernel::forward_in_place(v, &gamma, &beta, &stats, epsilon, &e);
+        return x;
+    }
+    let y = kernel::forward(&values(&x), &gamma, &beta, &stats, epsilon, &e);
+    tensor(y, shape(&x))
 }
 
 impl BatchNormBackend for Flex {
@@ -62,22 +95,28 @@ impl BatchNormBackend for Flex {
         stats: FloatTensor<Self>,
         epsilon: f64,
     ) -> FloatTensor<Self> {
-        let y = kernel::forward(
-            &values(&x),
-            &values(&gamma),
-            &values(&beta),
-            &values(&stats),
-            epsilon,
-            &extent(&x),
-        );
-        tensor(y, shape(&x))
+        normalize(x, &gamma, &beta, &stats, epsilon)
+    }
+
+    fn batch_norm_eval(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        normalize(x, &gamma, &beta, &stats, epsilon)
     }
 }
 
+/// The backward step of either mode: training (the statistics depend on `x`) or evaluation
+/// (they are constants).
 #[derive(Debug)]
-struct BatchNormTrainBackward;
+struct BatchNormBackward {
+    training: bool,
+}
 
-impl Backward<Flex, 3> for BatchNormTrainBackward {
+impl Backward<Flex, 3> for BatchNormBackward {
     /// Input, γ, the statistics (a constant) and ε.
     type State = (NodeId, NodeId, FlexTensor, f64);
 
@@ -92,7 +131,12 @@ impl Backward<Flex, 3> for BatchNormTrainBackward {
         let (x_state, gamma_state, stats, epsilon) = ops.state;
         let x = checkpointer.retrieve_node_output::<FlexTensor>(x_state);
         let gamma = checkpointer.retrieve_node_output::<FlexTensor>(gamma_state);
-        let (dx, dgamma, dbeta) = kernel::backward(
+        let gradients = if self.training {
+            kernel::backward
+        } else {
+            kernel::backward_eval
+        };
+        let (dx, dgamma, dbeta) = gradients(
             &values(&x),
             &values(&grad),
             &values(&gamma),
@@ -112,6 +156,44 @@ impl Backward<Flex, 3> for BatchNormTrainBackward {
     }
 }
 
+/// Either mode's autodiff form: flex's forward, [`BatchNormBackward`] recorded when anything is
+/// tracked.
+fn tracked<C: CheckpointStrategy>(
+    training: bool,
+    x: FloatTensor<Autodiff<Flex, C>>,
+    gamma: FloatTensor<Autodiff<Flex, C>>,
+    beta: FloatTensor<Autodiff<Flex, C>>,
+    stats: FloatTensor<Autodiff<Flex, C>>,
+    epsilon: f64,
+) -> FloatTensor<Autodiff<Flex, C>> {
+    let stats = stats.into_primitive();
+    match (BatchNormBackward { training })
+        .prepare::<C>([x.node(), gamma.node(), beta.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(mut prep) => {
+            let x_state = prep.checkpoint(&x);
+            let gamma_state = prep.checkpoint(&gamma);
+            let out = normalize(
+                x.into_primitive(),
+                &gamma.into_primitive(),
+                &beta.into_primitive(),
+                &stats,
+                epsilon,
+            );
+            prep.finish((x_state, gamma_state, stats, epsilon), out)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(normalize(
+            x.into_primitive(),
+            &gamma.into_primitive(),
+            &beta.into_primitive(),
+            &stats,
+            epsilon,
+        )),
+    }
+}
+
 impl<C: CheckpointStrategy> BatchNormBackend for Autodiff<Flex, C> {
     fn batch_norm_stats(x: FloatTensor<Self>) -> FloatTensor<Self> {
         // A constant: not tracked, whatever `x` is.
@@ -125,46 +207,46 @@ impl<C: CheckpointStrategy> BatchNormBackend for Autodiff<Flex, C> {
         stats: FloatTensor<Self>,
         epsilon: f64,
     ) -> FloatTensor<Self> {
-        let stats = stats.into_primitive();
-        match BatchNormTrainBackward
-            .prepare::<C>([x.node(), gamma.node(), beta.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let x_state = prep.checkpoint(&x);
-                let gamma_state = prep.checkpoint(&gamma);
-                let out = Flex::batch_norm_train(
-                    x.into_primitive(),
-                    gamma.into_primitive(),
-                    beta.into_primitive(),
-                    stats.clone(),
-                    epsilon,
-                );
-                prep.finish((x_state, gamma_state, stats, epsilon), out)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::batch_norm_train(
-                x.into_primitive(),
-                gamma.into_primitive(),
-                beta.into_primitive(),
-                stats,
-                epsilon,
-            )),
-        }
+        tracked::<C>(true, x, gamma, beta, stats, epsilon)
+    }
+
+    fn batch_norm_eval(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        tracked::<C>(false, x, gamma, beta, stats, epsilon)
     }
 }
 
-/// `bn.forward(x)`, with the training-mode case on flex/f32 fused. Same rule as burn for which
-/// case applies (autodiff device and the layer's training flag set), same running-statistics
-/// update (`running ← (1 − momentum) · running + momentum · batch`, biased variance).
+/// `bn.forward(x)`, fused on flex/f32 in both modes. Same rule as burn for which mode applies
+/// (training on an autodiff device with the layer's training flag set, evaluation otherwise),
+/// same running-statistics update in training (`running ← (1 − momentum) · running +
+/// momentum · batch`, biased variance); evaluation normalizes with the running statistics in
+/// one pass where burn's `batch_norm` makes four.
 pub fn forward(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     let device = x.device();
-    let fused = device.is_autodiff()
-        && bn.training.is_enabled()
-        && x.dtype() == DType::F32
-        && device.clone().inner() == Device::flex();
-    if !fused {
+    if x.dtype() != DType::F32 || device.clone().inner() != Device::flex() {
         return bn.forward(x);
+    }
+    if !(device.is_autodiff() && bn.training.is_enabled()) {
+        let stats = Tensor::stack::<2>(
+            vec![
+                bn.running_mean.value().to_device(&device),
+                bn.running_var.value().to_device(&device),
+            ],
+            0,
+        )
+        .detach();
+        return Tensor::<4>::from_dispatch(<Dispatch as BatchNormBackend>::batch_norm_eval(
+            x.into_dispatch(),
+            bn.gamma.val().into_dispatch(),
+            bn.beta.val().into_dispatch(),
+            stats.into_dispatch(),
+            bn.epsilon,
+        ));
     }
     let [_, channels, _, _] = x.dims();
     let stats = Tensor::<2>::from_dispatch(<Dispatch as BatchNormBackend>::batch_norm_stats(
@@ -201,7 +283,7 @@ pub fn forward(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::module::Param;
+    use burn::module::{Param, RunningState};
     use burn::nn::BatchNormConfig;
     use burn::tensor::Distribution;
 
@@ -262,5 +344,73 @@ mod tests {
         close(&ours.3, &theirs.3, "dβ");
         close(&ours.4, &theirs.4, "running mean");
         close(&ours.5, &theirs.5, "running var");
+    }
+
+    /// Evaluation mode (the layer's training flag cleared, as a frozen backbone has it, on an
+    /// autodiff device so gradients still flow, as Grad-CAM needs): output and the gradients of
+    /// input, γ and β equal burn's own `BatchNorm` inference path; the running statistics are
+    /// left alone. And on a plain device (validation) the output equals burn's too.
+    #[test]
+    fn equals_burns_batch_norm_in_evaluation() {
+        let device = Device::flex();
+        device.seed(9);
+        let x = Tensor::<4>::random([2, 3, 5, 6], Distribution::Normal(0.5, 2.0), &device);
+        let r = Tensor::<4>::random([2, 3, 5, 6], Distribution::Normal(0.0, 1.0), &device);
+        let layer = |device: &Device| {
+            let mut bn = BatchNormConfig::new(3).with_epsilon(1e-3).init(device);
+            bn.gamma = Param::from_tensor(Tensor::from_floats([1.5, -0.5, 2.0], device));
+            bn.beta = Param::from_tensor(Tensor::from_floats([0.1, 0.7, -0.3], device));
+            bn.running_mean = RunningState::new(Tensor::from_floats([0.5, -0.5, 1.0], device));
+            bn.running_var = RunningState::new(Tensor::from_floats([2.0, 0.25, 4.0], device));
+            bn.training = Param::from_bool(false);
+            bn
+        };
+        let v = |t: Tensor<1>| t.into_data().try_to_vec::<f32>().unwrap();
+        let v4 = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
+        let run = |fused: bool| {
+            let train = Device::flex().autodiff();
+            let bn = layer(&train);
+            let x = Tensor::<4>::from_data(x.to_data(), &train).require_grad();
+            let y = if fused {
+                forward(&bn, x.clone())
+            } else {
+                bn.forward(x.clone())
+            };
+            let r = Tensor::<4>::from_data(r.to_data(), &train);
+            let grads = (y.clone() * r).sum().backward();
+            (
+                v4(y.inner()),
+                v4(x.grad(&grads).unwrap()),
+                v(bn.gamma.grad(&grads).unwrap()),
+                v(bn.beta.grad(&grads).unwrap()),
+                v(bn.running_mean.value().inner()),
+                v(bn.running_var.value().inner()),
+            )
+        };
+        let ours = run(true);
+        let theirs = run(false);
+        let close = |a: &[f32], b: &[f32], what: &str| {
+            assert_eq!(a.len(), b.len());
+            for (k, (p, q)) in a.iter().zip(b).enumerate() {
+                assert!(
+                    (p - q).abs() <= 2e-5 * (1.0 + q.abs()),
+                    "{what}[{k}] {p} vs {q}"
+                );
+            }
+        };
+        close(&ours.0, &theirs.0, "y");
+        close(&ours.1, &theirs.1, "dx");
+        close(&ours.2, &theirs.2, "dγ");
+        close(&ours.3, &theirs.3, "dβ");
+        assert_eq!(ours.4, vec![0.5, -0.5, 1.0], "running mean untouched");
+        assert_eq!(ours.5, vec![2.0, 0.25, 4.0], "running var untouched");
+        // Not the identity: a check that the layer did normalize.
+        assert!((ours.0[0] - v4(x.clone())[0]).abs() > 1e-3);
+        let bn = layer(&device);
+        close(
+            &v4(forward(&bn, x.clone())),
+            &v4(bn.forward(x)),
+            "y (plain device)",
+        );
     }
 }
