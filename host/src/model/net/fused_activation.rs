@@ -28,6 +28,7 @@ use burn::tensor::{DType, Device, Tensor};
 use rayon::prelude::*;
 
 use super::flex_values::{shape, tensor, values, values_mut};
+use super::simd;
 
 /// Elements per parallel task: large enough that scheduling is noise next to the work.
 const CHUNK: usize = 1 << 14;
@@ -171,35 +172,24 @@ fn backward(kind: Kind, x: &[f32], g: &[f32]) -> Vec<f32> {
     }
 }
 
-fn map(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
+fn map(x: &[f32], f: impl Fn(f32) -> f32 + Sync + Copy) -> Vec<f32> {
     let mut y = vec![0.0f32; x.len()];
     y.par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK))
-        .for_each(|(y, x)| {
-            for (y, &x) in y.iter_mut().zip(x) {
-                *y = f(x);
-            }
-        });
+        .for_each(|(y, x)| simd::map_into(x, y, f));
     y
 }
 
-fn map_in_place(x: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
-    x.par_chunks_mut(CHUNK).for_each(|x| {
-        for v in x.iter_mut() {
-            *v = f(*v);
-        }
-    });
+fn map_in_place(x: &mut [f32], f: impl Fn(f32) -> f32 + Sync + Copy) {
+    x.par_chunks_mut(CHUNK)
+        .for_each(|x| simd::map_in_place(x, f));
 }
 
-fn zip_map(x: &[f32], g: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
+fn zip_map(x: &[f32], g: &[f32], f: impl Fn(f32, f32) -> f32 + Sync + Copy) -> Vec<f32> {
     let mut dx = vec![0.0f32; x.len()];
     dx.par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK).zip(g.par_chunks(CHUNK)))
-        .for_each(|(dx, (x, g))| {
-            for ((d, &x), &g) in dx.iter_mut().zip(x).zip(g) {
-                *d = f(x, g);
-            }
-        });
+        .for_each(|(dx, (x, g))| simd::zip_map_into(x, g, dx, f));
     dx
 }
 

@@ -30,6 +30,7 @@ pub mod head;
 pub mod mbconv;
 pub mod padding;
 pub mod pointwise;
+pub mod simd;
 pub mod squeeze_excite;
 
 #[cfg(test)]

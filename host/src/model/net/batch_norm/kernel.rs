@@ -15,6 +15,8 @@
 //! lanes; planes are added in `f64`.
 use rayon::prelude::*;
 
+use super::super::simd;
+
 /// NCHW extents: batch, channels and elements per plane (`H·W`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Extent {
@@ -82,9 +84,7 @@ pub fn forward(
         .enumerate()
         .for_each(|(plane, (y, x))| {
             let (a, b) = (scale[plane % e.c], shift[plane % e.c]);
-            for (y, &x) in y.iter_mut().zip(x) {
-                *y = x * a + b;
-            }
+            simd::map_into(x, y, |x| x * a + b);
         });
     y
 }
@@ -107,9 +107,7 @@ pub fn forward_in_place(
         .enumerate()
         .for_each(|(plane, x)| {
             let (a, b) = (scale[plane % e.c], shift[plane % e.c]);
-            for v in x.iter_mut() {
-                *v = *v * a + b;
-            }
+            simd::map_in_place(x, |v| v * a + b);
         });
 }
 
@@ -143,10 +141,7 @@ pub fn backward(
                 let mg = (sums[c].0 / e.count()) as f32;
                 let mgx = (sums[c].1 / e.count()) as f32;
                 let (m, s) = (mean[c], inv_std[c]);
-                for ((d, &x), &g) in dx.iter_mut().zip(x).zip(g) {
-                    let xhat = (x - m) * s;
-                    *d = k * (g - mg - xhat * mgx);
-                }
+                simd::zip_map_into(x, g, dx, |x, g| k * (g - mg - (x - m) * s * mgx));
             });
     }
     (dx, dgamma, dbeta)
@@ -179,9 +174,7 @@ pub fn backward_eval(
             .enumerate()
             .for_each(|(plane, (dx, g))| {
                 let k = gamma[plane % e.c] * inv_std[plane % e.c];
-                for (d, &g) in dx.iter_mut().zip(g) {
-                    *d = k * g;
-                }
+                simd::map_into(g, dx, |g| k * g);
             });
     }
     (dx, dgamma, dbeta)

@@ -1,11 +1,12 @@
-//! Depthwise convolution with fovea's own backward pass, plugged into burn through its backend
-//! extension mechanism (`#[backend_extension]`, a custom autodiff [`Backward`] step).
+//! Depthwise convolution with fovea's own forward and backward passes, plugged into burn
+//! through its backend extension mechanism (`#[backend_extension]`, a custom autodiff
+//! [`Backward`] step).
 //!
 //! Why: burn 0.22.1's generic backward of a grouped convolution computes the weight gradient
 //! with a loop over the groups — for a depthwise conv one dense convolution per channel, each
 //! slicing the input and the gradient and writing its slice of the result back — and the input
-//! gradient as a grouped transposed convolution. The forward pass is fine (burn's flex backend
-//! has a depthwise fast path) and is kept; the two gradients come from [`kernel`].
+//! gradient as a grouped transposed convolution. Its depthwise forward path accumulates tap by
+//! tap in memory and goes scalar at stride 2. All three come from [`kernel`].
 //!
 //! Only the CPU `flex` backend (with or without autodiff) takes this path; on any other device
 //! [`depthwise_conv2d`] is burn's own `conv2d`, so the GPU features build and behave as before.
@@ -17,7 +18,6 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
-use burn::backend::ops::ModuleOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::module::conv2d;
@@ -45,11 +45,28 @@ impl DepthwiseBackend for Flex {
         weight: FloatTensor<Self>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
-        Flex::conv2d(x, weight, None, options)
+        forward(&x, &weight, &options)
     }
 }
 
-/// The autodiff step: forward is flex's conv; backward calls [`kernel`].
+/// [`kernel::forward`] on flex tensors.
+fn forward(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>) -> FlexTensor {
+    let (xs, ws) = (shape(x), shape(weight));
+    let out = |size: usize, k: usize, axis: usize| {
+        let (before, after) = options.padding[axis];
+        (size + before + after)
+            .checked_sub(k)
+            .map_or(0, |span| span / options.stride[axis] + 1)
+    };
+    let (oh, ow) = (out(xs[2], ws[2], 0), out(xs[3], ws[3], 1));
+    let geo = geometry(&xs, &ws, &[xs[0], xs[1], oh, ow], options);
+    tensor(
+        kernel::forward(&values(x), &values(weight), &geo),
+        vec![xs[0], xs[1], oh, ow],
+    )
+}
+
+/// The autodiff step: forward and backward both call [`kernel`].
 #[derive(Debug)]
 struct DepthwiseBackward;
 
@@ -94,19 +111,13 @@ impl<C: CheckpointStrategy> DepthwiseBackend for Autodiff<Flex, C> {
             OpsKind::Tracked(mut prep) => {
                 let x_state = prep.checkpoint(&x);
                 let weight_state = prep.checkpoint(&weight);
-                let out = Flex::conv2d(
-                    x.into_primitive(),
-                    weight.into_primitive(),
-                    None,
-                    options.clone(),
-                );
+                let out = forward(&x.into_primitive(), &weight.into_primitive(), &options);
                 prep.finish((x_state, weight_state, options), out)
             }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::conv2d(
-                x.into_primitive(),
-                weight.into_primitive(),
-                None,
-                options,
+            OpsKind::UnTracked(prep) => prep.finish(forward(
+                &x.into_primitive(),
+                &weight.into_primitive(),
+                &options,
             )),
         }
     }
