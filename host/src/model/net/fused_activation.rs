@@ -149,59 +149,57 @@ pub fn relu6<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 
 /// One activation per element.
 fn forward(kind: Kind, x: &[f32]) -> Vec<f32> {
-    match kind {
-        Kind::Silu => map(x, silu_value),
-        Kind::Relu6 => map(x, |v| v.clamp(0.0, 6.0)),
-    }
+    let mut y = vec![0.0f32; x.len()];
+    y.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK))
+        .for_each(|(y, x)| match kind {
+            Kind::Silu => simd::map_into(x, y, silu_value),
+            Kind::Relu6 => simd::map_into(x, y, relu6_value),
+        });
+    y
 }
 
 /// [`forward`] overwriting `x`.
 fn forward_in_place(kind: Kind, x: &mut [f32]) {
-    match kind {
-        Kind::Silu => map_in_place(x, silu_value),
-        Kind::Relu6 => map_in_place(x, |v| v.clamp(0.0, 6.0)),
-    }
+    x.par_chunks_mut(CHUNK).for_each(|x| match kind {
+        Kind::Silu => simd::map_in_place(x, silu_value),
+        Kind::Relu6 => simd::map_in_place(x, relu6_value),
+    });
 }
 
 /// `∂L/∂x` of one activation from `x` and `g = ∂L/∂y`.
 fn backward(kind: Kind, x: &[f32], g: &[f32]) -> Vec<f32> {
     assert_eq!(x.len(), g.len(), "activation: gradient length");
-    match kind {
-        Kind::Silu => zip_map(x, g, silu_grad),
-        Kind::Relu6 => zip_map(x, g, |x, g| if (0.0..=6.0).contains(&x) { g } else { 0.0 }),
-    }
-}
-
-fn map(x: &[f32], f: impl Fn(f32) -> f32 + Sync + Copy) -> Vec<f32> {
-    let mut y = vec![0.0f32; x.len()];
-    y.par_chunks_mut(CHUNK)
-        .zip(x.par_chunks(CHUNK))
-        .for_each(|(y, x)| simd::map_into(x, y, f));
-    y
-}
-
-fn map_in_place(x: &mut [f32], f: impl Fn(f32) -> f32 + Sync + Copy) {
-    x.par_chunks_mut(CHUNK)
-        .for_each(|x| simd::map_in_place(x, f));
-}
-
-fn zip_map(x: &[f32], g: &[f32], f: impl Fn(f32, f32) -> f32 + Sync + Copy) -> Vec<f32> {
     let mut dx = vec![0.0f32; x.len()];
     dx.par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK).zip(g.par_chunks(CHUNK)))
-        .for_each(|(dx, (x, g))| simd::zip_map_into(x, g, dx, f));
+        .for_each(|(dx, (x, g))| match kind {
+            Kind::Silu => simd::zip_map_into(x, g, dx, silu_grad),
+            Kind::Relu6 => simd::zip_map_into(x, g, dx, relu6_grad),
+        });
     dx
 }
 
-/// `x / (1 + e^{−x})`. Far negative `x` gives `e^{−x} = ∞` and a signed zero, as the limit;
-/// NaN stays NaN.
+fn relu6_value(x: f32) -> f32 {
+    x.clamp(0.0, 6.0)
+}
+
+/// `g` where `0 ≤ x ≤ 6`, else 0.
+fn relu6_grad(x: f32, g: f32) -> f32 {
+    if (0.0..=6.0).contains(&x) { g } else { 0.0 }
+}
+
+/// `x / (1 + e^{−x})` with [`simd::exp`] (within 4 ulps of the exact value, tested). Far
+/// negative `x` gives `e^{−x} = ∞` and a signed zero, as the limit; NaN stays NaN.
+#[inline(always)]
 fn silu_value(x: f32) -> f32 {
-    x / (1.0 + (-x).exp())
+    x / (1.0 + simd::exp(-x))
 }
 
 /// `g · s · (1 + x · (1 − s))`, `s = sigmoid(x)`.
+#[inline(always)]
 fn silu_grad(x: f32, g: f32) -> f32 {
-    let s = 1.0 / (1.0 + (-x).exp());
+    let s = 1.0 / (1.0 + simd::exp(-x));
     g * s * (1.0 + x * (1.0 - s))
 }
 
@@ -318,6 +316,23 @@ mod tests {
         assert_eq!(forward(Kind::Relu6, &x), vec![0.0, 0.0, 3.0, 6.0, 6.0]);
         let dx = backward(Kind::Relu6, &x, &[1.0, 2.0, 3.0, 4.0, 5.0]);
         assert_eq!(dx, vec![0.0, 2.0, 3.0, 4.0, 0.0]);
+    }
+
+    /// The eight-lane SiLU against f64 over [−30, 30] in steps of 1/128: within 4 f32 ulps
+    /// (relative 4.8e-7) where the value is not tiny, 1e-12 absolute where it is.
+    #[test]
+    fn silu_is_within_four_ulps_of_f64() {
+        let x: Vec<f32> = (-3840..=3840).map(|i| i as f32 / 128.0).collect();
+        let y = forward(Kind::Silu, &x);
+        for (&x, &y) in x.iter().zip(&y) {
+            let v = f64::from(x);
+            let want = v / (1.0 + (-v).exp());
+            let err = (f64::from(y) - want).abs();
+            assert!(
+                err <= 4.8e-7 * want.abs() || err < 1e-12,
+                "silu({x}) = {y} vs {want}"
+            );
+        }
     }
 
     /// Central finite differences in f64 of `Σ silu(x) · r` against the analytic gradient.

@@ -13,6 +13,7 @@
 //! the way forward and twice back, around about a dozen element-wise passes; here a channel's
 //! values are read in place as its `N` contiguous planes. Sums of a plane run in eight `f32`
 //! lanes; planes are added in `f64`.
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 use super::super::simd;
@@ -224,8 +225,10 @@ fn affine(gamma: &[f32], beta: &[f32], stats: &[f32], eps: f64, c: usize) -> (Ve
 
 const LANES: usize = 8;
 
-/// `Σ f(v)` over `p` in eight independent partial sums (so it vectorizes).
-fn lanes(p: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+/// `Σ f(v)` over `p` in eight independent partial sums (so it vectorizes; compiled per CPU
+/// like [`simd`]'s loops).
+#[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma", "aarch64+neon"))]
+fn lanes<F: Fn(f32) -> f32>(p: &[f32], f: F) -> f32 {
     let mut acc = [0.0f32; LANES];
     let chunks = p.chunks_exact(LANES);
     let tail: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
@@ -238,6 +241,7 @@ fn lanes(p: &[f32], f: impl Fn(f32) -> f32) -> f32 {
 }
 
 /// `Σ g · (x − m)` in eight partial sums.
+#[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma", "aarch64+neon"))]
 fn dot_centred(g: &[f32], x: &[f32], m: f32) -> f32 {
     let mut acc = [0.0f32; LANES];
     let n = g.len() / LANES * LANES;

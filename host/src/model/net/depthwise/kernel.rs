@@ -18,10 +18,11 @@
 //!
 //! burn 0.22's generic backward computes the weight gradient with one dense convolution per
 //! channel (a loop over `groups`, each slicing both tensors and writing its slice back) and the
-//! input gradient as a grouped transposed convolution; these loops walk each image plane once
-//! per kernel tap, contiguously along a row when the stride is 1, and split the work over
-//! channels (weight) or planes (input) with rayon. Only the end padding decides the output size,
-//! which the caller passes through `oh`, `ow`.
+//! input gradient as a grouped transposed convolution. Here both read or write the same staged
+//! layout as the forward pass, so each tap is a contiguous dot product (weight) or `a·x + y`
+//! (input) at either stride, and the work splits over channels (weight) or planes (input) with
+//! rayon. Only the end padding decides the output size, which the caller passes through `oh`,
+//! `ow`.
 use multiversion::multiversion;
 use rayon::prelude::*;
 
@@ -64,29 +65,6 @@ impl Geometry {
     fn out_plane(&self) -> usize {
         self.oh * self.ow
     }
-
-    /// Input row of output row `oy` under kernel row `i`, if inside the image.
-    fn in_row(&self, oy: usize, i: usize) -> Option<usize> {
-        (oy * self.sh + i)
-            .checked_sub(self.ph)
-            .filter(|&y| y < self.h)
-    }
-
-    /// The output columns `ox` whose tap `j` lands inside the image: `lo..hi`, and the input
-    /// column of `lo` (`lo·sw + j − pw`); `(0, 0, 0)` when there are none.
-    fn columns(&self, j: usize) -> (usize, usize, usize) {
-        // ox·sw + j ≥ pw  ⇔  ox ≥ ceil((pw − j) / sw)
-        let lo = self.pw.saturating_sub(j).div_ceil(self.sw);
-        // ox·sw + j − pw ≤ w − 1  ⇔  ox ≤ (w − 1 + pw − j) / sw
-        let hi = match (self.w + self.pw).checked_sub(j + 1) {
-            Some(last) => (last / self.sw + 1).min(self.ow),
-            None => 0,
-        };
-        if hi <= lo {
-            return (0, 0, 0);
-        }
-        (lo, hi, lo * self.sw + j - self.pw)
-    }
 }
 
 /// `y`, shape `[n, c, oh, ow]`, from the input `x` `[n, c, h, w]` and the weight `w`
@@ -104,16 +82,14 @@ pub fn forward(x: &[f32], w: &[f32], geo: &Geometry) -> Vec<f32> {
         return y;
     }
     let stage = Staging::new(geo);
-    y.par_chunks_mut(geo.out_plane())
-        .enumerate()
-        .for_each_init(
-            || vec![0.0f32; stage.len()],
-            |buf, (plane, yp)| {
-                let c = plane % geo.c;
-                stage.fill(&x[plane * geo.in_plane()..][..geo.in_plane()], geo, buf);
-                convolve(buf, &w[c * taps..][..taps], geo, &stage, yp);
-            },
-        );
+    y.par_chunks_mut(geo.out_plane()).enumerate().for_each_init(
+        || vec![0.0f32; stage.len()],
+        |buf, (plane, yp)| {
+            let c = plane % geo.c;
+            stage.fill(&x[plane * geo.in_plane()..][..geo.in_plane()], geo, buf);
+            convolve(buf, &w[c * taps..][..taps], geo, &stage, yp);
+        },
+    );
     y
 }
 
@@ -175,6 +151,35 @@ impl Staging {
     /// The phase-`p` run of staged row `r`.
     fn row<'a>(&self, buf: &'a [f32], r: usize, p: usize) -> &'a [f32] {
         &buf[(r * self.phases + p) * self.width..][..self.width]
+    }
+
+    /// The phase-`p` run of staged row `r`, to write.
+    fn row_mut<'a>(&self, buf: &'a mut [f32], r: usize, p: usize) -> &'a mut [f32] {
+        &mut buf[(r * self.phases + p) * self.width..][..self.width]
+    }
+
+    /// The inverse of [`Staging::fill`] on the image: `dst` `[h, w]` from the staged values at
+    /// the input's positions (padding and block margins dropped).
+    fn unfill(&self, buf: &[f32], geo: &Geometry, dst: &mut [f32]) {
+        for iy in 0..geo.h {
+            let r = iy + geo.ph;
+            if r >= self.rows {
+                dst[iy * geo.w..][..geo.w].fill(0.0);
+                continue;
+            }
+            let out = &mut dst[iy * geo.w..][..geo.w];
+            for (p, &(q0, first, count)) in self.spans.iter().enumerate() {
+                let run = &self.row(buf, r, p)[q0..q0 + count];
+                match geo.sw {
+                    1 => out[first..first + count].copy_from_slice(run),
+                    sw => out[first..]
+                        .iter_mut()
+                        .step_by(sw)
+                        .zip(run)
+                        .for_each(|(d, v)| *d = *v),
+                }
+            }
+        }
     }
 
     /// Stage one input plane `xp` `[h, w]` into `buf`.
@@ -264,43 +269,38 @@ pub fn weight_grad(x: &[f32], g: &[f32], geo: &Geometry) -> Vec<f32> {
     );
     let taps = geo.kh * geo.kw;
     let mut out = vec![0.0f32; geo.c * taps];
-    out.par_chunks_mut(taps).enumerate().for_each(|(c, dw)| {
-        for n in 0..geo.n {
-            let plane = n * geo.c + c;
-            let xp = &x[plane * geo.in_plane()..][..geo.in_plane()];
-            let gp = &g[plane * geo.out_plane()..][..geo.out_plane()];
-            for i in 0..geo.kh {
-                for j in 0..geo.kw {
-                    let (lo, hi, x0) = geo.columns(j);
-                    if lo == hi {
-                        continue;
+    if geo.out_plane() == 0 {
+        return out;
+    }
+    let stage = Staging::new(geo);
+    out.par_chunks_mut(taps).enumerate().for_each_init(
+        || vec![0.0f32; stage.len()],
+        |buf, (c, dw)| {
+            for n in 0..geo.n {
+                let plane = n * geo.c + c;
+                stage.fill(&x[plane * geo.in_plane()..][..geo.in_plane()], geo, buf);
+                let gp = &g[plane * geo.out_plane()..][..geo.out_plane()];
+                for i in 0..geo.kh {
+                    for j in 0..geo.kw {
+                        let acc: f32 = (0..geo.oh)
+                            .map(|oy| {
+                                let run = stage.row(buf, oy * geo.sh + i, j % geo.sw);
+                                dot(&gp[oy * geo.ow..][..geo.ow], &run[j / geo.sw..][..geo.ow])
+                            })
+                            .sum();
+                        dw[i * geo.kw + j] += acc;
                     }
-                    let mut acc = 0.0f32;
-                    for oy in 0..geo.oh {
-                        let Some(iy) = geo.in_row(oy, i) else {
-                            continue;
-                        };
-                        let grow = &gp[oy * geo.ow + lo..oy * geo.ow + hi];
-                        let xrow = &xp[iy * geo.w + x0..];
-                        acc += if geo.sw == 1 {
-                            dot(grow, &xrow[..grow.len()])
-                        } else {
-                            grow.iter()
-                                .zip(xrow.iter().step_by(geo.sw))
-                                .map(|(a, b)| a * b)
-                                .sum::<f32>()
-                        };
-                    }
-                    dw[i * geo.kw + j] += acc;
                 }
             }
-        }
-    });
+        },
+    );
     out
 }
 
 /// `∂L/∂x`, shape `[n, c, h, w]`, from the weight `w` `[c, 1, kh, kw]` and the output gradient
-/// `g` `[n, c, oh, ow]`.
+/// `g` `[n, c, oh, ow]`: each tap adds `w · g` into the staged layout [`forward`] reads (a
+/// contiguous run for any stride), then the staged plane goes back to `[h, w]`, padding
+/// dropped.
 pub fn input_grad(w: &[f32], g: &[f32], geo: &Geometry) -> Vec<f32> {
     let taps = geo.kh * geo.kw;
     assert_eq!(w.len(), geo.c * taps, "depthwise: weight length");
@@ -310,48 +310,45 @@ pub fn input_grad(w: &[f32], g: &[f32], geo: &Geometry) -> Vec<f32> {
         "depthwise: gradient length"
     );
     let mut out = vec![0.0f32; geo.n * geo.c * geo.in_plane()];
-    if geo.in_plane() == 0 {
+    if geo.in_plane() == 0 || geo.out_plane() == 0 {
         return out;
     }
+    let stage = Staging::new(geo);
     out.par_chunks_mut(geo.in_plane())
         .enumerate()
-        .for_each(|(plane, dx)| {
-            let c = plane % geo.c;
-            let wc = &w[c * taps..][..taps];
-            let gp = &g[plane * geo.out_plane()..][..geo.out_plane()];
-            for oy in 0..geo.oh {
-                let grow = &gp[oy * geo.ow..][..geo.ow];
-                for i in 0..geo.kh {
-                    let Some(iy) = geo.in_row(oy, i) else {
-                        continue;
-                    };
-                    let dxrow = &mut dx[iy * geo.w..][..geo.w];
-                    for j in 0..geo.kw {
-                        let (lo, hi, x0) = geo.columns(j);
-                        if lo == hi {
-                            continue;
-                        }
-                        let wv = wc[i * geo.kw + j];
-                        if geo.sw == 1 {
-                            let dst = &mut dxrow[x0..x0 + (hi - lo)];
-                            for (d, s) in dst.iter_mut().zip(&grow[lo..hi]) {
-                                *d += wv * s;
-                            }
-                        } else {
-                            for (d, s) in dxrow[x0..].iter_mut().step_by(geo.sw).zip(&grow[lo..hi])
-                            {
-                                *d += wv * s;
-                            }
-                        }
-                    }
-                }
-            }
-        });
+        .for_each_init(
+            || vec![0.0f32; stage.len()],
+            |buf, (plane, dx)| {
+                let c = plane % geo.c;
+                let gp = &g[plane * geo.out_plane()..][..geo.out_plane()];
+                buf.fill(0.0);
+                scatter(buf, &w[c * taps..][..taps], gp, geo, &stage);
+                stage.unfill(buf, geo, dx);
+            },
+        );
     out
 }
 
+/// The taps of one plane's input gradient added into the staged layout.
+#[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma", "aarch64+neon"))]
+fn scatter(buf: &mut [f32], wc: &[f32], gp: &[f32], geo: &Geometry, stage: &Staging) {
+    for oy in 0..geo.oh {
+        let grow = &gp[oy * geo.ow..][..geo.ow];
+        for i in 0..geo.kh {
+            for j in 0..geo.kw {
+                let wv = wc[i * geo.kw + j];
+                let run = &mut stage.row_mut(buf, oy * geo.sh + i, j % geo.sw)[j / geo.sw..];
+                for (d, s) in run[..geo.ow].iter_mut().zip(grow) {
+                    *d += wv * s;
+                }
+            }
+        }
+    }
+}
+
 /// Dot product with eight independent partial sums, so the compiler vectorizes it (a single
-/// running `f32` sum is a serial dependency it may not reorder).
+/// running `f32` sum is a serial dependency it may not reorder); compiled per CPU.
+#[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma", "aarch64+neon"))]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     const LANES: usize = 8;
     let mut lanes = [0.0f32; LANES];
