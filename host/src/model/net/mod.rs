@@ -26,6 +26,7 @@ pub mod conv_bn;
 pub mod depthwise;
 pub mod flex_values;
 pub mod fused_activation;
+pub mod gemm;
 pub mod head;
 pub mod mbconv;
 pub mod padding;

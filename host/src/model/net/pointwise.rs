@@ -3,14 +3,151 @@
 //!
 //! Why: burn 0.22.1's flex backend runs such a conv through its convolution path, and the
 //! generic backward of `conv2d` swaps the batch and channel axes of the input and the gradient
-//! (copies of both activations) to get the weight gradient. As a `matmul` of reshaped views,
-//! autodiff's matmul backward (`Wᵀ · g` and `Σₙ g · x[n]ᵀ`) takes the transposes as strided
-//! views, which flex's gemm reads in place. Pure burn tensor operations, so it runs (and
-//! differentiates) on every backend.
-use burn::tensor::Tensor;
+//! (copies of both activations) to get the weight gradient. On the flex backend in f32 it is a
+//! backend extension with its own backward, the three products on [`gemm`](super::gemm)
+//! (`W · x[n]`, `Wᵀ · g[n]`, `Σₙ g[n] · x[n]ᵀ`, transposes read in place), so no output goes
+//! through flex's zero-then-copy allocation. Elsewhere it is a `matmul` of reshaped views,
+//! whose autodiff backward takes the transposes as strided views as well.
+use burn::backend::autodiff::NodeId;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
+use burn::tensor::{DType, Device, Tensor};
+use rayon::prelude::*;
 
-/// `x` `[N, C_in, H, W]`, `weight` `[C_out, C_in, 1, 1]` → `[N, C_out, H, W]`.
+use super::flex_values::{shape, tensor, values};
+use super::gemm::{Matrix, product};
+
+/// The 1×1 convolution as a backend operation.
+#[backend_extension(Flex, Autodiff)]
+pub trait PointwiseBackend: Backend {
+    /// `x` `[N, C_in, H, W]`, `weight` `[C_out, C_in, 1, 1]` → `[N, C_out, H, W]`.
+    fn pointwise_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self>;
+}
+
+/// `(N, C_in, H·W, C_out)` of an input and a weight.
+fn dims(x: &FlexTensor, weight: &FlexTensor) -> (usize, usize, usize, usize) {
+    let (xs, ws) = (shape(x), shape(weight));
+    (xs[0], xs[1], xs[2] * xs[3], ws[0])
+}
+
+/// Per sample, in parallel over samples when there are enough of them to keep every thread
+/// busy, else with each product split over the threads.
+fn per_sample(out: &mut [f32], samples: usize, each: impl Fn(usize, &mut [f32], bool) + Sync) {
+    if samples == 0 || out.is_empty() {
+        return;
+    }
+    let chunk = out.len() / samples;
+    if samples >= rayon::current_num_threads() {
+        out.par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(s, o)| each(s, o, false));
+    } else {
+        for (s, o) in out.chunks_mut(chunk).enumerate() {
+            each(s, o, true);
+        }
+    }
+}
+
+impl PointwiseBackend for Flex {
+    fn pointwise_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
+        forward(&x, &weight)
+    }
+}
+
+/// `y[n] = W · x[n]`.
+fn forward(x: &FlexTensor, weight: &FlexTensor) -> FlexTensor {
+    let (n, c_in, hw, c_out) = dims(x, weight);
+    let (xv, wv) = (values(x), values(weight));
+    let w = Matrix::new(&wv, c_out, c_in);
+    let mut y = vec![0.0f32; n * c_out * hw];
+    per_sample(&mut y, n, |s, ys, parallel| {
+        let xs = Matrix::new(&xv[s * c_in * hw..][..c_in * hw], c_in, hw);
+        product(ys, w, xs, false, parallel);
+    });
+    let xs = shape(x);
+    tensor(y, vec![n, c_out, xs[2], xs[3]])
+}
+
+#[derive(Debug)]
+struct PointwiseBackward;
+
+impl Backward<Flex, 2> for PointwiseBackward {
+    type State = (NodeId, NodeId);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_weight] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (x_state, weight_state) = ops.state;
+        let x = checkpointer.retrieve_node_output::<FlexTensor>(x_state);
+        let weight = checkpointer.retrieve_node_output::<FlexTensor>(weight_state);
+        let (n, c_in, hw, c_out) = dims(&x, &weight);
+        let g = values(&grad);
+        let sample_g = |s: usize| Matrix::new(&g[s * c_out * hw..][..c_out * hw], c_out, hw);
+        if let Some(node) = node_x {
+            // ∂x[n] = Wᵀ · g[n]
+            let wv = values(&weight);
+            let wt = Matrix::new(&wv, c_out, c_in).t();
+            let mut dx = vec![0.0f32; n * c_in * hw];
+            per_sample(&mut dx, n, |s, dxs, parallel| {
+                product(dxs, wt, sample_g(s), false, parallel);
+            });
+            grads.register::<Flex>(node.id, tensor(dx, shape(&x)));
+        }
+        if let Some(node) = node_weight {
+            // ∂W = Σₙ g[n] · x[n]ᵀ, accumulated sample by sample.
+            let xv = values(&x);
+            let mut dw = vec![0.0f32; c_out * c_in];
+            for s in 0..n {
+                let xs = Matrix::new(&xv[s * c_in * hw..][..c_in * hw], c_in, hw);
+                product(&mut dw, sample_g(s), xs.t(), s > 0, true);
+            }
+            grads.register::<Flex>(node.id, tensor(dw, shape(&weight)));
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> PointwiseBackend for Autodiff<Flex, C> {
+    fn pointwise_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
+        match PointwiseBackward
+            .prepare::<C>([x.node(), weight.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let weight_state = prep.checkpoint(&weight);
+                let out = forward(&x.into_primitive(), &weight.into_primitive());
+                prep.finish((x_state, weight_state), out)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(forward(&x.into_primitive(), &weight.into_primitive()))
+            }
+        }
+    }
+}
+
+/// `x` `[N, C_in, H, W]`, `weight` `[C_out, C_in, 1, 1]` → `[N, C_out, H, W]`: the backend
+/// operation on flex in f32, a `matmul` of reshaped views elsewhere.
 pub fn pointwise_conv2d(x: Tensor<4>, weight: Tensor<4>) -> Tensor<4> {
+    let flex_f32 = x.dtype() == DType::F32
+        && weight.dtype() == DType::F32
+        && x.device().inner() == Device::flex();
+    if flex_f32 {
+        return Tensor::from_dispatch(<Dispatch as PointwiseBackend>::pointwise_conv2d(
+            x.into_dispatch(),
+            weight.into_dispatch(),
+        ));
+    }
     let [n, c_in, h, w] = x.dims();
     let [c_out, _, _, _] = weight.dims();
     weight
@@ -29,11 +166,18 @@ mod tests {
     /// Output and both gradients equal burn's `conv2d` with a 1×1 kernel (the op this replaces).
     #[test]
     fn equals_burns_one_by_one_convolution() {
+        // A batch of 3 (split over samples) and of 1 (each product split over threads).
+        for batch in [3, 1] {
+            compare_with_burn(batch);
+        }
+    }
+
+    fn compare_with_burn(batch: usize) {
         let device = Device::flex();
         device.seed(13);
-        let x = Tensor::<4>::random([3, 5, 7, 6], Distribution::Normal(0.0, 1.0), &device);
+        let x = Tensor::<4>::random([batch, 5, 7, 6], Distribution::Normal(0.0, 1.0), &device);
         let w = Tensor::<4>::random([4, 5, 1, 1], Distribution::Normal(0.0, 1.0), &device);
-        let r = Tensor::<4>::random([3, 4, 7, 6], Distribution::Normal(0.0, 1.0), &device);
+        let r = Tensor::<4>::random([batch, 4, 7, 6], Distribution::Normal(0.0, 1.0), &device);
         let run = |f: &dyn Fn(Tensor<4>, Tensor<4>) -> Tensor<4>| {
             let train = Device::flex().autodiff();
             let x = Tensor::<4>::from_data(x.to_data(), &train).require_grad();
@@ -55,7 +199,7 @@ mod tests {
             for (k, (p, q)) in a.iter().zip(b).enumerate() {
                 assert!(
                     (p - q).abs() <= 1e-5 * (1.0 + q.abs()),
-                    "{what}[{k}] {p} vs {q}"
+                    "batch {batch}: {what}[{k}] {p} vs {q}"
                 );
             }
         }
