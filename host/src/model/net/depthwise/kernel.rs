@@ -309,6 +309,9 @@ pub fn input_grad(w: &[f32], g: &[f32], geo: &Geometry) -> Vec<f32> {
         geo.n * geo.c * geo.out_plane(),
         "depthwise: gradient length"
     );
+    if geo.sh == 1 && geo.sw == 1 && geo.ph < geo.kh && geo.pw < geo.kw {
+        return input_grad_stride_one(w, g, geo);
+    }
     let mut out = vec![0.0f32; geo.n * geo.c * geo.in_plane()];
     if geo.in_plane() == 0 || geo.out_plane() == 0 {
         return out;
@@ -327,6 +330,28 @@ pub fn input_grad(w: &[f32], g: &[f32], geo: &Geometry) -> Vec<f32> {
             },
         );
     out
+}
+
+/// At stride 1 the input gradient is itself a depthwise convolution: of `g` with each kernel
+/// turned 180°, padded by `k − 1 − p` before, output `h × w`
+/// (`∂x[iy, ix] = Σ w[i, j] · g[iy + p − i, ix + p − j]`, and `i ↦ k − 1 − i` makes that a
+/// correlation). So it runs on [`forward`]'s register blocks instead of one pass per tap.
+fn input_grad_stride_one(w: &[f32], g: &[f32], geo: &Geometry) -> Vec<f32> {
+    let taps = geo.kh * geo.kw;
+    let turned: Vec<f32> = w
+        .chunks_exact(taps)
+        .flat_map(|wc| wc.iter().rev().copied())
+        .collect();
+    let transposed = Geometry {
+        h: geo.oh,
+        w: geo.ow,
+        oh: geo.h,
+        ow: geo.w,
+        ph: geo.kh - 1 - geo.ph,
+        pw: geo.kw - 1 - geo.pw,
+        ..*geo
+    };
+    forward(g, &turned, &transposed)
 }
 
 /// The taps of one plane's input gradient added into the staged layout.
