@@ -121,16 +121,13 @@ pub fn backward(
     eps: f64,
     e: &Extent,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    assert_eq!(x.len(), e.len(), "batch norm: input length");
-    assert_eq!(g.len(), e.len(), "batch norm: gradient length");
-    let (mean, var) = stats.split_at(e.c);
-    let inv_std: Vec<f32> = var
-        .iter()
-        .map(|&v| (1.0 / (f64::from(v) + eps).sqrt()) as f32)
-        .collect();
-    let sums = channel_sums(x, g, mean, &inv_std, e);
-    let dbeta: Vec<f32> = sums.iter().map(|s| s.0 as f32).collect();
-    let dgamma: Vec<f32> = sums.iter().map(|s| s.1 as f32).collect();
+    let ChannelSums {
+        mean,
+        inv_std,
+        sums,
+        dgamma,
+        dbeta,
+    } = ChannelSums::new(x, g, stats, eps, e);
     let mut dx = vec![0.0f32; x.len()];
     if e.plane > 0 {
         dx.par_chunks_mut(e.plane)
@@ -158,16 +155,12 @@ pub fn backward_eval(
     eps: f64,
     e: &Extent,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    assert_eq!(x.len(), e.len(), "batch norm: input length");
-    assert_eq!(g.len(), e.len(), "batch norm: gradient length");
-    let (mean, var) = stats.split_at(e.c);
-    let inv_std: Vec<f32> = var
-        .iter()
-        .map(|&v| (1.0 / (f64::from(v) + eps).sqrt()) as f32)
-        .collect();
-    let sums = channel_sums(x, g, mean, &inv_std, e);
-    let dbeta: Vec<f32> = sums.iter().map(|s| s.0 as f32).collect();
-    let dgamma: Vec<f32> = sums.iter().map(|s| s.1 as f32).collect();
+    let ChannelSums {
+        inv_std,
+        dgamma,
+        dbeta,
+        ..
+    } = ChannelSums::new(x, g, stats, eps, e);
     let mut dx = vec![0.0f32; x.len()];
     if e.plane > 0 {
         dx.par_chunks_mut(e.plane)
@@ -181,27 +174,47 @@ pub fn backward_eval(
     (dx, dgamma, dbeta)
 }
 
-/// Per channel `(Σ g, Σ g x̂)` with `x̂ = (x − μ) · inv_std`, summed in `f64` over planes.
-fn channel_sums(
-    x: &[f32],
-    g: &[f32],
-    mean: &[f32],
-    inv_std: &[f32],
-    e: &Extent,
-) -> Vec<(f64, f64)> {
-    (0..e.c)
-        .into_par_iter()
-        .map(|c| {
-            let m = mean[c];
-            let sum_g: f64 = e.planes(g, c).map(|p| f64::from(lanes(p, |v| v))).sum();
-            let sum_gx: f64 = e
-                .planes(g, c)
-                .zip(e.planes(x, c))
-                .map(|(gp, xp)| f64::from(dot_centred(gp, xp, m)))
-                .sum();
-            (sum_g, sum_gx * f64::from(inv_std[c]))
-        })
-        .collect()
+/// What both backward passes need per channel: `μ`, `1/√(σ² + ε)`, `(Σ g, Σ g x̂)` summed in
+/// `f64` over planes (`x̂ = (x − μ) · inv_std`), and their `f32` forms `∂L/∂γ = Σ g x̂`,
+/// `∂L/∂β = Σ g`.
+struct ChannelSums<'a> {
+    mean: &'a [f32],
+    inv_std: Vec<f32>,
+    sums: Vec<(f64, f64)>,
+    dgamma: Vec<f32>,
+    dbeta: Vec<f32>,
+}
+
+impl<'a> ChannelSums<'a> {
+    fn new(x: &[f32], g: &[f32], stats: &'a [f32], eps: f64, e: &Extent) -> Self {
+        assert_eq!(x.len(), e.len(), "batch norm: input length");
+        assert_eq!(g.len(), e.len(), "batch norm: gradient length");
+        let (mean, var) = stats.split_at(e.c);
+        let inv_std: Vec<f32> = var
+            .iter()
+            .map(|&v| (1.0 / (f64::from(v) + eps).sqrt()) as f32)
+            .collect();
+        let sums: Vec<(f64, f64)> = (0..e.c)
+            .into_par_iter()
+            .map(|c| {
+                let m = mean[c];
+                let sum_g: f64 = e.planes(g, c).map(|p| f64::from(lanes(p, |v| v))).sum();
+                let sum_gx: f64 = e
+                    .planes(g, c)
+                    .zip(e.planes(x, c))
+                    .map(|(gp, xp)| f64::from(dot_centred(gp, xp, m)))
+                    .sum();
+                (sum_g, sum_gx * f64::from(inv_std[c]))
+            })
+            .collect();
+        ChannelSums {
+            mean,
+            dbeta: sums.iter().map(|s| s.0 as f32).collect(),
+            dgamma: sums.iter().map(|s| s.1 as f32).collect(),
+            inv_std,
+            sums,
+        }
+    }
 }
 
 /// Per-channel `a = γ / √(σ² + ε)`, `b = β − μ a`, so that `y = x a + b`.

@@ -287,6 +287,40 @@ mod tests {
     use burn::nn::BatchNormConfig;
     use burn::tensor::Distribution;
 
+    /// `y`, `∂x`, `∂γ`, `∂β` of `loss = Σ y · r` through `bn` (on an autodiff flex device), and
+    /// the running mean and variance after it; `fused` picks [`forward`] or burn's own.
+    fn outputs(bn: &BatchNorm, x: &Tensor<4>, r: &Tensor<4>, fused: bool) -> [Vec<f32>; 6] {
+        let train = Device::flex().autodiff();
+        let x = Tensor::<4>::from_data(x.to_data(), &train).require_grad();
+        let y = if fused {
+            forward(bn, x.clone())
+        } else {
+            bn.forward(x.clone())
+        };
+        let r = Tensor::<4>::from_data(r.to_data(), &train);
+        let grads = (y.clone() * r).sum().backward();
+        let v = |t: Tensor<1>| t.into_data().try_to_vec::<f32>().unwrap();
+        let v4 = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
+        [
+            v4(y.inner()),
+            v4(x.grad(&grads).unwrap()),
+            v(bn.gamma.grad(&grads).unwrap()),
+            v(bn.beta.grad(&grads).unwrap()),
+            v(bn.running_mean.value().inner()),
+            v(bn.running_var.value().inner()),
+        ]
+    }
+
+    fn close(a: &[f32], b: &[f32], what: &str) {
+        assert_eq!(a.len(), b.len());
+        for (k, (p, q)) in a.iter().zip(b).enumerate() {
+            assert!(
+                (p - q).abs() <= 2e-5 * (1.0 + q.abs()),
+                "{what}[{k}] {p} vs {q}"
+            );
+        }
+    }
+
     /// Output, running statistics and the gradients of input, γ and β equal burn's own
     /// `BatchNorm` in training mode (the op this replaces), on an odd-sized NCHW activation with
     /// non-trivial γ, β, running statistics and upstream gradient.
@@ -308,42 +342,13 @@ mod tests {
             bn.beta = Param::from_tensor(Tensor::from_data(beta.to_data(), &train));
             bn.running_mean
                 .update(Tensor::from_floats([0.5, -0.5, 1.0, 0.0], &train));
-            let x = Tensor::<4>::from_data(x.to_data(), &train).require_grad();
-            let y = if fused {
-                forward(&bn, x.clone())
-            } else {
-                bn.forward(x.clone())
-            };
-            let r = Tensor::<4>::from_data(r.to_data(), &train);
-            let grads = (y.clone() * r).sum().backward();
-            let v = |t: Tensor<1>| t.into_data().try_to_vec::<f32>().unwrap();
-            let v4 = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
-            (
-                v4(y.inner()),
-                v4(x.grad(&grads).unwrap()),
-                v(bn.gamma.grad(&grads).unwrap()),
-                v(bn.beta.grad(&grads).unwrap()),
-                v(bn.running_mean.value().inner()),
-                v(bn.running_var.value().inner()),
-            )
+            outputs(&bn, &x, &r, fused)
         };
-        let ours = run(true);
-        let theirs = run(false);
-        let close = |a: &[f32], b: &[f32], what: &str| {
-            assert_eq!(a.len(), b.len());
-            for (k, (p, q)) in a.iter().zip(b).enumerate() {
-                assert!(
-                    (p - q).abs() <= 2e-5 * (1.0 + q.abs()),
-                    "{what}[{k}] {p} vs {q}"
-                );
-            }
-        };
-        close(&ours.0, &theirs.0, "y");
-        close(&ours.1, &theirs.1, "dx");
-        close(&ours.2, &theirs.2, "dγ");
-        close(&ours.3, &theirs.3, "dβ");
-        close(&ours.4, &theirs.4, "running mean");
-        close(&ours.5, &theirs.5, "running var");
+        let (ours, theirs) = (run(true), run(false));
+        let names = ["y", "dx", "dγ", "dβ", "running mean", "running var"];
+        for ((a, b), what) in ours.iter().zip(&theirs).zip(names) {
+            close(a, b, what);
+        }
     }
 
     /// Evaluation mode (the layer's training flag cleared, as a frozen backbone has it, on an
@@ -365,47 +370,16 @@ mod tests {
             bn.training = Param::from_bool(false);
             bn
         };
-        let v = |t: Tensor<1>| t.into_data().try_to_vec::<f32>().unwrap();
+        let run = |fused: bool| outputs(&layer(&Device::flex().autodiff()), &x, &r, fused);
+        let (ours, theirs) = (run(true), run(false));
+        for ((a, b), what) in ours.iter().zip(&theirs).zip(["y", "dx", "dγ", "dβ"]) {
+            close(a, b, what);
+        }
+        assert_eq!(ours[4], vec![0.5, -0.5, 1.0], "running mean untouched");
+        assert_eq!(ours[5], vec![2.0, 0.25, 4.0], "running var untouched");
         let v4 = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
-        let run = |fused: bool| {
-            let train = Device::flex().autodiff();
-            let bn = layer(&train);
-            let x = Tensor::<4>::from_data(x.to_data(), &train).require_grad();
-            let y = if fused {
-                forward(&bn, x.clone())
-            } else {
-                bn.forward(x.clone())
-            };
-            let r = Tensor::<4>::from_data(r.to_data(), &train);
-            let grads = (y.clone() * r).sum().backward();
-            (
-                v4(y.inner()),
-                v4(x.grad(&grads).unwrap()),
-                v(bn.gamma.grad(&grads).unwrap()),
-                v(bn.beta.grad(&grads).unwrap()),
-                v(bn.running_mean.value().inner()),
-                v(bn.running_var.value().inner()),
-            )
-        };
-        let ours = run(true);
-        let theirs = run(false);
-        let close = |a: &[f32], b: &[f32], what: &str| {
-            assert_eq!(a.len(), b.len());
-            for (k, (p, q)) in a.iter().zip(b).enumerate() {
-                assert!(
-                    (p - q).abs() <= 2e-5 * (1.0 + q.abs()),
-                    "{what}[{k}] {p} vs {q}"
-                );
-            }
-        };
-        close(&ours.0, &theirs.0, "y");
-        close(&ours.1, &theirs.1, "dx");
-        close(&ours.2, &theirs.2, "dγ");
-        close(&ours.3, &theirs.3, "dβ");
-        assert_eq!(ours.4, vec![0.5, -0.5, 1.0], "running mean untouched");
-        assert_eq!(ours.5, vec![2.0, 0.25, 4.0], "running var untouched");
         // Not the identity: a check that the layer did normalize.
-        assert!((ours.0[0] - v4(x.clone())[0]).abs() > 1e-3);
+        assert!((ours[0][0] - v4(x.clone())[0]).abs() > 1e-3);
         let bn = layer(&device);
         close(
             &v4(forward(&bn, x.clone())),
