@@ -149,14 +149,10 @@ pub fn relu6<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 
 /// One activation per element.
 fn forward(kind: Kind, x: &[f32]) -> Vec<f32> {
-    let mut y = vec![0.0f32; x.len()];
-    y.par_chunks_mut(CHUNK)
-        .zip(x.par_chunks(CHUNK))
-        .for_each(|(y, x)| match kind {
-            Kind::Silu => simd::map_into(x, y, silu_value),
-            Kind::Relu6 => simd::map_into(x, y, relu6_value),
-        });
-    y
+    match kind {
+        Kind::Silu => simd::map_new(x, CHUNK, |_| silu_value),
+        Kind::Relu6 => simd::map_new(x, CHUNK, |_| relu6_value),
+    }
 }
 
 /// [`forward`] overwriting `x`.
@@ -170,14 +166,10 @@ fn forward_in_place(kind: Kind, x: &mut [f32]) {
 /// `∂L/∂x` of one activation from `x` and `g = ∂L/∂y`.
 fn backward(kind: Kind, x: &[f32], g: &[f32]) -> Vec<f32> {
     assert_eq!(x.len(), g.len(), "activation: gradient length");
-    let mut dx = vec![0.0f32; x.len()];
-    dx.par_chunks_mut(CHUNK)
-        .zip(x.par_chunks(CHUNK).zip(g.par_chunks(CHUNK)))
-        .for_each(|(dx, (x, g))| match kind {
-            Kind::Silu => simd::zip_map_into(x, g, dx, silu_grad),
-            Kind::Relu6 => simd::zip_map_into(x, g, dx, relu6_grad),
-        });
-    dx
+    match kind {
+        Kind::Silu => simd::zip_map_new(x, g, CHUNK, |_| silu_grad),
+        Kind::Relu6 => simd::zip_map_new(x, g, CHUNK, |_| relu6_grad),
+    }
 }
 
 fn relu6_value(x: f32) -> f32 {

@@ -6,14 +6,61 @@
 //! AVX2+FMA and NEON and pick the best version at run time (`multiversion`); the closure they
 //! take is inlined into each version. Values are computed exactly as the plain loop would
 //! (no reassociation), so results do not depend on the version picked.
-use multiversion::multiversion;
+use std::mem::MaybeUninit;
 
-/// `dst[k] = f(src[k])`.
+use multiversion::multiversion;
+use rayon::prelude::*;
+
+/// A new vector `y` with `y[k] = f_i(src[k])`, where `i = k / chunk` is the index of the
+/// `chunk`-element run `k` falls in (the last run may be shorter) and `f_i = per_chunk(i)`: a
+/// per-plane affine map passes `chunk = H·W`, a plain element-wise map any `chunk` (it only
+/// sets how the work splits over threads). The output is written once, straight into fresh
+/// memory: no zero-fill before the loop (`vec![0.0; n]` is a `memset` of the whole
+/// activation, 5.7 % of a B0 training step in `perf`).
+pub fn map_new<F, G>(src: &[f32], chunk: usize, per_chunk: F) -> Vec<f32>
+where
+    F: Fn(usize) -> G + Sync,
+    G: Fn(f32) -> f32,
+{
+    let mut y = Vec::with_capacity(src.len());
+    y.spare_capacity_mut()[..src.len()]
+        .par_chunks_mut(chunk.max(1))
+        .zip(src.par_chunks(chunk.max(1)))
+        .enumerate()
+        .for_each(|(i, (d, s))| map_uninit(s, d, per_chunk(i)));
+    // SAFETY: the chunks above cover `0..src.len()` exactly once (`par_chunks_mut` of that
+    // range, zipped with source chunks of the same lengths) and `map_uninit` writes every
+    // element of its `dst` (it asserts the lengths match); a panic in any of them propagates
+    // out of `for_each` before this line, dropping `y` with length 0.
+    unsafe { y.set_len(src.len()) };
+    y
+}
+
+/// A new vector `y` with `y[k] = f_i(a[k], b[k])`, chunks as in [`map_new`].
+pub fn zip_map_new<F, G>(a: &[f32], b: &[f32], chunk: usize, per_chunk: F) -> Vec<f32>
+where
+    F: Fn(usize) -> G + Sync,
+    G: Fn(f32, f32) -> f32,
+{
+    assert_eq!(a.len(), b.len(), "zip_map_new: lengths");
+    let mut y = Vec::with_capacity(a.len());
+    y.spare_capacity_mut()[..a.len()]
+        .par_chunks_mut(chunk.max(1))
+        .zip(a.par_chunks(chunk.max(1)).zip(b.par_chunks(chunk.max(1))))
+        .enumerate()
+        .for_each(|(i, (d, (a, b)))| zip_map_uninit(a, b, d, per_chunk(i)));
+    // SAFETY: as in `map_new`: the chunks cover `0..a.len()` once and `zip_map_uninit`
+    // writes every element of its `dst`.
+    unsafe { y.set_len(a.len()) };
+    y
+}
+
+/// `dst[k] = f(src[k])`, every element of `dst` written.
 #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma", "aarch64+neon"))]
-pub fn map_into<F: Fn(f32) -> f32>(src: &[f32], dst: &mut [f32], f: F) {
-    assert_eq!(src.len(), dst.len(), "map_into: lengths");
+fn map_uninit<F: Fn(f32) -> f32>(src: &[f32], dst: &mut [MaybeUninit<f32>], f: F) {
+    assert_eq!(src.len(), dst.len(), "map_new: lengths");
     for (d, &s) in dst.iter_mut().zip(src) {
-        *d = f(s);
+        d.write(f(s));
     }
 }
 
@@ -25,15 +72,20 @@ pub fn map_in_place<F: Fn(f32) -> f32>(x: &mut [f32], f: F) {
     }
 }
 
-/// `dst[k] = f(a[k], b[k])`.
+/// `dst[k] = f(a[k], b[k])`, every element of `dst` written.
 #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma", "aarch64+neon"))]
-pub fn zip_map_into<F: Fn(f32, f32) -> f32>(a: &[f32], b: &[f32], dst: &mut [f32], f: F) {
+fn zip_map_uninit<F: Fn(f32, f32) -> f32>(
+    a: &[f32],
+    b: &[f32],
+    dst: &mut [MaybeUninit<f32>],
+    f: F,
+) {
     assert!(
         a.len() == dst.len() && b.len() == dst.len(),
-        "zip_map_into: lengths"
+        "zip_map_new: lengths"
     );
     for ((d, &a), &b) in dst.iter_mut().zip(a).zip(b) {
-        *d = f(a, b);
+        d.write(f(a, b));
     }
 }
 
@@ -74,7 +126,8 @@ mod tests {
     use super::*;
 
     /// Each helper equals its plain loop on a length that is not a multiple of any vector
-    /// width, NaN included.
+    /// width, NaN included, with the per-chunk function picked by the right chunk index
+    /// (chunks of 5: the last one holds 3 values).
     #[test]
     fn helpers_equal_the_plain_loops() {
         let x: Vec<f32> = (0..37)
@@ -82,21 +135,22 @@ mod tests {
             .chain([f32::NAN])
             .collect();
         let f = |v: f32| v.clamp(0.0, 6.0) * 2.0 + 1.0;
-        let mut y = vec![0.0; x.len()];
-        map_into(&x, &mut y, f);
+        let y = map_new(&x, 5, |i| move |v| f(v) + i as f32);
         let mut z = x.clone();
         map_in_place(&mut z, f);
-        let mut w = vec![0.0; x.len()];
-        zip_map_into(&x, &y, &mut w, |a, b| a * b - 1.0);
+        let w = zip_map_new(&x, &y, 5, |i| move |a, b| a * b - i as f32);
+        assert_eq!((y.len(), w.len()), (x.len(), x.len()));
         for k in 0..x.len() {
-            let want = f(x[k]);
-            assert_eq!(y[k].to_bits(), want.to_bits(), "map_into[{k}]");
-            assert_eq!(z[k].to_bits(), want.to_bits(), "map_in_place[{k}]");
-            let want = x[k] * want - 1.0;
-            assert_eq!(w[k].to_bits(), want.to_bits(), "zip_map_into[{k}]");
+            let i = (k / 5) as f32;
+            let want = f(x[k]) + i;
+            assert_eq!(y[k].to_bits(), want.to_bits(), "map_new[{k}]");
+            assert_eq!(z[k].to_bits(), f(x[k]).to_bits(), "map_in_place[{k}]");
+            let want = x[k] * want - i;
+            assert_eq!(w[k].to_bits(), want.to_bits(), "zip_map_new[{k}]");
         }
-        assert_eq!(y[3], 1.0, "clamped below: 2·0 + 1");
-        assert_eq!(y[30], 13.0, "clamped above: 2·6 + 1");
+        assert_eq!(y[3], 1.0, "clamped below: 2·0 + 1, chunk 0");
+        assert_eq!(y[30], 19.0, "clamped above: 2·6 + 1, chunk 6");
+        assert!(map_new(&[], 4, |_| |v| v).is_empty());
     }
 
     /// [`exp`] against f64 over [−87, 88] in steps of 1/64: within 3 ulps (relative 3.6e-7);

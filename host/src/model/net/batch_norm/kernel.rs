@@ -76,18 +76,10 @@ pub fn forward(
 ) -> Vec<f32> {
     assert_eq!(x.len(), e.len(), "batch norm: input length");
     let (scale, shift) = affine(gamma, beta, stats, eps, e.c);
-    let mut y = vec![0.0f32; x.len()];
-    if e.plane == 0 {
-        return y;
-    }
-    y.par_chunks_mut(e.plane)
-        .zip(x.par_chunks(e.plane))
-        .enumerate()
-        .for_each(|(plane, (y, x))| {
-            let (a, b) = (scale[plane % e.c], shift[plane % e.c]);
-            simd::map_into(x, y, |x| x * a + b);
-        });
-    y
+    simd::map_new(x, e.plane, |plane| {
+        let (a, b) = (scale[plane % e.c], shift[plane % e.c]);
+        move |x| x * a + b
+    })
 }
 
 /// [`forward`] overwriting `x` with `y`.
@@ -128,20 +120,14 @@ pub fn backward(
         dgamma,
         dbeta,
     } = ChannelSums::new(x, g, stats, eps, e);
-    let mut dx = vec![0.0f32; x.len()];
-    if e.plane > 0 {
-        dx.par_chunks_mut(e.plane)
-            .zip(x.par_chunks(e.plane).zip(g.par_chunks(e.plane)))
-            .enumerate()
-            .for_each(|(plane, (dx, (x, g)))| {
-                let c = plane % e.c;
-                let k = gamma[c] * inv_std[c];
-                let mg = (sums[c].0 / e.count()) as f32;
-                let mgx = (sums[c].1 / e.count()) as f32;
-                let (m, s) = (mean[c], inv_std[c]);
-                simd::zip_map_into(x, g, dx, |x, g| k * (g - mg - (x - m) * s * mgx));
-            });
-    }
+    let dx = simd::zip_map_new(x, g, e.plane, |plane| {
+        let c = plane % e.c;
+        let k = gamma[c] * inv_std[c];
+        let mg = (sums[c].0 / e.count()) as f32;
+        let mgx = (sums[c].1 / e.count()) as f32;
+        let (m, s) = (mean[c], inv_std[c]);
+        move |x, g| k * (g - mg - (x - m) * s * mgx)
+    });
     (dx, dgamma, dbeta)
 }
 
@@ -161,16 +147,10 @@ pub fn backward_eval(
         dbeta,
         ..
     } = ChannelSums::new(x, g, stats, eps, e);
-    let mut dx = vec![0.0f32; x.len()];
-    if e.plane > 0 {
-        dx.par_chunks_mut(e.plane)
-            .zip(g.par_chunks(e.plane))
-            .enumerate()
-            .for_each(|(plane, (dx, g))| {
-                let k = gamma[plane % e.c] * inv_std[plane % e.c];
-                simd::map_into(g, dx, |g| k * g);
-            });
-    }
+    let dx = simd::map_new(g, e.plane, |plane| {
+        let k = gamma[plane % e.c] * inv_std[plane % e.c];
+        move |g| k * g
+    });
     (dx, dgamma, dbeta)
 }
 
