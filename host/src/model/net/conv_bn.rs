@@ -121,11 +121,7 @@ impl ConvBn {
         } else {
             conv.forward(x)
         };
-        let x = batch_norm::forward(&self.bn, x);
-        match self.activation {
-            Some(act) => act.forward(x),
-            None => x,
-        }
+        batch_norm::forward(&self.bn, x, self.activation)
     }
 
     /// A 1×1, stride-1, unpadded conv without bias (every expansion, projection and head conv

@@ -172,11 +172,76 @@ fn backward(kind: Kind, x: &[f32], g: &[f32]) -> Vec<f32> {
     }
 }
 
+/// An activation as two scalar functions, for kernels that apply it inside another pass
+/// ([`batch_norm`](super::batch_norm::kernel) normalizes and activates in one): the value at
+/// the pre-activation `z`, and `∂L/∂z` from `z` and `g = ∂L/∂y`. The same functions as this
+/// file's own passes, so a fused layer computes exactly what the two separate ones do.
+pub(super) trait Scalar: Copy + Send + Sync {
+    /// Whether this is the identity ([`Linear`]), so a kernel can skip the pass.
+    const IDENTITY: bool = false;
+    /// `y(z)`.
+    fn value(z: f32) -> f32;
+    /// `∂L/∂z` from `z` and `g`.
+    fn grad(z: f32, g: f32) -> f32;
+}
+
+/// No activation: `y = z`.
+#[derive(Clone, Copy)]
+pub(super) struct Linear;
+
+/// [`silu`] as a [`Scalar`].
+#[derive(Clone, Copy)]
+pub(super) struct Silu;
+
+/// [`relu6`] as a [`Scalar`].
+#[derive(Clone, Copy)]
+pub(super) struct Relu6;
+
+impl Scalar for Linear {
+    const IDENTITY: bool = true;
+
+    #[inline(always)]
+    fn value(z: f32) -> f32 {
+        z
+    }
+
+    #[inline(always)]
+    fn grad(_: f32, g: f32) -> f32 {
+        g
+    }
+}
+
+impl Scalar for Silu {
+    #[inline(always)]
+    fn value(z: f32) -> f32 {
+        silu_value(z)
+    }
+
+    #[inline(always)]
+    fn grad(z: f32, g: f32) -> f32 {
+        silu_grad(z, g)
+    }
+}
+
+impl Scalar for Relu6 {
+    #[inline(always)]
+    fn value(z: f32) -> f32 {
+        relu6_value(z)
+    }
+
+    #[inline(always)]
+    fn grad(z: f32, g: f32) -> f32 {
+        relu6_grad(z, g)
+    }
+}
+
+#[inline(always)]
 fn relu6_value(x: f32) -> f32 {
     x.clamp(0.0, 6.0)
 }
 
 /// `g` where `0 ≤ x ≤ 6`, else 0.
+#[inline(always)]
 fn relu6_grad(x: f32, g: f32) -> f32 {
     if (0.0..=6.0).contains(&x) { g } else { 0.0 }
 }

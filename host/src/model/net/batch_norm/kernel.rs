@@ -13,10 +13,14 @@
 //! the way forward and twice back, around about a dozen element-wise passes; here a channel's
 //! values are read in place as its `N` contiguous planes. Sums of a plane run in eight `f32`
 //! lanes; planes are added in `f64`.
+use std::borrow::Cow;
+
 use multiversion::multiversion;
 use rayon::prelude::*;
 
+use super::super::fused_activation::{Linear, Relu6, Scalar, Silu};
 use super::super::simd;
+use crate::model::arch::Activation;
 
 /// NCHW extents: batch, channels and elements per plane (`H·W`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,7 +69,28 @@ pub fn stats(x: &[f32], e: &Extent) -> Vec<f32> {
     [mean, var].concat()
 }
 
-/// `y = γ (x − μ) / √(σ² + ε) + β` with `stats` as [`stats`] returns them.
+/// Calls `$body` with `$a` bound to the [`Scalar`] form of `$act` (`None`: [`Linear`]), so each
+/// activation gets its own compiled loop.
+macro_rules! with_activation {
+    ($act:expr, $a:ident => $body:expr) => {
+        match $act {
+            None => {
+                type $a = Linear;
+                $body
+            }
+            Some(Activation::Silu) => {
+                type $a = Silu;
+                $body
+            }
+            Some(Activation::Relu6) => {
+                type $a = Relu6;
+                $body
+            }
+        }
+    };
+}
+
+/// `y = act(γ (x − μ) / √(σ² + ε) + β)` with `stats` as [`stats`] returns them, in one pass.
 pub fn forward(
     x: &[f32],
     gamma: &[f32],
@@ -73,13 +98,14 @@ pub fn forward(
     stats: &[f32],
     eps: f64,
     e: &Extent,
+    act: Option<Activation>,
 ) -> Vec<f32> {
     assert_eq!(x.len(), e.len(), "batch norm: input length");
     let (scale, shift) = affine(gamma, beta, stats, eps, e.c);
-    simd::map_new(x, e.plane, |plane| {
+    with_activation!(act, A => simd::map_new(x, e.plane, |plane| {
         let (a, b) = (scale[plane % e.c], shift[plane % e.c]);
-        move |x| x * a + b
-    })
+        move |x| A::value(x * a + b)
+    }))
 }
 
 /// [`forward`] overwriting `x` with `y`.
@@ -90,73 +116,132 @@ pub fn forward_in_place(
     stats: &[f32],
     eps: f64,
     e: &Extent,
+    act: Option<Activation>,
 ) {
     assert_eq!(x.len(), e.len(), "batch norm: input length");
     let (scale, shift) = affine(gamma, beta, stats, eps, e.c);
     if e.plane == 0 {
         return;
     }
-    x.par_chunks_mut(e.plane)
-        .enumerate()
-        .for_each(|(plane, x)| {
-            let (a, b) = (scale[plane % e.c], shift[plane % e.c]);
-            simd::map_in_place(x, |v| v * a + b);
-        });
+    with_activation!(act, A => x.par_chunks_mut(e.plane).enumerate().for_each(|(plane, x)| {
+        let (a, b) = (scale[plane % e.c], shift[plane % e.c]);
+        simd::map_in_place(x, |v| A::value(v * a + b));
+    }))
 }
 
-/// Gradients of [`forward`] (statistics included): `(∂L/∂x, ∂L/∂γ, ∂L/∂β)`.
+/// Gradients of [`forward`] (statistics included): `(∂L/∂x, ∂L/∂γ, ∂L/∂β)`. The activation's
+/// input `z = x a + b` is recomputed from `x` (bit for bit the forward's), so the layer keeps
+/// only `x` for its backward and the activation's gradient `∂L/∂z = act'(z) g` is folded into
+/// the two passes: one for the per-channel sums, one for `∂L/∂x`.
+#[allow(clippy::too_many_arguments)]
 pub fn backward(
     x: &[f32],
     g: &[f32],
     gamma: &[f32],
+    beta: &[f32],
+    stats: &[f32],
+    eps: f64,
+    e: &Extent,
+    act: Option<Activation>,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    with_activation!(act, A => backward_with::<A>(x, g, gamma, beta, stats, eps, e))
+}
+
+fn backward_with<A: Scalar>(
+    x: &[f32],
+    g: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
     stats: &[f32],
     eps: f64,
     e: &Extent,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let d = activation_grad::<A>(x, g, gamma, beta, stats, eps, e);
     let ChannelSums {
         mean,
         inv_std,
         sums,
         dgamma,
         dbeta,
-    } = ChannelSums::new(x, g, stats, eps, e);
-    let dx = simd::zip_map_new(x, g, e.plane, |plane| {
+    } = ChannelSums::new(x, &d, stats, eps, e);
+    let dx = simd::zip_map_new(x, &d, e.plane, |plane| {
         let c = plane % e.c;
         let k = gamma[c] * inv_std[c];
         let mg = (sums[c].0 / e.count()) as f32;
         let mgx = (sums[c].1 / e.count()) as f32;
         let (m, s) = (mean[c], inv_std[c]);
-        move |x, g| k * (g - mg - (x - m) * s * mgx)
+        move |x, d| k * (d - mg - (x - m) * s * mgx)
     });
     (dx, dgamma, dbeta)
 }
 
+/// `∂L/∂z = act'(z) g` with `z = x a + b` recomputed per channel: one pass computing the
+/// activation's derivative once per element (the sums and `∂L/∂x` then read it). Without an
+/// activation, `g` itself.
+fn activation_grad<'g, A: Scalar>(
+    x: &[f32],
+    g: &'g [f32],
+    gamma: &[f32],
+    beta: &[f32],
+    stats: &[f32],
+    eps: f64,
+    e: &Extent,
+) -> Cow<'g, [f32]> {
+    assert_eq!(x.len(), e.len(), "batch norm: input length");
+    assert_eq!(g.len(), e.len(), "batch norm: gradient length");
+    if A::IDENTITY {
+        return Cow::Borrowed(g);
+    }
+    let (scale, shift) = affine(gamma, beta, stats, eps, e.c);
+    Cow::Owned(simd::zip_map_new(x, g, e.plane, |plane| {
+        let (a, b) = (scale[plane % e.c], shift[plane % e.c]);
+        move |x, g| A::grad(x * a + b, g)
+    }))
+}
+
 /// Gradients of [`forward`] with `stats` constants (evaluation mode: the running statistics):
-/// `(∂L/∂x, ∂L/∂γ, ∂L/∂β)` with `∂L/∂x = γ / √(σ² + ε) · g`, `∂L/∂γ = Σ g x̂`, `∂L/∂β = Σ g`.
+/// `(∂L/∂x, ∂L/∂γ, ∂L/∂β)` with `∂L/∂x = γ / √(σ² + ε) · ∂L/∂z`, `∂L/∂γ = Σ ∂L/∂z · x̂`,
+/// `∂L/∂β = Σ ∂L/∂z` (`∂L/∂z` as in [`backward`]).
+#[allow(clippy::too_many_arguments)]
 pub fn backward_eval(
     x: &[f32],
     g: &[f32],
     gamma: &[f32],
+    beta: &[f32],
+    stats: &[f32],
+    eps: f64,
+    e: &Extent,
+    act: Option<Activation>,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    with_activation!(act, A => backward_eval_with::<A>(x, g, gamma, beta, stats, eps, e))
+}
+
+fn backward_eval_with<A: Scalar>(
+    x: &[f32],
+    g: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
     stats: &[f32],
     eps: f64,
     e: &Extent,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let d = activation_grad::<A>(x, g, gamma, beta, stats, eps, e);
     let ChannelSums {
         inv_std,
         dgamma,
         dbeta,
         ..
-    } = ChannelSums::new(x, g, stats, eps, e);
-    let dx = simd::map_new(g, e.plane, |plane| {
+    } = ChannelSums::new(x, &d, stats, eps, e);
+    let dx = simd::map_new(&d, e.plane, |plane| {
         let k = gamma[plane % e.c] * inv_std[plane % e.c];
-        move |g| k * g
+        move |d| k * d
     });
     (dx, dgamma, dbeta)
 }
 
-/// What both backward passes need per channel: `μ`, `1/√(σ² + ε)`, `(Σ g, Σ g x̂)` summed in
-/// `f64` over planes (`x̂ = (x − μ) · inv_std`), and their `f32` forms `∂L/∂γ = Σ g x̂`,
-/// `∂L/∂β = Σ g`.
+/// What both backward passes need per channel: `μ`, `1/√(σ² + ε)`, `(Σ d, Σ d x̂)` summed in
+/// `f64` over planes (`d = ∂L/∂z`, `x̂ = (x − μ) · inv_std`), and their `f32` forms
+/// `∂L/∂γ = Σ d x̂`, `∂L/∂β = Σ d`.
 struct ChannelSums<'a> {
     mean: &'a [f32],
     inv_std: Vec<f32>,
@@ -166,9 +251,9 @@ struct ChannelSums<'a> {
 }
 
 impl<'a> ChannelSums<'a> {
-    fn new(x: &[f32], g: &[f32], stats: &'a [f32], eps: f64, e: &Extent) -> Self {
+    fn new(x: &[f32], d: &[f32], stats: &'a [f32], eps: f64, e: &Extent) -> Self {
         assert_eq!(x.len(), e.len(), "batch norm: input length");
-        assert_eq!(g.len(), e.len(), "batch norm: gradient length");
+        assert_eq!(d.len(), e.len(), "batch norm: gradient length");
         let (mean, var) = stats.split_at(e.c);
         let inv_std: Vec<f32> = var
             .iter()
@@ -178,13 +263,13 @@ impl<'a> ChannelSums<'a> {
             .into_par_iter()
             .map(|c| {
                 let m = mean[c];
-                let sum_g: f64 = e.planes(g, c).map(|p| f64::from(lanes(p, |v| v))).sum();
-                let sum_gx: f64 = e
-                    .planes(g, c)
+                let sum_d: f64 = e.planes(d, c).map(|p| f64::from(lanes(p, |v| v))).sum();
+                let sum_dx: f64 = e
+                    .planes(d, c)
                     .zip(e.planes(x, c))
-                    .map(|(gp, xp)| f64::from(dot_centred(gp, xp, m)))
+                    .map(|(dp, xp)| f64::from(dot_centred(dp, xp, m)))
                     .sum();
-                (sum_g, sum_gx * f64::from(inv_std[c]))
+                (sum_d, sum_dx * f64::from(inv_std[c]))
             })
             .collect();
         ChannelSums {
@@ -263,20 +348,51 @@ mod tests {
         let x = [1.0, 3.0, 5.0, 7.0];
         let s = stats(&x, &e);
         assert_eq!(s, vec![4.0, 5.0]);
-        let y = forward(&x, &[2.0], &[1.0], &s, 0.0, &e);
+        let y = forward(&x, &[2.0], &[1.0], &s, 0.0, &e, None);
         let r5 = 5.0f32.sqrt();
         for (got, want) in y.iter().zip(x.iter().map(|v| 2.0 * (v - 4.0) / r5 + 1.0)) {
             assert!((got - want).abs() < 1e-6, "{got} vs {want}");
         }
         let mut in_place = x;
-        forward_in_place(&mut in_place, &[2.0], &[1.0], &s, 0.0, &e);
+        forward_in_place(&mut in_place, &[2.0], &[1.0], &s, 0.0, &e, None);
         assert_eq!(in_place.to_vec(), y);
+        // With ReLU6 and SiLU after it, in one pass, in place or not: the activation of `y`.
+        // python3: ys = [2 * (v - 4) / math.sqrt(5) + 1 for v in [1, 3, 5, 7]]
+        //   [min(max(y, 0), 6) for y in ys] -> [0, 0.105573, 1.894427, 3.683282]
+        //   [y / (1 + math.exp(-y)) for y in ys] -> [-0.263705, 0.05557, 1.646749, 3.592954]
+        for (act, want) in [
+            (Activation::Relu6, [0.0, 0.105_573, 1.894_427, 3.683_282]),
+            (
+                Activation::Silu,
+                [-0.263_705, 0.055_57, 1.646_749, 3.592_954],
+            ),
+        ] {
+            let fused = forward(&x, &[2.0], &[1.0], &s, 0.0, &e, Some(act));
+            let mut in_place = x;
+            forward_in_place(&mut in_place, &[2.0], &[1.0], &s, 0.0, &e, Some(act));
+            assert_eq!(in_place.to_vec(), fused, "{act:?} in place");
+            for (got, want) in fused.iter().zip(want) {
+                assert!((got - want).abs() < 2e-6, "{act:?}: {got} vs {want}");
+            }
+        }
     }
 
-    /// Central finite differences in f64 of `L = Σ r · y(x, γ, β)` (statistics recomputed from
-    /// the perturbed input every time) against [`backward`].
+    /// Central finite differences in f64 of `L = Σ r · act(y(x, γ, β))` (statistics recomputed
+    /// from the perturbed input every time) against [`backward`], for no activation, SiLU and
+    /// ReLU6 (whose kinks at 0 and 6 none of these pre-activations is within `h` of).
     #[test]
     fn gradients_match_finite_differences() {
+        for act in [None, Some(Activation::Silu), Some(Activation::Relu6)] {
+            gradients_match_finite_differences_with(act);
+        }
+    }
+
+    fn gradients_match_finite_differences_with(act: Option<Activation>) {
+        let apply = |z: f64| match act {
+            None => z,
+            Some(Activation::Silu) => z / (1.0 + (-z).exp()),
+            Some(Activation::Relu6) => z.clamp(0.0, 6.0),
+        };
         let e = Extent {
             n: 3,
             c: 2,
@@ -301,13 +417,13 @@ mod tests {
                 let v = idx.iter().map(|&i| (x[i] - m).powi(2)).sum::<f64>() / idx.len() as f64;
                 for &i in &idx {
                     let y = gamma[c] * (x[i] - m) / (v + eps).sqrt() + beta[c];
-                    l += f64::from(r[i]) * y;
+                    l += f64::from(r[i]) * apply(y);
                 }
             }
             l
         };
         let s = stats(&x, &e);
-        let (dx, dgamma, dbeta) = backward(&x, &r, &gamma, &s, eps, &e);
+        let (dx, dgamma, dbeta) = backward(&x, &r, &gamma, &beta, &s, eps, &e, act);
         let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
         let g64: Vec<f64> = gamma.iter().map(|&v| f64::from(v)).collect();
         let b64: Vec<f64> = beta.iter().map(|&v| f64::from(v)).collect();
@@ -319,7 +435,7 @@ mod tests {
             let fd = (loss(&p, &g64, &b64) - loss(&q, &g64, &b64)) / (2.0 * h);
             assert!(
                 (fd - f64::from(dx[i])).abs() < 1e-4,
-                "dx[{i}] fd {fd} vs {}",
+                "{act:?} dx[{i}] fd {fd} vs {}",
                 dx[i]
             );
         }
@@ -330,7 +446,7 @@ mod tests {
             let fd = (loss(&x64, &p, &b64) - loss(&x64, &q, &b64)) / (2.0 * h);
             assert!(
                 (fd - f64::from(dgamma[c])).abs() < 1e-4,
-                "dγ[{c}] {fd} vs {}",
+                "{act:?} dγ[{c}] {fd} vs {}",
                 dgamma[c]
             );
             let (mut p, mut q) = (b64.clone(), b64.clone());
@@ -339,7 +455,7 @@ mod tests {
             let fd = (loss(&x64, &g64, &p) - loss(&x64, &g64, &q)) / (2.0 * h);
             assert!(
                 (fd - f64::from(dbeta[c])).abs() < 1e-4,
-                "dβ[{c}] {fd} vs {}",
+                "{act:?} dβ[{c}] {fd} vs {}",
                 dbeta[c]
             );
         }
@@ -360,9 +476,11 @@ mod tests {
             &[1.0, 3.0, 4.0, -2.0],
             &[1.0, 2.0, 0.5, 3.0],
             &[2.0, -1.0],
+            &[0.0, 0.0],
             &[1.0, 0.0, 3.0, 0.0],
             1.0,
             &e,
+            None,
         );
         assert_eq!(dx, vec![1.0, 2.0, -0.5, -3.0]);
         assert_eq!(dgamma, vec![2.0, -4.0]);

@@ -23,6 +23,7 @@ use burn::tensor::{DType, Device, Tensor};
 
 use self::kernel::Extent;
 use super::flex_values::{shape, tensor, values, values_mut};
+use crate::model::arch::Activation;
 
 /// The two fused operations.
 #[backend_extension(Flex, Autodiff)]
@@ -32,14 +33,16 @@ pub trait BatchNormBackend: Backend {
     /// for the statistics' dependence on `x`).
     fn batch_norm_stats(x: FloatTensor<Self>) -> FloatTensor<Self>;
 
-    /// `γ (x − μ) / √(σ² + ε) + β` with `stats` from
-    /// [`batch_norm_stats`](Self::batch_norm_stats) of the same `x`.
+    /// `act(γ (x − μ) / √(σ² + ε) + β)` with `stats` from
+    /// [`batch_norm_stats`](Self::batch_norm_stats) of the same `x` and `act` the layer's
+    /// activation (`None`: none).
     fn batch_norm_train(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         stats: FloatTensor<Self>,
         epsilon: f64,
+        activation: Option<Activation>,
     ) -> FloatTensor<Self>;
 
     /// The same normalization with `stats` the layer's running statistics, constants: the
@@ -51,6 +54,7 @@ pub trait BatchNormBackend: Backend {
         beta: FloatTensor<Self>,
         stats: FloatTensor<Self>,
         epsilon: f64,
+        activation: Option<Activation>,
     ) -> FloatTensor<Self>;
 }
 
@@ -63,22 +67,23 @@ fn extent(x: &FlexTensor) -> Extent {
     }
 }
 
-/// `γ (x − μ) / √(σ² + ε) + β` on flex tensors, `stats` = `[μ; σ²]`: in `x`'s own buffer when
-/// nothing else holds it (a layer nobody differentiates), into a new one otherwise.
+/// `act(γ (x − μ) / √(σ² + ε) + β)` on flex tensors, `stats` = `[μ; σ²]`: in `x`'s own buffer
+/// when nothing else holds it (a layer nobody differentiates), into a new one otherwise.
 fn normalize(
     mut x: FlexTensor,
     gamma: &FlexTensor,
     beta: &FlexTensor,
     stats: &FlexTensor,
     epsilon: f64,
+    act: Option<Activation>,
 ) -> FlexTensor {
     let e = extent(&x);
     let (gamma, beta, stats) = (values(gamma), values(beta), values(stats));
     if let Some(v) = values_mut(&mut x) {
-        kernel::forward_in_place(v, &gamma, &beta, &stats, epsilon, &e);
+        kernel::forward_in_place(v, &gamma, &beta, &stats, epsilon, &e, act);
         return x;
     }
-    let y = kernel::forward(&values(&x), &gamma, &beta, &stats, epsilon, &e);
+    let y = kernel::forward(&values(&x), &gamma, &beta, &stats, epsilon, &e, act);
     tensor(y, shape(&x))
 }
 
@@ -94,8 +99,9 @@ impl BatchNormBackend for Flex {
         beta: FloatTensor<Self>,
         stats: FloatTensor<Self>,
         epsilon: f64,
+        activation: Option<Activation>,
     ) -> FloatTensor<Self> {
-        normalize(x, &gamma, &beta, &stats, epsilon)
+        normalize(x, &gamma, &beta, &stats, epsilon, activation)
     }
 
     fn batch_norm_eval(
@@ -104,21 +110,26 @@ impl BatchNormBackend for Flex {
         beta: FloatTensor<Self>,
         stats: FloatTensor<Self>,
         epsilon: f64,
+        activation: Option<Activation>,
     ) -> FloatTensor<Self> {
-        normalize(x, &gamma, &beta, &stats, epsilon)
+        normalize(x, &gamma, &beta, &stats, epsilon, activation)
     }
 }
 
 /// The backward step of either mode: training (the statistics depend on `x`) or evaluation
-/// (they are constants).
+/// (they are constants), with the layer's activation folded in.
 #[derive(Debug)]
 struct BatchNormBackward {
     training: bool,
+    activation: Option<Activation>,
 }
 
+/// What [`BatchNormBackward`] keeps: the input, γ and β (to recompute the activation's input),
+/// the statistics (a constant) and ε.
+type State = (NodeId, NodeId, NodeId, FlexTensor, f64);
+
 impl Backward<Flex, 3> for BatchNormBackward {
-    /// Input, γ, the statistics (a constant) and ε.
-    type State = (NodeId, NodeId, FlexTensor, f64);
+    type State = State;
 
     fn backward(
         self,
@@ -128,9 +139,10 @@ impl Backward<Flex, 3> for BatchNormBackward {
     ) {
         let [node_x, node_gamma, node_beta] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
-        let (x_state, gamma_state, stats, epsilon) = ops.state;
+        let (x_state, gamma_state, beta_state, stats, epsilon) = ops.state;
         let x = checkpointer.retrieve_node_output::<FlexTensor>(x_state);
         let gamma = checkpointer.retrieve_node_output::<FlexTensor>(gamma_state);
+        let beta = checkpointer.retrieve_node_output::<FlexTensor>(beta_state);
         let gradients = if self.training {
             kernel::backward
         } else {
@@ -140,9 +152,11 @@ impl Backward<Flex, 3> for BatchNormBackward {
             &values(&x),
             &values(&grad),
             &values(&gamma),
+            &values(&beta),
             &values(&stats),
             epsilon,
             &extent(&x),
+            self.activation,
         );
         if let Some(node) = node_x {
             grads.register::<Flex>(node.id, tensor(dx, shape(&x)));
@@ -159,7 +173,7 @@ impl Backward<Flex, 3> for BatchNormBackward {
 /// Either mode's autodiff form: flex's forward, [`BatchNormBackward`] recorded when anything is
 /// tracked.
 fn tracked<C: CheckpointStrategy>(
-    training: bool,
+    step: BatchNormBackward,
     x: FloatTensor<Autodiff<Flex, C>>,
     gamma: FloatTensor<Autodiff<Flex, C>>,
     beta: FloatTensor<Autodiff<Flex, C>>,
@@ -167,7 +181,8 @@ fn tracked<C: CheckpointStrategy>(
     epsilon: f64,
 ) -> FloatTensor<Autodiff<Flex, C>> {
     let stats = stats.into_primitive();
-    match (BatchNormBackward { training })
+    let act = step.activation;
+    match step
         .prepare::<C>([x.node(), gamma.node(), beta.node()])
         .compute_bound()
         .stateful()
@@ -175,14 +190,16 @@ fn tracked<C: CheckpointStrategy>(
         OpsKind::Tracked(mut prep) => {
             let x_state = prep.checkpoint(&x);
             let gamma_state = prep.checkpoint(&gamma);
+            let beta_state = prep.checkpoint(&beta);
             let out = normalize(
                 x.into_primitive(),
                 &gamma.into_primitive(),
                 &beta.into_primitive(),
                 &stats,
                 epsilon,
+                act,
             );
-            prep.finish((x_state, gamma_state, stats, epsilon), out)
+            prep.finish((x_state, gamma_state, beta_state, stats, epsilon), out)
         }
         OpsKind::UnTracked(prep) => prep.finish(normalize(
             x.into_primitive(),
@@ -190,6 +207,7 @@ fn tracked<C: CheckpointStrategy>(
             &beta.into_primitive(),
             &stats,
             epsilon,
+            act,
         )),
     }
 }
@@ -206,8 +224,13 @@ impl<C: CheckpointStrategy> BatchNormBackend for Autodiff<Flex, C> {
         beta: FloatTensor<Self>,
         stats: FloatTensor<Self>,
         epsilon: f64,
+        activation: Option<Activation>,
     ) -> FloatTensor<Self> {
-        tracked::<C>(true, x, gamma, beta, stats, epsilon)
+        let step = BatchNormBackward {
+            training: true,
+            activation,
+        };
+        tracked::<C>(step, x, gamma, beta, stats, epsilon)
     }
 
     fn batch_norm_eval(
@@ -216,8 +239,13 @@ impl<C: CheckpointStrategy> BatchNormBackend for Autodiff<Flex, C> {
         beta: FloatTensor<Self>,
         stats: FloatTensor<Self>,
         epsilon: f64,
+        activation: Option<Activation>,
     ) -> FloatTensor<Self> {
-        tracked::<C>(false, x, gamma, beta, stats, epsilon)
+        let step = BatchNormBackward {
+            training: false,
+            activation,
+        };
+        tracked::<C>(step, x, gamma, beta, stats, epsilon)
     }
 }
 
@@ -225,11 +253,17 @@ impl<C: CheckpointStrategy> BatchNormBackend for Autodiff<Flex, C> {
 /// (training on an autodiff device with the layer's training flag set, evaluation otherwise),
 /// same running-statistics update in training (`running ← (1 − momentum) · running +
 /// momentum · batch`, biased variance); evaluation normalizes with the running statistics in
-/// one pass where burn's `batch_norm` makes four.
-pub fn forward(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+/// one pass where burn's `batch_norm` makes four. `act`, the activation that follows
+/// (`None`: none), is applied in the same pass and its gradient folded into BatchNorm's, so
+/// the pre-activation tensor is never stored.
+pub fn forward(bn: &BatchNorm, x: Tensor<4>, act: Option<Activation>) -> Tensor<4> {
     let device = x.device();
     if x.dtype() != DType::F32 || device.clone().inner() != Device::flex() {
-        return bn.forward(x);
+        let y = bn.forward(x);
+        return match act {
+            Some(act) => act.forward(y),
+            None => y,
+        };
     }
     if !(device.is_autodiff() && bn.training.is_enabled()) {
         let stats = Tensor::stack::<2>(
@@ -246,6 +280,7 @@ pub fn forward(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
             bn.beta.val().into_dispatch(),
             stats.into_dispatch(),
             bn.epsilon,
+            act,
         ));
     }
     let [_, channels, _, _] = x.dims();
@@ -258,6 +293,7 @@ pub fn forward(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
         bn.beta.val().into_dispatch(),
         stats.clone().into_dispatch(),
         bn.epsilon,
+        act,
     ));
     let stats = stats.detach();
     let mean = stats.clone().narrow(0, 0, 1).reshape([channels]);
@@ -287,15 +323,22 @@ mod tests {
     use burn::nn::BatchNormConfig;
     use burn::tensor::Distribution;
 
-    /// `y`, `∂x`, `∂γ`, `∂β` of `loss = Σ y · r` through `bn` (on an autodiff flex device), and
-    /// the running mean and variance after it; `fused` picks [`forward`] or burn's own.
-    fn outputs(bn: &BatchNorm, x: &Tensor<4>, r: &Tensor<4>, fused: bool) -> [Vec<f32>; 6] {
+    /// `y`, `∂x`, `∂γ`, `∂β` of `loss = Σ y · r` through `bn` then `act` (on an autodiff flex
+    /// device), and the running mean and variance after it; `fused` picks [`forward`] or
+    /// burn's own `BatchNorm` followed by burn's own activation.
+    fn outputs(
+        bn: &BatchNorm,
+        x: &Tensor<4>,
+        r: &Tensor<4>,
+        act: Option<Activation>,
+        fused: bool,
+    ) -> [Vec<f32>; 6] {
         let train = Device::flex().autodiff();
         let x = Tensor::<4>::from_data(x.to_data(), &train).require_grad();
         let y = if fused {
-            forward(bn, x.clone())
+            forward(bn, x.clone(), act)
         } else {
-            bn.forward(x.clone())
+            burns(bn, x.clone(), act)
         };
         let r = Tensor::<4>::from_data(r.to_data(), &train);
         let grads = (y.clone() * r).sum().backward();
@@ -311,6 +354,20 @@ mod tests {
         ]
     }
 
+    /// burn's `BatchNorm` then burn's activation: the ops [`forward`] replaces.
+    fn burns(bn: &BatchNorm, x: Tensor<4>, act: Option<Activation>) -> Tensor<4> {
+        let y = bn.forward(x);
+        match act {
+            Some(Activation::Silu) => burn::tensor::activation::silu(y),
+            Some(Activation::Relu6) => burn::tensor::activation::relu6(y),
+            None => y,
+        }
+    }
+
+    /// Every activation the fused op takes.
+    const ACTIVATIONS: [Option<Activation>; 3] =
+        [None, Some(Activation::Silu), Some(Activation::Relu6)];
+
     fn close(a: &[f32], b: &[f32], what: &str) {
         assert_eq!(a.len(), b.len());
         for (k, (p, q)) in a.iter().zip(b).enumerate() {
@@ -322,8 +379,9 @@ mod tests {
     }
 
     /// Output, running statistics and the gradients of input, γ and β equal burn's own
-    /// `BatchNorm` in training mode (the op this replaces), on an odd-sized NCHW activation with
-    /// non-trivial γ, β, running statistics and upstream gradient.
+    /// `BatchNorm` in training mode followed by burn's activation (the ops this replaces), for
+    /// no activation, SiLU and ReLU6, on an odd-sized NCHW activation with non-trivial γ, β,
+    /// running statistics and upstream gradient.
     #[test]
     fn equals_burns_batch_norm_in_training() {
         let device = Device::flex();
@@ -332,7 +390,7 @@ mod tests {
         let r = Tensor::<4>::random([3, 4, 7, 9], Distribution::Normal(0.0, 1.0), &device);
         let gamma = Tensor::<1>::random([4], Distribution::Normal(1.0, 0.5), &device);
         let beta = Tensor::<1>::random([4], Distribution::Normal(0.0, 0.5), &device);
-        let run = |fused: bool| {
+        let run = |act: Option<Activation>, fused: bool| {
             let train = Device::flex().autodiff();
             let mut bn = BatchNormConfig::new(4)
                 .with_epsilon(1e-3)
@@ -342,19 +400,22 @@ mod tests {
             bn.beta = Param::from_tensor(Tensor::from_data(beta.to_data(), &train));
             bn.running_mean
                 .update(Tensor::from_floats([0.5, -0.5, 1.0, 0.0], &train));
-            outputs(&bn, &x, &r, fused)
+            outputs(&bn, &x, &r, act, fused)
         };
-        let (ours, theirs) = (run(true), run(false));
-        let names = ["y", "dx", "dγ", "dβ", "running mean", "running var"];
-        for ((a, b), what) in ours.iter().zip(&theirs).zip(names) {
-            close(a, b, what);
+        for act in ACTIVATIONS {
+            let (ours, theirs) = (run(act, true), run(act, false));
+            let names = ["y", "dx", "dγ", "dβ", "running mean", "running var"];
+            for ((a, b), what) in ours.iter().zip(&theirs).zip(names) {
+                close(a, b, &format!("{act:?} {what}"));
+            }
         }
     }
 
     /// Evaluation mode (the layer's training flag cleared, as a frozen backbone has it, on an
     /// autodiff device so gradients still flow, as Grad-CAM needs): output and the gradients of
     /// input, γ and β equal burn's own `BatchNorm` inference path; the running statistics are
-    /// left alone. And on a plain device (validation) the output equals burn's too.
+    /// left alone. And on a plain device (validation) the output equals burn's too. Each with
+    /// no activation, SiLU and ReLU6 after the normalization.
     #[test]
     fn equals_burns_batch_norm_in_evaluation() {
         let device = Device::flex();
@@ -370,21 +431,23 @@ mod tests {
             bn.training = Param::from_bool(false);
             bn
         };
-        let run = |fused: bool| outputs(&layer(&Device::flex().autodiff()), &x, &r, fused);
-        let (ours, theirs) = (run(true), run(false));
-        for ((a, b), what) in ours.iter().zip(&theirs).zip(["y", "dx", "dγ", "dβ"]) {
-            close(a, b, what);
-        }
-        assert_eq!(ours[4], vec![0.5, -0.5, 1.0], "running mean untouched");
-        assert_eq!(ours[5], vec![2.0, 0.25, 4.0], "running var untouched");
         let v4 = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
-        // Not the identity: a check that the layer did normalize.
-        assert!((ours[0][0] - v4(x.clone())[0]).abs() > 1e-3);
-        let bn = layer(&device);
-        close(
-            &v4(forward(&bn, x.clone())),
-            &v4(bn.forward(x)),
-            "y (plain device)",
-        );
+        for act in ACTIVATIONS {
+            let run = |fused: bool| outputs(&layer(&Device::flex().autodiff()), &x, &r, act, fused);
+            let (ours, theirs) = (run(true), run(false));
+            for ((a, b), what) in ours.iter().zip(&theirs).zip(["y", "dx", "dγ", "dβ"]) {
+                close(a, b, &format!("{act:?} {what}"));
+            }
+            assert_eq!(ours[4], vec![0.5, -0.5, 1.0], "running mean untouched");
+            assert_eq!(ours[5], vec![2.0, 0.25, 4.0], "running var untouched");
+            // Not the identity: a check that the layer did normalize.
+            assert!((ours[0][0] - v4(x.clone())[0]).abs() > 1e-3);
+            let bn = layer(&device);
+            close(
+                &v4(forward(&bn, x.clone(), act)),
+                &v4(burns(&bn, x.clone(), act)),
+                &format!("{act:?} y (plain device)"),
+            );
+        }
     }
 }
