@@ -22,6 +22,7 @@
 //! check the whole network against timm.
 pub mod activation;
 pub mod batch_norm;
+pub mod channel_gate;
 pub mod conv_bn;
 pub mod depthwise;
 pub mod flex_values;

@@ -55,6 +55,62 @@ where
     y
 }
 
+/// A new vector of `len` values, `value(i)` over the whole `i`-th `chunk`-element run (the
+/// last may be shorter): a per-plane broadcast, written once into fresh memory like
+/// [`map_new`].
+pub fn splat_new<F: Fn(usize) -> f32 + Sync>(len: usize, chunk: usize, value: F) -> Vec<f32> {
+    let mut y = Vec::with_capacity(len);
+    y.spare_capacity_mut()[..len]
+        .par_chunks_mut(chunk.max(1))
+        .enumerate()
+        .for_each(|(i, d)| splat_uninit(d, value(i)));
+    // SAFETY: the chunks cover `0..len` exactly once and `splat_uninit` writes every element
+    // of its `dst`; a panic propagates out of `for_each` before this line.
+    unsafe { y.set_len(len) };
+    y
+}
+
+/// Lanes of the sums below: eight independent partial sums, so the loops vectorize (a single
+/// running `f32` sum is a serial dependency the compiler may not reorder).
+const LANES: usize = 8;
+
+/// `Σ f(v)` over `p` in eight partial sums.
+#[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma", "aarch64+neon"))]
+pub fn sum_map<F: Fn(f32) -> f32>(p: &[f32], f: F) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let chunks = p.chunks_exact(LANES);
+    let tail: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
+    for ch in chunks {
+        for k in 0..LANES {
+            acc[k] += f(ch[k]);
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// `Σ g · (x − m)` in eight partial sums (`m = 0`: the dot product).
+#[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma", "aarch64+neon"))]
+pub fn dot_centred(g: &[f32], x: &[f32], m: f32) -> f32 {
+    assert_eq!(g.len(), x.len(), "dot_centred: lengths");
+    let mut acc = [0.0f32; LANES];
+    let n = g.len() / LANES * LANES;
+    for (gc, xc) in g[..n].chunks_exact(LANES).zip(x[..n].chunks_exact(LANES)) {
+        for k in 0..LANES {
+            acc[k] += gc[k] * (xc[k] - m);
+        }
+    }
+    let tail: f32 = g[n..].iter().zip(&x[n..]).map(|(g, x)| g * (x - m)).sum();
+    acc.iter().sum::<f32>() + tail
+}
+
+/// `dst[k] = v` for every element.
+#[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma", "aarch64+neon"))]
+fn splat_uninit(dst: &mut [MaybeUninit<f32>], v: f32) {
+    for d in dst.iter_mut() {
+        d.write(v);
+    }
+}
+
 /// `dst[k] = f(src[k])`, every element of `dst` written.
 #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma", "aarch64+neon"))]
 fn map_uninit<F: Fn(f32) -> f32>(src: &[f32], dst: &mut [MaybeUninit<f32>], f: F) {
@@ -151,6 +207,22 @@ mod tests {
         assert_eq!(y[3], 1.0, "clamped below: 2·0 + 1, chunk 0");
         assert_eq!(y[30], 19.0, "clamped above: 2·6 + 1, chunk 6");
         assert!(map_new(&[], 4, |_| |v| v).is_empty());
+        let s = splat_new(11, 4, |i| i as f32 - 0.5);
+        assert_eq!(
+            s,
+            [-0.5, -0.5, -0.5, -0.5, 0.5, 0.5, 0.5, 0.5, 1.5, 1.5, 1.5]
+        );
+    }
+
+    /// The sums on 19 values (two full lanes of 8 and a tail of 3): 1 + 2 + … + 19 = 190;
+    /// Σ v² = 19·20·39/6 = 2470; Σ v · (v − 10) = 2470 − 1900 = 570.
+    #[test]
+    fn sums_by_hand() {
+        let v: Vec<f32> = (1..=19).map(|i| i as f32).collect();
+        assert_eq!(sum_map(&v, |x| x), 190.0);
+        assert_eq!(sum_map(&v, |x| x * x), 2470.0);
+        assert_eq!(dot_centred(&v, &v, 10.0), 570.0);
+        assert_eq!(dot_centred(&v, &v, 0.0), 2470.0);
     }
 
     /// [`exp`] against f64 over [−87, 88] in steps of 1/64: within 3 ulps (relative 3.6e-7);

@@ -11,6 +11,7 @@ use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor};
 
+use super::channel_gate::{plane_mean, scale_planes};
 use crate::model::arch::Activation;
 
 /// The SE gate of one block.
@@ -41,10 +42,10 @@ impl SqueezeExcite {
 
     /// `[N, C, H, W]` → the same, each channel scaled by its gate in (0, 1).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let s = self.pool.forward(x.clone());
+        let s = plane_mean(&self.pool, x.clone());
         let s = self.activation.forward(self.reduce.forward(s));
         let gate = sigmoid(self.expand.forward(s));
-        x * gate
+        scale_planes(x, gate)
     }
 }
 

@@ -15,7 +15,6 @@
 //! lanes; planes are added in `f64`.
 use std::borrow::Cow;
 
-use multiversion::multiversion;
 use rayon::prelude::*;
 
 use super::super::fused_activation::{Linear, Relu6, Scalar, Silu};
@@ -55,12 +54,15 @@ pub fn stats(x: &[f32], e: &Extent) -> Vec<f32> {
     let per_channel: Vec<(f32, f32)> = (0..e.c)
         .into_par_iter()
         .map(|c| {
-            let sum: f64 = e.planes(x, c).map(|p| f64::from(lanes(p, |v| v))).sum();
+            let sum: f64 = e
+                .planes(x, c)
+                .map(|p| f64::from(simd::sum_map(p, |v| v)))
+                .sum();
             let mean = sum / e.count();
             let m = mean as f32;
             let sq: f64 = e
                 .planes(x, c)
-                .map(|p| f64::from(lanes(p, |v| (v - m) * (v - m))))
+                .map(|p| f64::from(simd::sum_map(p, |v| (v - m) * (v - m))))
                 .sum();
             (m, (sq / e.count()) as f32)
         })
@@ -263,11 +265,14 @@ impl<'a> ChannelSums<'a> {
             .into_par_iter()
             .map(|c| {
                 let m = mean[c];
-                let sum_d: f64 = e.planes(d, c).map(|p| f64::from(lanes(p, |v| v))).sum();
+                let sum_d: f64 = e
+                    .planes(d, c)
+                    .map(|p| f64::from(simd::sum_map(p, |v| v)))
+                    .sum();
                 let sum_dx: f64 = e
                     .planes(d, c)
                     .zip(e.planes(x, c))
-                    .map(|(dp, xp)| f64::from(dot_centred(dp, xp, m)))
+                    .map(|(dp, xp)| f64::from(simd::dot_centred(dp, xp, m)))
                     .sum();
                 (sum_d, sum_dx * f64::from(inv_std[c]))
             })
@@ -299,37 +304,6 @@ fn affine(gamma: &[f32], beta: &[f32], stats: &[f32], eps: f64, c: usize) -> (Ve
             )
         })
         .unzip()
-}
-
-const LANES: usize = 8;
-
-/// `Σ f(v)` over `p` in eight independent partial sums (so it vectorizes; compiled per CPU
-/// like [`simd`]'s loops).
-#[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma", "aarch64+neon"))]
-fn lanes<F: Fn(f32) -> f32>(p: &[f32], f: F) -> f32 {
-    let mut acc = [0.0f32; LANES];
-    let chunks = p.chunks_exact(LANES);
-    let tail: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
-    for ch in chunks {
-        for k in 0..LANES {
-            acc[k] += f(ch[k]);
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
-/// `Σ g · (x − m)` in eight partial sums.
-#[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma", "aarch64+neon"))]
-fn dot_centred(g: &[f32], x: &[f32], m: f32) -> f32 {
-    let mut acc = [0.0f32; LANES];
-    let n = g.len() / LANES * LANES;
-    for (gc, xc) in g[..n].chunks_exact(LANES).zip(x[..n].chunks_exact(LANES)) {
-        for k in 0..LANES {
-            acc[k] += gc[k] * (xc[k] - m);
-        }
-    }
-    let tail: f32 = g[n..].iter().zip(&x[n..]).map(|(g, x)| g * (x - m)).sum();
-    acc.iter().sum::<f32>() + tail
 }
 
 #[cfg(test)]
