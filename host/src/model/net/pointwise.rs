@@ -17,10 +17,9 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{DType, Device, Tensor};
-use rayon::prelude::*;
 
 use super::flex_values::{shape, tensor, values};
-use super::gemm::{Matrix, product};
+use super::gemm::{Matrix, batched_new, product};
 
 /// The 1×1 convolution as a backend operation.
 #[backend_extension(Flex, Autodiff)]
@@ -35,24 +34,6 @@ fn dims(x: &FlexTensor, weight: &FlexTensor) -> (usize, usize, usize, usize) {
     (xs[0], xs[1], xs[2] * xs[3], ws[0])
 }
 
-/// Per sample, in parallel over samples when there are enough of them to keep every thread
-/// busy, else with each product split over the threads.
-fn per_sample(out: &mut [f32], samples: usize, each: impl Fn(usize, &mut [f32], bool) + Sync) {
-    if samples == 0 || out.is_empty() {
-        return;
-    }
-    let chunk = out.len() / samples;
-    if samples >= rayon::current_num_threads() {
-        out.par_chunks_mut(chunk)
-            .enumerate()
-            .for_each(|(s, o)| each(s, o, false));
-    } else {
-        for (s, o) in out.chunks_mut(chunk).enumerate() {
-            each(s, o, true);
-        }
-    }
-}
-
 impl PointwiseBackend for Flex {
     fn pointwise_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
         forward(&x, &weight)
@@ -64,10 +45,8 @@ fn forward(x: &FlexTensor, weight: &FlexTensor) -> FlexTensor {
     let (n, c_in, hw, c_out) = dims(x, weight);
     let (xv, wv) = (values(x), values(weight));
     let w = Matrix::new(&wv, c_out, c_in);
-    let mut y = vec![0.0f32; n * c_out * hw];
-    per_sample(&mut y, n, |s, ys, parallel| {
-        let xs = Matrix::new(&xv[s * c_in * hw..][..c_in * hw], c_in, hw);
-        product(ys, w, xs, false, parallel);
+    let y = batched_new(n, c_out, hw, |s| {
+        (w, Matrix::new(&xv[s * c_in * hw..][..c_in * hw], c_in, hw))
     });
     let xs = shape(x);
     tensor(y, vec![n, c_out, xs[2], xs[3]])
@@ -97,10 +76,7 @@ impl Backward<Flex, 2> for PointwiseBackward {
             // ∂x[n] = Wᵀ · g[n]
             let wv = values(&weight);
             let wt = Matrix::new(&wv, c_out, c_in).t();
-            let mut dx = vec![0.0f32; n * c_in * hw];
-            per_sample(&mut dx, n, |s, dxs, parallel| {
-                product(dxs, wt, sample_g(s), false, parallel);
-            });
+            let dx = batched_new(n, c_in, hw, |s| (wt, sample_g(s)));
             grads.register::<Flex>(node.id, tensor(dx, shape(&x)));
         }
         if let Some(node) = node_weight {

@@ -23,6 +23,8 @@
 //! (input) at either stride, and the work splits over channels (weight) or planes (input) with
 //! rayon. Only the end padding decides the output size, which the caller passes through `oh`,
 //! `ow`.
+use std::mem::MaybeUninit;
+
 use multiversion::multiversion;
 use rayon::prelude::*;
 
@@ -77,19 +79,28 @@ pub fn forward(x: &[f32], w: &[f32], geo: &Geometry) -> Vec<f32> {
         "depthwise: input length"
     );
     assert_eq!(w.len(), geo.c * taps, "depthwise: weight length");
-    let mut y = vec![0.0f32; geo.n * geo.c * geo.out_plane()];
+    let len = geo.n * geo.c * geo.out_plane();
     if geo.out_plane() == 0 {
-        return y;
+        return vec![0.0f32; len];
     }
+    let mut y = Vec::with_capacity(len);
     let stage = Staging::new(geo);
-    y.par_chunks_mut(geo.out_plane()).enumerate().for_each_init(
-        || vec![0.0f32; stage.len()],
-        |buf, (plane, yp)| {
-            let c = plane % geo.c;
-            stage.fill(&x[plane * geo.in_plane()..][..geo.in_plane()], geo, buf);
-            convolve(buf, &w[c * taps..][..taps], geo, &stage, yp);
-        },
-    );
+    y.spare_capacity_mut()[..len]
+        .par_chunks_mut(geo.out_plane())
+        .enumerate()
+        .for_each_init(
+            || vec![0.0f32; stage.len()],
+            |buf, (plane, yp)| {
+                let c = plane % geo.c;
+                stage.fill(&x[plane * geo.in_plane()..][..geo.in_plane()], geo, buf);
+                convolve(buf, &w[c * taps..][..taps], geo, &stage, yp);
+            },
+        );
+    // SAFETY: the chunks of one output plane cover `0..len` exactly once, and `convolve`
+    // writes every element of its plane: its blocks step through the rows by `R` (the last
+    // block's rows cut at `oh`) and the columns by `B` (the last block cut at `ow`), each block
+    // writing its whole (cut) extent. A panic propagates before this line.
+    unsafe { y.set_len(len) };
     y
 }
 
@@ -213,7 +224,7 @@ impl Staging {
 
 /// One output plane from its staged input plane and the channel's `kh·kw` weights.
 #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma", "aarch64+neon"))]
-fn convolve(buf: &[f32], wc: &[f32], geo: &Geometry, stage: &Staging, yp: &mut [f32]) {
+fn convolve(buf: &[f32], wc: &[f32], geo: &Geometry, stage: &Staging, yp: &mut [MaybeUninit<f32>]) {
     match block(geo.ow) {
         (8, _) => convolve_blocks::<8, 8>(buf, wc, geo, stage, yp),
         (16, _) => convolve_blocks::<16, 4>(buf, wc, geo, stage, yp),
@@ -229,8 +240,9 @@ fn convolve_blocks<const B: usize, const R: usize>(
     wc: &[f32],
     geo: &Geometry,
     stage: &Staging,
-    yp: &mut [f32],
+    yp: &mut [MaybeUninit<f32>],
 ) {
+    assert_eq!(yp.len(), geo.out_plane(), "depthwise: output plane length");
     for oy in (0..geo.oh).step_by(R) {
         for start in (0..geo.ow).step_by(B) {
             let mut acc = [[0.0f32; B]; R];
@@ -248,7 +260,10 @@ fn convolve_blocks<const B: usize, const R: usize>(
             }
             let n = B.min(geo.ow - start);
             for (rr, acc) in acc.iter().enumerate().take(geo.oh - oy) {
-                yp[(oy + rr) * geo.ow + start..][..n].copy_from_slice(&acc[..n]);
+                let row = &mut yp[(oy + rr) * geo.ow + start..][..n];
+                for (d, &v) in row.iter_mut().zip(&acc[..n]) {
+                    d.write(v);
+                }
             }
         }
     }
