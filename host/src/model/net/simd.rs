@@ -55,6 +55,80 @@ where
     y
 }
 
+/// [`zip_map_new`] that also returns, per chunk `i`, `(Σ y, Σ y · (a − m_i))` over the chunk,
+/// where `per_chunk(i)` gives `(f_i, m_i)`: the values and both sums in one pass over `a` and
+/// `b` (the sums read `y` while it is still in registers or L1, not from memory again).
+pub fn zip_map_new_sums<F, G>(
+    a: &[f32],
+    b: &[f32],
+    chunk: usize,
+    per_chunk: F,
+) -> (Vec<f32>, Vec<(f32, f32)>)
+where
+    F: Fn(usize) -> (G, f32) + Sync,
+    G: Fn(f32, f32) -> f32,
+{
+    assert_eq!(a.len(), b.len(), "zip_map_new_sums: lengths");
+    let mut y = Vec::with_capacity(a.len());
+    let sums = y.spare_capacity_mut()[..a.len()]
+        .par_chunks_mut(chunk.max(1))
+        .zip(a.par_chunks(chunk.max(1)).zip(b.par_chunks(chunk.max(1))))
+        .enumerate()
+        .map(|(i, (d, (a, b)))| {
+            let (f, m) = per_chunk(i);
+            zip_map_uninit_sums(a, b, d, m, f)
+        })
+        .collect();
+    // SAFETY: as in `map_new`: the chunks cover `0..a.len()` once and `zip_map_uninit_sums`
+    // writes every element of its `dst`.
+    unsafe { y.set_len(a.len()) };
+    (y, sums)
+}
+
+/// `dst[k] = f(a[k], b[k])`, every element written, and `(Σ dst, Σ dst · (a − m))` in eight
+/// lanes. Blocks of 64 values are computed into a stack array first by a plain loop (which
+/// the compiler vectorizes whole, an `exp` in `f` included; computed inside the lane sums the
+/// `exp` was left half scalar), then stored and summed from there.
+#[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma", "aarch64+neon"))]
+fn zip_map_uninit_sums<F: Fn(f32, f32) -> f32>(
+    a: &[f32],
+    b: &[f32],
+    dst: &mut [MaybeUninit<f32>],
+    m: f32,
+    f: F,
+) -> (f32, f32) {
+    const BLOCK: usize = 64;
+    assert!(
+        a.len() == dst.len() && b.len() == dst.len(),
+        "zip_map_new_sums: lengths"
+    );
+    let mut sy = [0.0f32; LANES];
+    let mut sya = [0.0f32; LANES];
+    for ((ab, bb), db) in a
+        .chunks(BLOCK)
+        .zip(b.chunks(BLOCK))
+        .zip(dst.chunks_mut(BLOCK))
+    {
+        // Past the end of a short last block both stay 0 and add nothing.
+        let mut y = [0.0f32; BLOCK];
+        let mut am = [0.0f32; BLOCK];
+        for (((y, am), &a), &b) in y.iter_mut().zip(am.iter_mut()).zip(ab).zip(bb) {
+            *y = f(a, b);
+            *am = a - m;
+        }
+        for (d, &v) in db.iter_mut().zip(&y) {
+            d.write(v);
+        }
+        for (yc, ac) in y.chunks_exact(LANES).zip(am.chunks_exact(LANES)) {
+            for k in 0..LANES {
+                sy[k] += yc[k];
+                sya[k] += yc[k] * ac[k];
+            }
+        }
+    }
+    (sy.iter().sum(), sya.iter().sum())
+}
+
 /// A new vector of `len` values, `value(i)` over the whole `i`-th `chunk`-element run (the
 /// last may be shorter): a per-plane broadcast, written once into fresh memory like
 /// [`map_new`].
@@ -207,6 +281,19 @@ mod tests {
         assert_eq!(y[3], 1.0, "clamped below: 2·0 + 1, chunk 0");
         assert_eq!(y[30], 19.0, "clamped above: 2·6 + 1, chunk 6");
         assert!(map_new(&[], 4, |_| |v| v).is_empty());
+        // With the chunk sums: chunk 1 holds x[5..10] = [−5.25, −4.5, −3.75, −3, −2.25] and
+        // y = 2x there; Σ y = −37.5; Σ y · (x − 1) = 2 Σ x² − 2 Σ x = 2 · 75.9375 + 37.5 = 189.375.
+        let (u, sums) = zip_map_new_sums(&x, &y, 5, |i| (move |a: f32, _: f32| 2.0 * a, i as f32));
+        assert_eq!(u.len(), x.len());
+        for k in 0..x.len() {
+            assert_eq!(
+                u[k].to_bits(),
+                (2.0 * x[k]).to_bits(),
+                "zip_map_new_sums[{k}]"
+            );
+        }
+        assert_eq!(sums.len(), 8);
+        assert_eq!(sums[1], (-37.5, 189.375));
         let s = splat_new(11, 4, |i| i as f32 - 0.5);
         assert_eq!(
             s,

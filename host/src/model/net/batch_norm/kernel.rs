@@ -92,40 +92,62 @@ macro_rules! with_activation {
     };
 }
 
-/// `y = act(γ (x − μ) / √(σ² + ε) + β)` with `stats` as [`stats`] returns them, in one pass.
-pub fn forward(
-    x: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
-    stats: &[f32],
-    eps: f64,
-    e: &Extent,
-    act: Option<Activation>,
-) -> Vec<f32> {
+/// One layer's parameters: γ and β (`C` each), the statistics it normalizes with
+/// (`[μ; σ²]`, `2C`, as [`stats`] returns them, or the running ones), ε, and the activation
+/// after it (`None`: none).
+#[derive(Clone, Copy, Debug)]
+pub struct Layer<'a> {
+    /// Scale γ.
+    pub gamma: &'a [f32],
+    /// Shift β.
+    pub beta: &'a [f32],
+    /// `[μ_0 … μ_{C−1}, σ²_0 … σ²_{C−1}]`.
+    pub stats: &'a [f32],
+    /// ε added to σ².
+    pub eps: f64,
+    /// The activation applied to the normalized values.
+    pub act: Option<Activation>,
+}
+
+impl Layer<'_> {
+    /// Per-channel `a = γ / √(σ² + ε)`, `b = β − μ a`, so that `z = x a + b`.
+    fn affine(&self, c: usize) -> (Vec<f32>, Vec<f32>) {
+        assert_eq!(self.stats.len(), 2 * c, "batch norm: statistics length");
+        assert!(
+            self.gamma.len() == c && self.beta.len() == c,
+            "batch norm: γ/β length"
+        );
+        let (mean, var) = self.stats.split_at(c);
+        (0..c)
+            .map(|k| {
+                let a = f64::from(self.gamma[k]) / (f64::from(var[k]) + self.eps).sqrt();
+                (
+                    a as f32,
+                    (f64::from(self.beta[k]) - f64::from(mean[k]) * a) as f32,
+                )
+            })
+            .unzip()
+    }
+}
+
+/// `y = act(γ (x − μ) / √(σ² + ε) + β)`, in one pass.
+pub fn forward(x: &[f32], l: &Layer, e: &Extent) -> Vec<f32> {
     assert_eq!(x.len(), e.len(), "batch norm: input length");
-    let (scale, shift) = affine(gamma, beta, stats, eps, e.c);
-    with_activation!(act, A => simd::map_new(x, e.plane, |plane| {
+    let (scale, shift) = l.affine(e.c);
+    with_activation!(l.act, A => simd::map_new(x, e.plane, |plane| {
         let (a, b) = (scale[plane % e.c], shift[plane % e.c]);
         move |x| A::value(x * a + b)
     }))
 }
 
 /// [`forward`] overwriting `x` with `y`.
-pub fn forward_in_place(
-    x: &mut [f32],
-    gamma: &[f32],
-    beta: &[f32],
-    stats: &[f32],
-    eps: f64,
-    e: &Extent,
-    act: Option<Activation>,
-) {
+pub fn forward_in_place(x: &mut [f32], l: &Layer, e: &Extent) {
     assert_eq!(x.len(), e.len(), "batch norm: input length");
-    let (scale, shift) = affine(gamma, beta, stats, eps, e.c);
+    let (scale, shift) = l.affine(e.c);
     if e.plane == 0 {
         return;
     }
-    with_activation!(act, A => x.par_chunks_mut(e.plane).enumerate().for_each(|(plane, x)| {
+    with_activation!(l.act, A => x.par_chunks_mut(e.plane).enumerate().for_each(|(plane, x)| {
         let (a, b) = (scale[plane % e.c], shift[plane % e.c]);
         simd::map_in_place(x, |v| A::value(v * a + b));
     }))
@@ -133,42 +155,20 @@ pub fn forward_in_place(
 
 /// Gradients of [`forward`] (statistics included): `(∂L/∂x, ∂L/∂γ, ∂L/∂β)`. The activation's
 /// input `z = x a + b` is recomputed from `x` (bit for bit the forward's), so the layer keeps
-/// only `x` for its backward and the activation's gradient `∂L/∂z = act'(z) g` is folded into
-/// the two passes: one for the per-channel sums, one for `∂L/∂x`.
-#[allow(clippy::too_many_arguments)]
-pub fn backward(
-    x: &[f32],
-    g: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
-    stats: &[f32],
-    eps: f64,
-    e: &Extent,
-    act: Option<Activation>,
-) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    with_activation!(act, A => backward_with::<A>(x, g, gamma, beta, stats, eps, e))
-}
-
-fn backward_with<A: Scalar>(
-    x: &[f32],
-    g: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
-    stats: &[f32],
-    eps: f64,
-    e: &Extent,
-) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let d = activation_grad::<A>(x, g, gamma, beta, stats, eps, e);
+/// only `x` for its backward: one pass computes `d = ∂L/∂z = act'(z) g` with its per-plane
+/// sums, a second `∂L/∂x` from `x` and `d`.
+pub fn backward(x: &[f32], g: &[f32], l: &Layer, e: &Extent) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let (d, plane_sums) = with_activation!(l.act, A => activation_grad::<A>(x, g, l, e));
     let ChannelSums {
         mean,
         inv_std,
         sums,
         dgamma,
         dbeta,
-    } = ChannelSums::new(x, &d, stats, eps, e);
+    } = ChannelSums::new(&plane_sums, l, e);
     let dx = simd::zip_map_new(x, &d, e.plane, |plane| {
         let c = plane % e.c;
-        let k = gamma[c] * inv_std[c];
+        let k = l.gamma[c] * inv_std[c];
         let mg = (sums[c].0 / e.count()) as f32;
         let mgx = (sums[c].1 / e.count()) as f32;
         let (m, s) = (mean[c], inv_std[c]);
@@ -177,73 +177,68 @@ fn backward_with<A: Scalar>(
     (dx, dgamma, dbeta)
 }
 
-/// `∂L/∂z = act'(z) g` with `z = x a + b` recomputed per channel: one pass computing the
-/// activation's derivative once per element (the sums and `∂L/∂x` then read it). Without an
-/// activation, `g` itself.
-fn activation_grad<'g, A: Scalar>(
-    x: &[f32],
-    g: &'g [f32],
-    gamma: &[f32],
-    beta: &[f32],
-    stats: &[f32],
-    eps: f64,
-    e: &Extent,
-) -> Cow<'g, [f32]> {
-    assert_eq!(x.len(), e.len(), "batch norm: input length");
-    assert_eq!(g.len(), e.len(), "batch norm: gradient length");
-    if A::IDENTITY {
-        return Cow::Borrowed(g);
-    }
-    let (scale, shift) = affine(gamma, beta, stats, eps, e.c);
-    Cow::Owned(simd::zip_map_new(x, g, e.plane, |plane| {
-        let (a, b) = (scale[plane % e.c], shift[plane % e.c]);
-        move |x, g| A::grad(x * a + b, g)
-    }))
-}
-
-/// Gradients of [`forward`] with `stats` constants (evaluation mode: the running statistics):
-/// `(∂L/∂x, ∂L/∂γ, ∂L/∂β)` with `∂L/∂x = γ / √(σ² + ε) · ∂L/∂z`, `∂L/∂γ = Σ ∂L/∂z · x̂`,
-/// `∂L/∂β = Σ ∂L/∂z` (`∂L/∂z` as in [`backward`]).
-#[allow(clippy::too_many_arguments)]
+/// Gradients of [`forward`] with the statistics constants (evaluation mode: the running
+/// statistics): `(∂L/∂x, ∂L/∂γ, ∂L/∂β)` with `∂L/∂x = γ / √(σ² + ε) · d`, `∂L/∂γ = Σ d x̂`,
+/// `∂L/∂β = Σ d` (`d = ∂L/∂z` as in [`backward`]).
 pub fn backward_eval(
     x: &[f32],
     g: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
-    stats: &[f32],
-    eps: f64,
-    e: &Extent,
-    act: Option<Activation>,
-) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    with_activation!(act, A => backward_eval_with::<A>(x, g, gamma, beta, stats, eps, e))
-}
-
-fn backward_eval_with<A: Scalar>(
-    x: &[f32],
-    g: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
-    stats: &[f32],
-    eps: f64,
+    l: &Layer,
     e: &Extent,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let d = activation_grad::<A>(x, g, gamma, beta, stats, eps, e);
+    let (d, plane_sums) = with_activation!(l.act, A => activation_grad::<A>(x, g, l, e));
     let ChannelSums {
         inv_std,
         dgamma,
         dbeta,
         ..
-    } = ChannelSums::new(x, &d, stats, eps, e);
+    } = ChannelSums::new(&plane_sums, l, e);
     let dx = simd::map_new(&d, e.plane, |plane| {
-        let k = gamma[plane % e.c] * inv_std[plane % e.c];
+        let k = l.gamma[plane % e.c] * inv_std[plane % e.c];
         move |d| k * d
     });
     (dx, dgamma, dbeta)
 }
 
+/// `d = ∂L/∂z = act'(z) g` with `z = x a + b` recomputed per channel (without an activation,
+/// `g` itself), and per plane `(Σ d, Σ d · (x − μ))`: one pass over `x` and `g`, the
+/// activation's derivative once per element.
+fn activation_grad<'g, A: Scalar>(
+    x: &[f32],
+    g: &'g [f32],
+    l: &Layer,
+    e: &Extent,
+) -> (Cow<'g, [f32]>, Vec<(f32, f32)>) {
+    assert_eq!(x.len(), e.len(), "batch norm: input length");
+    assert_eq!(g.len(), e.len(), "batch norm: gradient length");
+    let mean = &l.stats[..e.c];
+    if A::IDENTITY {
+        let sums = if e.plane == 0 {
+            vec![(0.0, 0.0); e.n * e.c]
+        } else {
+            g.par_chunks(e.plane)
+                .zip(x.par_chunks(e.plane))
+                .enumerate()
+                .map(|(plane, (gp, xp))| {
+                    let m = mean[plane % e.c];
+                    (simd::sum_map(gp, |v| v), simd::dot_centred(gp, xp, m))
+                })
+                .collect()
+        };
+        return (Cow::Borrowed(g), sums);
+    }
+    let (scale, shift) = l.affine(e.c);
+    let (d, sums) = simd::zip_map_new_sums(x, g, e.plane, |plane| {
+        let c = plane % e.c;
+        let (a, b) = (scale[c], shift[c]);
+        (move |x, g| A::grad(x * a + b, g), mean[c])
+    });
+    (Cow::Owned(d), sums)
+}
+
 /// What both backward passes need per channel: `μ`, `1/√(σ² + ε)`, `(Σ d, Σ d x̂)` summed in
-/// `f64` over planes (`d = ∂L/∂z`, `x̂ = (x − μ) · inv_std`), and their `f32` forms
-/// `∂L/∂γ = Σ d x̂`, `∂L/∂β = Σ d`.
+/// `f64` over the channel's planes (`d = ∂L/∂z`, `x̂ = (x − μ) · inv_std`), and their `f32`
+/// forms `∂L/∂γ = Σ d x̂`, `∂L/∂β = Σ d`.
 struct ChannelSums<'a> {
     mean: &'a [f32],
     inv_std: Vec<f32>,
@@ -253,27 +248,21 @@ struct ChannelSums<'a> {
 }
 
 impl<'a> ChannelSums<'a> {
-    fn new(x: &[f32], d: &[f32], stats: &'a [f32], eps: f64, e: &Extent) -> Self {
-        assert_eq!(x.len(), e.len(), "batch norm: input length");
-        assert_eq!(d.len(), e.len(), "batch norm: gradient length");
-        let (mean, var) = stats.split_at(e.c);
+    /// From the per-plane `(Σ d, Σ d · (x − μ))` of [`activation_grad`] (plane `n·C + c`).
+    fn new(plane_sums: &[(f32, f32)], l: &Layer<'a>, e: &Extent) -> Self {
+        assert_eq!(plane_sums.len(), e.n * e.c, "batch norm: plane sums");
+        let (mean, var) = l.stats.split_at(e.c);
         let inv_std: Vec<f32> = var
             .iter()
-            .map(|&v| (1.0 / (f64::from(v) + eps).sqrt()) as f32)
+            .map(|&v| (1.0 / (f64::from(v) + l.eps).sqrt()) as f32)
             .collect();
         let sums: Vec<(f64, f64)> = (0..e.c)
-            .into_par_iter()
             .map(|c| {
-                let m = mean[c];
-                let sum_d: f64 = e
-                    .planes(d, c)
-                    .map(|p| f64::from(simd::sum_map(p, |v| v)))
-                    .sum();
-                let sum_dx: f64 = e
-                    .planes(d, c)
-                    .zip(e.planes(x, c))
-                    .map(|(dp, xp)| f64::from(simd::dot_centred(dp, xp, m)))
-                    .sum();
+                let (sum_d, sum_dx) = (0..e.n)
+                    .map(|n| plane_sums[n * e.c + c])
+                    .fold((0.0f64, 0.0f64), |(s, t), (p, q)| {
+                        (s + f64::from(p), t + f64::from(q))
+                    });
                 (sum_d, sum_dx * f64::from(inv_std[c]))
             })
             .collect();
@@ -285,25 +274,6 @@ impl<'a> ChannelSums<'a> {
             sums,
         }
     }
-}
-
-/// Per-channel `a = γ / √(σ² + ε)`, `b = β − μ a`, so that `y = x a + b`.
-fn affine(gamma: &[f32], beta: &[f32], stats: &[f32], eps: f64, c: usize) -> (Vec<f32>, Vec<f32>) {
-    assert_eq!(stats.len(), 2 * c, "batch norm: statistics length");
-    assert!(
-        gamma.len() == c && beta.len() == c,
-        "batch norm: γ/β length"
-    );
-    let (mean, var) = stats.split_at(c);
-    (0..c)
-        .map(|k| {
-            let a = f64::from(gamma[k]) / (f64::from(var[k]) + eps).sqrt();
-            (
-                a as f32,
-                (f64::from(beta[k]) - f64::from(mean[k]) * a) as f32,
-            )
-        })
-        .unzip()
 }
 
 #[cfg(test)]
@@ -322,13 +292,20 @@ mod tests {
         let x = [1.0, 3.0, 5.0, 7.0];
         let s = stats(&x, &e);
         assert_eq!(s, vec![4.0, 5.0]);
-        let y = forward(&x, &[2.0], &[1.0], &s, 0.0, &e, None);
+        let layer = |act| Layer {
+            gamma: &[2.0],
+            beta: &[1.0],
+            stats: &s,
+            eps: 0.0,
+            act,
+        };
+        let y = forward(&x, &layer(None), &e);
         let r5 = 5.0f32.sqrt();
         for (got, want) in y.iter().zip(x.iter().map(|v| 2.0 * (v - 4.0) / r5 + 1.0)) {
             assert!((got - want).abs() < 1e-6, "{got} vs {want}");
         }
         let mut in_place = x;
-        forward_in_place(&mut in_place, &[2.0], &[1.0], &s, 0.0, &e, None);
+        forward_in_place(&mut in_place, &layer(None), &e);
         assert_eq!(in_place.to_vec(), y);
         // With ReLU6 and SiLU after it, in one pass, in place or not: the activation of `y`.
         // python3: ys = [2 * (v - 4) / math.sqrt(5) + 1 for v in [1, 3, 5, 7]]
@@ -341,9 +318,9 @@ mod tests {
                 [-0.263_705, 0.055_57, 1.646_749, 3.592_954],
             ),
         ] {
-            let fused = forward(&x, &[2.0], &[1.0], &s, 0.0, &e, Some(act));
+            let fused = forward(&x, &layer(Some(act)), &e);
             let mut in_place = x;
-            forward_in_place(&mut in_place, &[2.0], &[1.0], &s, 0.0, &e, Some(act));
+            forward_in_place(&mut in_place, &layer(Some(act)), &e);
             assert_eq!(in_place.to_vec(), fused, "{act:?} in place");
             for (got, want) in fused.iter().zip(want) {
                 assert!((got - want).abs() < 2e-6, "{act:?}: {got} vs {want}");
@@ -397,7 +374,14 @@ mod tests {
             l
         };
         let s = stats(&x, &e);
-        let (dx, dgamma, dbeta) = backward(&x, &r, &gamma, &beta, &s, eps, &e, act);
+        let layer = Layer {
+            gamma: &gamma,
+            beta: &beta,
+            stats: &s,
+            eps,
+            act,
+        };
+        let (dx, dgamma, dbeta) = backward(&x, &r, &layer, &e);
         let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
         let g64: Vec<f64> = gamma.iter().map(|&v| f64::from(v)).collect();
         let b64: Vec<f64> = beta.iter().map(|&v| f64::from(v)).collect();
@@ -449,12 +433,14 @@ mod tests {
         let (dx, dgamma, dbeta) = backward_eval(
             &[1.0, 3.0, 4.0, -2.0],
             &[1.0, 2.0, 0.5, 3.0],
-            &[2.0, -1.0],
-            &[0.0, 0.0],
-            &[1.0, 0.0, 3.0, 0.0],
-            1.0,
+            &Layer {
+                gamma: &[2.0, -1.0],
+                beta: &[0.0, 0.0],
+                stats: &[1.0, 0.0, 3.0, 0.0],
+                eps: 1.0,
+                act: None,
+            },
             &e,
-            None,
         );
         assert_eq!(dx, vec![1.0, 2.0, -0.5, -3.0]);
         assert_eq!(dgamma, vec![2.0, -4.0]);

@@ -21,7 +21,7 @@ use burn::backend::{Autodiff, AutodiffBackend, Backend, Dispatch, Flex, backend_
 use burn::nn::BatchNorm;
 use burn::tensor::{DType, Device, Tensor};
 
-use self::kernel::Extent;
+use self::kernel::{Extent, Layer};
 use super::flex_values::{shape, tensor, values, values_mut};
 use crate::model::arch::Activation;
 
@@ -79,11 +79,18 @@ fn normalize(
 ) -> FlexTensor {
     let e = extent(&x);
     let (gamma, beta, stats) = (values(gamma), values(beta), values(stats));
+    let layer = Layer {
+        gamma: &gamma,
+        beta: &beta,
+        stats: &stats,
+        eps: epsilon,
+        act,
+    };
     if let Some(v) = values_mut(&mut x) {
-        kernel::forward_in_place(v, &gamma, &beta, &stats, epsilon, &e, act);
+        kernel::forward_in_place(v, &layer, &e);
         return x;
     }
-    let y = kernel::forward(&values(&x), &gamma, &beta, &stats, epsilon, &e, act);
+    let y = kernel::forward(&values(&x), &layer, &e);
     tensor(y, shape(&x))
 }
 
@@ -148,16 +155,15 @@ impl Backward<Flex, 3> for BatchNormBackward {
         } else {
             kernel::backward_eval
         };
-        let (dx, dgamma, dbeta) = gradients(
-            &values(&x),
-            &values(&grad),
-            &values(&gamma),
-            &values(&beta),
-            &values(&stats),
-            epsilon,
-            &extent(&x),
-            self.activation,
-        );
+        let (gamma_v, beta_v, stats_v) = (values(&gamma), values(&beta), values(&stats));
+        let layer = Layer {
+            gamma: &gamma_v,
+            beta: &beta_v,
+            stats: &stats_v,
+            eps: epsilon,
+            act: self.activation,
+        };
+        let (dx, dgamma, dbeta) = gradients(&values(&x), &values(&grad), &layer, &extent(&x));
         if let Some(node) = node_x {
             grads.register::<Flex>(node.id, tensor(dx, shape(&x)));
         }
