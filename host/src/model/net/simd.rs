@@ -1,11 +1,13 @@
-//! Element-wise loops of fovea's own kernels compiled for the CPU they run on, and an `exp`
-//! those loops can vectorize.
+//! Element-wise loops and lane sums of fovea's own kernels compiled for the CPU they run on,
+//! and an `exp` those loops can vectorize. The loops that make a new vector write it straight
+//! into fresh memory (no zero-fill first).
 //!
 //! The host binary targets baseline x86-64 (SSE2) so it runs on any workstation; a loop the
 //! compiler vectorizes there uses 4 lanes. These helpers are compiled again for AVX-512,
 //! AVX2+FMA and NEON and pick the best version at run time (`multiversion`); the closure they
-//! take is inlined into each version. Values are computed exactly as the plain loop would
-//! (no reassociation), so results do not depend on the version picked.
+//! take is inlined into each version. Element-wise values are computed exactly as the plain
+//! loop would, and sums in eight lanes added in a fixed order (no further reassociation, no
+//! fused multiply-adds), so results do not depend on the version picked.
 use std::mem::MaybeUninit;
 
 use multiversion::multiversion;
