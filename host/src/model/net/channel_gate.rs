@@ -8,7 +8,7 @@
 //! expanded width (B0's second block: 16 × 96 × 112 × 112 values). In `perf` the main thread's
 //! own work (`zip_map`, `binary_op`, the pool's backward) was the largest serial part of a B0
 //! step. Here the scale is one parallel pass forward, and its backward one parallel pass for
-//! `∂x = g · s` beside one dot product per plane for `∂s`; the mean's backward writes
+//! `∂x = g · s` beside one dot product per plane for `∂s` (each only when its input is tracked); the mean's backward writes
 //! `g / (H·W)` over each plane, in parallel.
 //!
 //! Only the CPU `flex` backend (with or without autodiff) in f32 takes this path; elsewhere
@@ -66,19 +66,16 @@ fn scaled(x: &[f32], s: &[f32], plane: usize) -> Vec<f32> {
     })
 }
 
-/// Gradients of [`scaled`]: `∂x = g · s[p]` over plane `p`, `∂s[p] = Σ g · x` over it.
-fn scaled_grads(x: &[f32], s: &[f32], g: &[f32], plane: usize) -> (Vec<f32>, Vec<f32>) {
+/// `∂s` of [`scaled`]: `Σ g · x` over each plane (`∂x = g · s` is [`scaled`] of `g`).
+fn plane_dots(g: &[f32], x: &[f32], plane: usize) -> Vec<f32> {
     assert_eq!(g.len(), x.len(), "scale_planes: gradient length");
-    let dx = scaled(g, s, plane);
-    let ds = if plane == 0 {
-        vec![0.0; s.len()]
-    } else {
-        g.par_chunks(plane)
-            .zip(x.par_chunks(plane))
-            .map(|(g, x)| simd::dot_centred(g, x, 0.0))
-            .collect()
-    };
-    (dx, ds)
+    if plane == 0 {
+        return vec![0.0; 0];
+    }
+    g.par_chunks(plane)
+        .zip(x.par_chunks(plane))
+        .map(|(g, x)| simd::dot_centred(g, x, 0.0))
+        .collect()
 }
 
 impl ChannelGateBackend for Flex {
@@ -127,22 +124,13 @@ impl Backward<Flex, 2> for ScaleBackward {
         let (x_state, s_state) = ops.state;
         let x = checkpointer.retrieve_node_output::<FlexTensor>(x_state);
         let s = checkpointer.retrieve_node_output::<FlexTensor>(s_state);
-        let (xv, sv, g) = (values(&x), values(&s), values(&grad));
+        let g = values(&grad);
         let p = plane(&shape(&x));
-        match (node_x, node_s) {
-            (Some(nx), Some(ns)) => {
-                let (dx, ds) = scaled_grads(&xv, &sv, &g, p);
-                grads.register::<Flex>(nx.id, tensor(dx, shape(&x)));
-                grads.register::<Flex>(ns.id, tensor(ds, shape(&s)));
-            }
-            (Some(nx), None) => {
-                grads.register::<Flex>(nx.id, tensor(scaled(&g, &sv, p), shape(&x)));
-            }
-            (None, Some(ns)) => {
-                let (_, ds) = scaled_grads(&xv, &sv, &g, p);
-                grads.register::<Flex>(ns.id, tensor(ds, shape(&s)));
-            }
-            (None, None) => {}
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, tensor(scaled(&g, &values(&s), p), shape(&x)));
+        }
+        if let Some(node) = node_s {
+            grads.register::<Flex>(node.id, tensor(plane_dots(&g, &values(&x), p), shape(&s)));
         }
     }
 }
@@ -280,9 +268,9 @@ mod tests {
             scaled(&x, &[2.0, -1.0], 4),
             vec![2.0, 4.0, 6.0, 8.0, 1.0, 0.0, -1.0, -2.0]
         );
-        let (dx, ds) = scaled_grads(&x, &[2.0, -1.0], &[1.0; 8], 4);
+        let dx = scaled(&[1.0; 8], &[2.0, -1.0], 4);
         assert_eq!(dx, vec![2.0, 2.0, 2.0, 2.0, -1.0, -1.0, -1.0, -1.0]);
-        assert_eq!(ds, vec![10.0, 2.0]);
+        assert_eq!(plane_dots(&[1.0; 8], &x, 4), vec![10.0, 2.0]);
         assert_eq!(
             spread(&[4.0, 8.0], 4),
             vec![1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 2.0]
