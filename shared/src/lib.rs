@@ -11,6 +11,8 @@
 //! - [`bundle`]: the signed device bundle (manifest + model, ed25519) the edge verifies;
 //! - [`device`]: the device folder layout `host flash` writes and `edge` reads;
 //! - [`heatmap`]: class-activation / Grad-CAM maps and their overlay on the fundus;
+//! - [`depthwise`]: the depthwise convolution kernel, forward and gradients: the host trains
+//!   with it and the device runs it inside tract, so both compute the same values;
 //! - [`onnx`] (feature `onnx`): initializer values, the linear head and constant weight
 //!   dequantization of ONNX models, read alike by host and device.
 //!
@@ -20,6 +22,7 @@
 pub mod bundle;
 pub mod dataset;
 pub mod decode;
+pub mod depthwise;
 pub mod device;
 pub mod heatmap;
 pub mod metrics;

@@ -8,6 +8,7 @@
 //! Nothing is derived from the variant name: preprocessing, quality thresholds and the operating
 //! point all come from the signed manifest.
 pub mod cam;
+pub mod depthwise;
 pub mod model;
 pub mod outcome;
 pub mod screener;

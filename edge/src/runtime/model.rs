@@ -11,7 +11,8 @@ use tract_onnx::prelude::*;
 pub type Plan = Arc<TypedRunnableModel>;
 
 /// Loads `bytes` (ONNX) with the input fixed to `[1, 3, side, side]`, optimized. Constant
-/// weight dequantization is folded first ([`shared::onnx::dequant`]).
+/// weight dequantization is folded first ([`shared::onnx::dequant`]); the depthwise
+/// convolutions run fovea's kernel ([`super::depthwise`]).
 pub fn load_onnx(bytes: &[u8], side: usize) -> anyhow::Result<Plan> {
     let shape = [1, 3, side, side];
     let mut proto = ModelProto::decode(bytes).context("not an ONNX model")?;
@@ -23,9 +24,14 @@ pub fn load_onnx(bytes: &[u8], side: usize) -> anyhow::Result<Plan> {
         .model_for_proto_model(&proto)
         .context("tract cannot read the ONNX model")?;
     drop(proto);
-    model
+    let mut model = model
         .with_input_fact(0, f32::fact(shape).into())
         .with_context(|| format!("fixing the model input to {shape:?}"))?
+        .into_typed()
+        .and_then(|m| m.into_decluttered())
+        .context("tract cannot type the model")?;
+    super::depthwise::replace(&mut model).context("placing fovea's depthwise convolution")?;
+    model
         .into_optimized()
         .context("tract cannot optimize the model")?
         .into_runnable()

@@ -6,11 +6,12 @@
 //! with a loop over the groups — for a depthwise conv one dense convolution per channel, each
 //! slicing the input and the gradient and writing its slice of the result back — and the input
 //! gradient as a grouped transposed convolution. Its depthwise forward path accumulates tap by
-//! tap in memory and goes scalar at stride 2. All three come from [`kernel`].
+//! tap in memory and goes scalar at stride 2. All three come from [`kernel`]
+//! ([`shared::depthwise`], which the device also runs).
 //!
 //! Only the CPU `flex` backend (with or without autodiff) takes this path; on any other device
 //! [`depthwise_conv2d`] is burn's own `conv2d`, so the GPU features build and behave as before.
-pub mod kernel;
+pub use shared::depthwise as kernel;
 
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;

@@ -5,7 +5,9 @@
 //! input are zero). [`forward`] first stages each input plane zero-padded and, at stride 2, split
 //! into its even and odd columns, so that every kernel tap reads a contiguous run for any
 //! stride; it then keeps a block of output columns in registers across all `kh·kw` taps and
-//! stores it once. burn 0.22.1's depthwise path instead adds each tap into the output plane in
+//! stores it once. [`forward_with`] adds a per-channel bias and runs on one thread or on rayon's:
+//! the host trains with [`forward`], the device runs [`forward_with`] inside tract in place of
+//! tract's own depthwise op (`edge/src/runtime/depthwise.rs`), whose values it reproduces. burn 0.22.1's depthwise path instead adds each tap into the output plane in
 //! memory, and at stride 2 in scalar code (a strided gather): `perf` put it at 28 % of a
 //! frozen-backbone Lite0 step, mostly scalar adds. The inner loop is compiled for AVX-512,
 //! AVX2+FMA and NEON besides the baseline and picked at run time (`multiversion`).
@@ -70,8 +72,35 @@ impl Geometry {
 }
 
 /// `y`, shape `[n, c, oh, ow]`, from the input `x` `[n, c, h, w]` and the weight `w`
-/// `[c, 1, kh, kw]`.
+/// `[c, 1, kh, kw]`, the planes spread over rayon's threads.
 pub fn forward(x: &[f32], w: &[f32], geo: &Geometry) -> Vec<f32> {
+    forward_with(x, w, None, geo, Spread::Rayon)
+}
+
+/// How [`forward_with`] runs its planes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Spread {
+    /// One plane after another on the calling thread.
+    Serial,
+    /// Planes spread over the current rayon pool (the global one outside `install`).
+    Rayon,
+}
+
+/// [`forward`] with a per-channel `bias` (`[c]`; none is zero) and a choice of threads.
+///
+/// Each output starts from its channel's bias and adds `w·x` tap by tap in row-major kernel
+/// order, one rounded product and one rounded sum per tap (no fused multiply-add): the
+/// arithmetic of tract 0.23's `DepthWise` op, so the device's outputs equal tract's own
+/// (`edge::runtime::depthwise` tests that). Taps over the padding add `w·0`, which changes
+/// no value (at most the sign of a zero).
+pub fn forward_with(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    geo: &Geometry,
+    spread: Spread,
+) -> Vec<f32> {
     let taps = geo.kh * geo.kw;
     assert_eq!(
         x.len(),
@@ -79,23 +108,35 @@ pub fn forward(x: &[f32], w: &[f32], geo: &Geometry) -> Vec<f32> {
         "depthwise: input length"
     );
     assert_eq!(w.len(), geo.c * taps, "depthwise: weight length");
+    if let Some(b) = bias {
+        assert_eq!(b.len(), geo.c, "depthwise: bias length");
+    }
     let len = geo.n * geo.c * geo.out_plane();
     if geo.out_plane() == 0 {
         return vec![0.0f32; len];
     }
     let mut y = Vec::with_capacity(len);
     let stage = Staging::new(geo);
-    y.spare_capacity_mut()[..len]
-        .par_chunks_mut(geo.out_plane())
-        .enumerate()
-        .for_each_init(
-            || vec![0.0f32; stage.len()],
-            |buf, (plane, yp)| {
-                let c = plane % geo.c;
-                stage.fill(&x[plane * geo.in_plane()..][..geo.in_plane()], geo, buf);
-                convolve(buf, &w[c * taps..][..taps], geo, &stage, yp);
-            },
-        );
+    let plane_job = |buf: &mut Vec<f32>, (plane, yp): (usize, &mut [MaybeUninit<f32>])| {
+        let c = plane % geo.c;
+        let b = bias.map_or(0.0, |b| b[c]);
+        stage.fill(&x[plane * geo.in_plane()..][..geo.in_plane()], geo, buf);
+        convolve(buf, &w[c * taps..][..taps], b, geo, &stage, yp);
+    };
+    let planes = &mut y.spare_capacity_mut()[..len];
+    match spread {
+        Spread::Serial => {
+            let mut buf = vec![0.0f32; stage.len()];
+            planes
+                .chunks_mut(geo.out_plane())
+                .enumerate()
+                .for_each(|job| plane_job(&mut buf, job));
+        }
+        Spread::Rayon => planes
+            .par_chunks_mut(geo.out_plane())
+            .enumerate()
+            .for_each_init(|| vec![0.0f32; stage.len()], plane_job),
+    }
     // SAFETY: the chunks of one output plane cover `0..len` exactly once, and `convolve`
     // writes every element of its plane: its blocks step through the rows by `R` (the last
     // block's rows cut at `oh`) and the columns by `B` (the last block cut at `ow`), each block
@@ -222,14 +263,21 @@ impl Staging {
     }
 }
 
-/// One output plane from its staged input plane and the channel's `kh·kw` weights.
+/// One output plane from its staged input plane, the channel's `kh·kw` weights and its bias.
 #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma", "aarch64+neon"))]
-fn convolve(buf: &[f32], wc: &[f32], geo: &Geometry, stage: &Staging, yp: &mut [MaybeUninit<f32>]) {
+fn convolve(
+    buf: &[f32],
+    wc: &[f32],
+    bias: f32,
+    geo: &Geometry,
+    stage: &Staging,
+    yp: &mut [MaybeUninit<f32>],
+) {
     match block(geo.ow) {
-        (8, _) => convolve_blocks::<8, 8>(buf, wc, geo, stage, yp),
-        (16, _) => convolve_blocks::<16, 4>(buf, wc, geo, stage, yp),
-        (32, _) => convolve_blocks::<32, 2>(buf, wc, geo, stage, yp),
-        _ => convolve_blocks::<64, 1>(buf, wc, geo, stage, yp),
+        (8, _) => convolve_blocks::<8, 8>(buf, wc, bias, geo, stage, yp),
+        (16, _) => convolve_blocks::<16, 4>(buf, wc, bias, geo, stage, yp),
+        (32, _) => convolve_blocks::<32, 2>(buf, wc, bias, geo, stage, yp),
+        _ => convolve_blocks::<64, 1>(buf, wc, bias, geo, stage, yp),
     }
 }
 
@@ -238,6 +286,7 @@ fn convolve(buf: &[f32], wc: &[f32], geo: &Geometry, stage: &Staging, yp: &mut [
 fn convolve_blocks<const B: usize, const R: usize>(
     buf: &[f32],
     wc: &[f32],
+    bias: f32,
     geo: &Geometry,
     stage: &Staging,
     yp: &mut [MaybeUninit<f32>],
@@ -245,7 +294,7 @@ fn convolve_blocks<const B: usize, const R: usize>(
     assert_eq!(yp.len(), geo.out_plane(), "depthwise: output plane length");
     for oy in (0..geo.oh).step_by(R) {
         for start in (0..geo.ow).step_by(B) {
-            let mut acc = [[0.0f32; B]; R];
+            let mut acc = [[bias; B]; R];
             for i in 0..geo.kh {
                 for j in 0..geo.kw {
                     let wv = wc[i * geo.kw + j];
@@ -519,6 +568,19 @@ mod tests {
             assert!(
                 (f64::from(*a) - b).abs() <= 1e-5 * (1.0 + b.abs()),
                 "{geo:?}: y[{k}] {a} vs {b}"
+            );
+        }
+        // With a bias, one thread and the pool: the definition plus the bias, and the same
+        // values either way (each plane's arithmetic does not depend on the thread).
+        let bias = values(geo.c, 4);
+        let serial = forward_with(&x, &w, Some(&bias), &geo, Spread::Serial);
+        let pooled = forward_with(&x, &w, Some(&bias), &geo, Spread::Rayon);
+        assert_eq!(serial, pooled, "{geo:?}: serial vs rayon");
+        for (k, (a, b)) in serial.iter().zip(&y_ref).enumerate() {
+            let b = b + f64::from(bias[(k / (geo.oh * geo.ow)) % geo.c]);
+            assert!(
+                (f64::from(*a) - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                "{geo:?}: biased y[{k}] {a} vs {b}"
             );
         }
         for (k, (a, b)) in dw.iter().zip(&dw_ref).enumerate() {

@@ -1,0 +1,452 @@
+//! fovea's depthwise convolution inside tract: an op running [`shared::depthwise`] (the kernel
+//! the host trains with) and [`replace`], the model patch that puts it in place of tract's
+//! depthwise `Conv` nodes before tract optimizes the model.
+//!
+//! Why: tract 0.23.9 runs EfficientNet's depthwise layers with a zone walk per plane whose
+//! stride-2 and border zones are scalar (`perf` of B0 at 224 px, one thread: 41 % of the run in
+//! its `DepthWise` op). The shared kernel stages each plane zero-padded (split into column
+//! phases at stride 2) and keeps register blocks across all taps, at any stride.
+//!
+//! The values are tract's: each output starts from the channel's bias and adds one rounded
+//! product per tap in row-major kernel order, as tract's op does (no fused multiply-add), so a
+//! patched model's outputs equal the unpatched model's (tested below, layer and whole model).
+//! Threads follow tract's executor: one thread under the default single-thread executor, the
+//! executor's rayon pool under `Executor::multithread`.
+use std::sync::Arc;
+
+use shared::depthwise::{Geometry, Spread, forward_with};
+use tract_core::internal::*;
+use tract_core::ops::cnn::{Conv, KernelFormat};
+use tract_core::ops::nn::DataFormat;
+use tract_linalg::multithread::{Executor, current_tract_executor};
+
+/// A depthwise convolution with constant weights and bias, NCHW or CHW, dilation 1.
+#[derive(Debug, Clone)]
+pub struct Depthwise {
+    geo: Geometry,
+    /// Whether the tensors carry the batch axis (NCHW) or not (CHW, batch 1: tract drops the
+    /// axis of a batch-1 model while it declutters).
+    batched: bool,
+    /// `[c, kh, kw]`.
+    weights: Arc<[f32]>,
+    /// `[c]`.
+    bias: Arc<[f32]>,
+}
+
+impl PartialEq for Depthwise {
+    fn eq(&self, other: &Self) -> bool {
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        self.geo == other.geo
+            && self.batched == other.batched
+            && bits(&self.weights) == bits(&other.weights)
+            && bits(&self.bias) == bits(&other.bias)
+    }
+}
+
+impl Eq for Depthwise {}
+
+impl Op for Depthwise {
+    fn name(&self) -> StaticName {
+        "FoveaDepthwise".into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        Ok(vec![format!("{:?}", self.geo)])
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for Depthwise {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let x = inputs[0].try_as_plain_ram()?.as_slice::<f32>()?;
+        let g = &self.geo;
+        let run = |spread| forward_with(x, &self.weights, Some(&self.bias), g, spread);
+        let y = match current_tract_executor() {
+            Executor::SingleThread => run(Spread::Serial),
+            Executor::MultiThread(pool) => pool.install(|| run(Spread::Rayon)),
+            _ => run(Spread::Rayon),
+        };
+        let y = tract_ndarray::ArrayD::from_shape_vec(self.shape(g.oh, g.ow), y)?;
+        Ok(tvec!(y.into_tensor().into_tvalue()))
+    }
+}
+
+impl Depthwise {
+    /// The input's (`h`, `w`) or output's (`oh`, `ow`) shape.
+    fn shape(&self, h: usize, w: usize) -> Vec<usize> {
+        let g = &self.geo;
+        if self.batched {
+            vec![g.n, g.c, h, w]
+        } else {
+            vec![g.c, h, w]
+        }
+    }
+}
+
+impl TypedOp for Depthwise {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        let g = &self.geo;
+        let expected = self.shape(g.h, g.w);
+        ensure!(
+            inputs.len() == 1
+                && inputs[0].datum_type == f32::datum_type()
+                && inputs[0].shape.as_concrete() == Some(&expected[..]),
+            "FoveaDepthwise expects f32 {expected:?}, got {inputs:?}"
+        );
+        Ok(tvec!(f32::fact(self.shape(g.oh, g.ow))))
+    }
+
+    as_op!();
+}
+
+/// Replaces every depthwise `Conv` of `model` that [`Depthwise`] covers (f32, NCHW or CHW, a concrete
+/// input shape, group = input = output channels, dilation 1, constant kernel and bias) with
+/// it; returns how many. Others (quantized, dilated, symbolic shapes) stay tract's.
+pub fn replace(model: &mut TypedModel) -> TractResult<usize> {
+    let mut replaced = 0;
+    for id in model.eval_order()? {
+        let node = model.node(id);
+        let Some(conv) = node.op_as::<Conv>() else {
+            continue;
+        };
+        let Some(op) = covered(model, node, conv)? else {
+            continue;
+        };
+        let patch = TypedModelPatch::replace_single_op(model, node, &node.inputs[..1], op)?;
+        patch.apply(model)?;
+        replaced += 1;
+    }
+    Ok(replaced)
+}
+
+/// The [`Depthwise`] equal to `conv` at `node`, if it covers it.
+fn covered(model: &TypedModel, node: &TypedNode, conv: &Conv) -> TractResult<Option<Depthwise>> {
+    let spec = &conv.pool_spec;
+    let c = conv.input_channels();
+    let batched = match spec.data_format {
+        DataFormat::NCHW => true,
+        DataFormat::CHW => false,
+        _ => return Ok(None),
+    };
+    if conv.q_params.is_some()
+        || conv.kernel_fmt != KernelFormat::OIHW
+        || spec.rank() != 2
+        || conv.group != c
+        || conv.output_channels() != c
+        || c < 2
+        || spec.dilations().iter().any(|&d| d != 1)
+        || node.inputs.len() != 3
+    {
+        return Ok(None);
+    }
+    let x = model.outlet_fact(node.inputs[0])?;
+    let (kernel, bias) = (
+        model.outlet_fact(node.inputs[1])?,
+        model.outlet_fact(node.inputs[2])?,
+    );
+    let (Some(shape), Some(kernel), Some(bias)) =
+        (x.shape.as_concrete(), &kernel.konst, &bias.konst)
+    else {
+        return Ok(None);
+    };
+    let (kh, kw) = (spec.kernel_shape[0], spec.kernel_shape[1]);
+    if x.datum_type != f32::datum_type()
+        || kernel.datum_type() != f32::datum_type()
+        || bias.datum_type() != f32::datum_type()
+        || shape.len() != 3 + batched as usize
+        || kernel.shape() != [c, 1, kh, kw]
+        || !(bias.len() == 1 || bias.len() == c)
+    {
+        return Ok(None);
+    }
+    let (n, chw) = if batched {
+        (shape[0], &shape[1..])
+    } else {
+        (1, shape)
+    };
+    if chw[0] != c {
+        return Ok(None);
+    }
+    let pads = spec.computed_padding(&chw[1..]);
+    let bias: Arc<[f32]> = match bias.try_as_plain_ram()?.as_slice::<f32>()? {
+        [b] => vec![*b; c].into(),
+        b => b.into(),
+    };
+    Ok(Some(Depthwise {
+        batched,
+        geo: Geometry {
+            n,
+            c,
+            h: chw[1],
+            w: chw[2],
+            kh,
+            kw,
+            oh: pads[0].convoluted,
+            ow: pads[1].convoluted,
+            sh: spec.stride(0),
+            sw: spec.stride(1),
+            ph: pads[0].pad_before,
+            pw: pads[1].pad_before,
+        },
+        weights: kernel.try_as_plain_ram()?.as_slice::<f32>()?.into(),
+        bias,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tract_core::ops::cnn::{PaddingSpec, PoolSpec};
+    use tract_core::ops::math::mul;
+    use tract_core::ops::nn::sigmoid;
+    use tract_linalg::multithread::multithread_tract_scope;
+
+    /// Deterministic values in [-1, 1) (a 32-bit LCG), `seed` picking the sequence.
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+        (0..len)
+            .map(|_| {
+                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (s >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+            })
+            .collect()
+    }
+
+    /// One depthwise conv: `(channels, h, w, kernel side, stride, padding before, after, batched)`.
+    type Case = (usize, usize, usize, usize, usize, usize, usize, bool);
+
+    /// Wires tract's depthwise `Conv` of `case` on `x` in `model`; returns its output.
+    fn wire_depthwise(model: &mut TypedModel, x: OutletId, case: Case, seed: u32) -> OutletId {
+        let (c, _, _, k, s, before, after, batched) = case;
+        let kernel =
+            tract_ndarray::ArrayD::from_shape_vec(vec![c, 1, k, k], values(c * k * k, seed))
+                .unwrap()
+                .into_tensor();
+        let bias = tensor1(&values(c, seed + 1));
+        let name = format!("dw{seed}");
+        let kernel = model.add_const(format!("{name}.k"), kernel).unwrap();
+        let bias = model.add_const(format!("{name}.b"), bias).unwrap();
+        let conv = Conv {
+            pool_spec: PoolSpec {
+                data_format: if batched {
+                    DataFormat::NCHW
+                } else {
+                    DataFormat::CHW
+                },
+                kernel_shape: tvec![k, k],
+                padding: PaddingSpec::Explicit(tvec![before, before], tvec![after, after]),
+                dilations: None,
+                strides: Some(tvec![s, s]),
+                input_channels: c,
+                output_channels: c,
+            },
+            kernel_fmt: KernelFormat::OIHW,
+            group: c,
+            q_params: None,
+        };
+        model.wire_node(name, conv, &[x, kernel, bias]).unwrap()[0]
+    }
+
+    /// Runs `model` on `input` optimized as tract makes it, and with [`replace`] first; returns
+    /// both outputs, the op names of each optimized model and how many convs were replaced.
+    fn both(model: TypedModel, input: &Tensor) -> [(Tensor, Vec<String>); 2] {
+        let run = |m: TypedModel| {
+            let m = m.into_optimized().unwrap();
+            let names = m
+                .nodes()
+                .iter()
+                .map(|n| n.op().name().to_string())
+                .collect();
+            let out = m
+                .into_runnable()
+                .unwrap()
+                .run(tvec!(input.clone().into()))
+                .unwrap();
+            (out[0].clone().into_tensor(), names)
+        };
+        let tract = run(model.clone());
+        let mut patched = model;
+        replace(&mut patched).unwrap();
+        [tract, run(patched)]
+    }
+
+    /// Asserts equal shapes and values (`==`: a zero's sign may differ, see
+    /// `shared::depthwise::forward_with`).
+    fn assert_same(what: &str, a: &Tensor, b: &Tensor) {
+        assert_eq!(a.shape(), b.shape(), "{what}: shapes");
+        let (a, b) = (
+            a.try_as_plain_ram()
+                .unwrap()
+                .as_slice::<f32>()
+                .unwrap()
+                .to_vec(),
+            b.try_as_plain_ram()
+                .unwrap()
+                .as_slice::<f32>()
+                .unwrap()
+                .to_vec(),
+        );
+        let differ = a.iter().zip(&b).filter(|(x, y)| x != y).count();
+        assert_eq!(differ, 0, "{what}: {differ} of {} values differ", a.len());
+    }
+
+    // The geometries of EfficientNet's depthwise layers and their edges: 3×3 and 5×5, stride 1
+    // and 2, TF "same" (0 before, 1 after) and symmetric padding, planes narrower than 8 and
+    // wider than 64 (each register block of the kernel), odd sides, with and without the batch
+    // axis.
+    const CASES: [Case; 8] = [
+        (8, 13, 11, 3, 1, 1, 1, true),
+        (16, 30, 30, 3, 2, 0, 1, false),
+        (24, 17, 17, 5, 2, 1, 2, false),
+        (32, 14, 14, 5, 1, 2, 2, true),
+        (4, 7, 9, 3, 2, 1, 1, true),
+        (40, 5, 5, 3, 1, 1, 1, false),
+        (3, 40, 70, 3, 1, 1, 1, true),
+        (6, 9, 33, 5, 2, 2, 2, false),
+    ];
+
+    #[test]
+    fn equals_tracts_depthwise_op_value_for_value() {
+        for (i, case) in CASES.into_iter().enumerate() {
+            let (c, h, w, .., batched) = case;
+            let shape = if batched {
+                vec![1, c, h, w]
+            } else {
+                vec![c, h, w]
+            };
+            let mut model = TypedModel::default();
+            let x = model.add_source("x", f32::fact(&shape)).unwrap();
+            let y = wire_depthwise(&mut model, x, case, 10 + i as u32);
+            model.select_output_outlets(&[y]).unwrap();
+            let input = tract_ndarray::ArrayD::from_shape_vec(shape, values(c * h * w, i as u32))
+                .unwrap()
+                .into_tensor();
+            for threads in [1, 2] {
+                let executor = match threads {
+                    1 => Executor::SingleThread,
+                    n => Executor::multithread(n),
+                };
+                let [(tract, tract_ops), (ours, our_ops)] =
+                    multithread_tract_scope(executor, || both(model.clone(), &input));
+                let what = format!("{case:?}, {threads} threads");
+                assert!(
+                    tract_ops.iter().any(|n| n == "DepthWiseConv"),
+                    "{what}: {tract_ops:?}"
+                );
+                assert!(
+                    our_ops.iter().any(|n| n == "FoveaDepthwise"),
+                    "{what}: {our_ops:?}"
+                );
+                assert!(
+                    !our_ops.iter().any(|n| n == "DepthWiseConv"),
+                    "{what}: {our_ops:?}"
+                );
+                assert_same(&what, &tract, &ours);
+            }
+        }
+    }
+
+    /// An MBConv-shaped chain on a batch-1 NCHW input (tract drops the batch axis while it
+    /// declutters): 1×1 expand, SiLU, depthwise 3×3 stride 2, SiLU, depthwise 5×5 stride 1, 1×1
+    /// project. Both depthwise convs are replaced and the outputs equal tract's.
+    #[test]
+    fn a_chain_with_pointwise_convs_and_silu_equals_tract() {
+        let (cin, c, side) = (5, 24, 20);
+        let mut model = TypedModel::default();
+        let x = model
+            .add_source("x", f32::fact([1, cin, side, side]))
+            .unwrap();
+        let pointwise = |model: &mut TypedModel, x: OutletId, i: usize, o: usize, seed: u32| {
+            let k = tract_ndarray::ArrayD::from_shape_vec(vec![o, i, 1, 1], values(o * i, seed))
+                .unwrap()
+                .into_tensor();
+            let k = model.add_const(format!("pw{seed}.k"), k).unwrap();
+            let b = model
+                .add_const(format!("pw{seed}.b"), tensor1(&values(o, seed + 1)))
+                .unwrap();
+            let conv = Conv {
+                pool_spec: PoolSpec {
+                    data_format: DataFormat::NCHW,
+                    kernel_shape: tvec![1, 1],
+                    padding: PaddingSpec::Valid,
+                    dilations: None,
+                    strides: None,
+                    input_channels: i,
+                    output_channels: o,
+                },
+                kernel_fmt: KernelFormat::OIHW,
+                group: 1,
+                q_params: None,
+            };
+            model
+                .wire_node(format!("pw{seed}"), conv, &[x, k, b])
+                .unwrap()[0]
+        };
+        let silu = |model: &mut TypedModel, x: OutletId, seed: u32| {
+            let s = model
+                .wire_node(format!("sig{seed}"), sigmoid(), &[x])
+                .unwrap()[0];
+            model
+                .wire_node(format!("silu{seed}"), mul(), &[x, s])
+                .unwrap()[0]
+        };
+        let e = pointwise(&mut model, x, cin, c, 1);
+        let e = silu(&mut model, e, 2);
+        let d = wire_depthwise(&mut model, e, (c, side, side, 3, 2, 0, 1, true), 3);
+        let d = silu(&mut model, d, 4);
+        let d = wire_depthwise(&mut model, d, (c, 10, 10, 5, 1, 2, 2, true), 5);
+        let y = pointwise(&mut model, d, c, 7, 6);
+        model.select_output_outlets(&[y]).unwrap();
+        let input = tract_ndarray::ArrayD::from_shape_vec(
+            vec![1, cin, side, side],
+            values(cin * side * side, 99),
+        )
+        .unwrap()
+        .into_tensor();
+
+        let mut decluttered = model.clone().into_decluttered().unwrap();
+        assert_eq!(replace(&mut decluttered).unwrap(), 2);
+        let [(tract, _), (ours, our_ops)] = both(model.into_decluttered().unwrap(), &input);
+        assert_eq!(our_ops.iter().filter(|n| *n == "FoveaDepthwise").count(), 2);
+        assert_eq!(tract.shape(), [1, 7, 10, 10]);
+        assert_same("chain", &tract, &ours);
+    }
+
+    /// What the kernel does not cover stays tract's: a dilated depthwise conv and a grouped
+    /// conv that is not depthwise.
+    #[test]
+    fn dilated_and_grouped_convs_are_left_to_tract() {
+        let mut model = TypedModel::default();
+        let x = model.add_source("x", f32::fact([1, 8, 12, 12])).unwrap();
+        let conv = |group: usize, dilation: usize| Conv {
+            pool_spec: PoolSpec {
+                data_format: DataFormat::NCHW,
+                kernel_shape: tvec![3, 3],
+                padding: PaddingSpec::Explicit(tvec![2, 2], tvec![2, 2]),
+                dilations: Some(tvec![dilation, dilation]),
+                strides: None,
+                input_channels: 8,
+                output_channels: 8,
+            },
+            kernel_fmt: KernelFormat::OIHW,
+            group,
+            q_params: None,
+        };
+        let k1 = model
+            .add_const("k1", Tensor::zero::<f32>(&[8, 1, 3, 3]).unwrap())
+            .unwrap();
+        let k2 = model
+            .add_const("k2", Tensor::zero::<f32>(&[8, 2, 3, 3]).unwrap())
+            .unwrap();
+        let b = model
+            .add_const("b", Tensor::zero::<f32>(&[8]).unwrap())
+            .unwrap();
+        let y = model.wire_node("dilated", conv(8, 2), &[x, k1, b]).unwrap()[0];
+        let y = model.wire_node("grouped", conv(4, 1), &[y, k2, b]).unwrap()[0];
+        model.select_output_outlets(&[y]).unwrap();
+        assert_eq!(replace(&mut model).unwrap(), 0);
+    }
+}
