@@ -1,4 +1,5 @@
-//! `edge bench`: a tiny hand-built ONNX model (Conv → GlobalAveragePool → Flatten) timed by tract.
+//! `edge bench`: a tiny hand-built ONNX model (Conv → depthwise Conv → GlobalAveragePool →
+//! Flatten) timed by tract.
 use std::path::Path;
 use std::process::Command;
 
@@ -7,8 +8,8 @@ use serde_json::Value;
 use tract_onnx::pb::tensor_shape_proto::{Dimension, dimension};
 use tract_onnx::pb::type_proto;
 use tract_onnx::pb::{
-    GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto,
-    TypeProto, ValueInfoProto,
+    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    TensorShapeProto, TypeProto, ValueInfoProto,
 };
 
 const FLOAT: i32 = 1;
@@ -53,14 +54,38 @@ fn write_model(path: &Path, side: Option<i64>) {
         float_data: (0..108).map(|i| (i as f32 - 54.0) / 100.0).collect(),
         ..Default::default()
     };
+    // A depthwise 3×3 conv (group 4, "same" padding), which the loader gives fovea's kernel.
+    let depthwise_weight = TensorProto {
+        name: "dw".into(),
+        dims: vec![4, 1, 3, 3],
+        data_type: FLOAT,
+        float_data: (0..36).map(|i| (i as f32 - 18.0) / 50.0).collect(),
+        ..Default::default()
+    };
+    let mut depthwise = node("Conv", &["conv", "dw"], "depthwise");
+    depthwise.attribute = vec![
+        AttributeProto {
+            name: "group".into(),
+            i: 4,
+            r#type: 2, // INT
+            ..Default::default()
+        },
+        AttributeProto {
+            name: "pads".into(),
+            ints: vec![1, 1, 1, 1],
+            r#type: 7, // INTS
+            ..Default::default()
+        },
+    ];
     let graph = GraphProto {
         name: "tiny".into(),
         node: vec![
             node("Conv", &["input", "w"], "conv"),
-            node("GlobalAveragePool", &["conv"], "gap"),
+            depthwise,
+            node("GlobalAveragePool", &["depthwise"], "gap"),
             node("Flatten", &["gap"], "logits"),
         ],
-        initializer: vec![weight],
+        initializer: vec![weight, depthwise_weight],
         input: vec![value_info("input", &[Some(1), Some(3), side, side])],
         output: vec![value_info("logits", &[Some(1), Some(4)])],
         ..Default::default()
@@ -110,6 +135,10 @@ fn times_a_model_and_reports_load_and_rss() {
         );
         assert!(min > 0.0 && min <= median, "{v}");
         assert!(v["load_ms"].as_f64().unwrap() > 0.0);
+        assert_eq!(
+            v["fovea_depthwise"], 1,
+            "the depthwise conv runs fovea's kernel: {v}"
+        );
         // The process maps at least the binary and tract's plan: more than one MiB.
         assert!(v["peak_rss_mb"].as_f64().unwrap() > 1.0, "{v}");
     }

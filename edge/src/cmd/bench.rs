@@ -1,4 +1,5 @@
-//! `edge bench`: time tract on one ONNX model at batch 1 — load+optimize, median run, peak RSS.
+//! `edge bench`: time tract on one ONNX model at batch 1 — load+optimize, median run, peak RSS,
+//! and how many depthwise convs run fovea's kernel.
 //!
 //! It loads the file with the runtime's loader (`runtime::model::load_onnx`): input fixed to
 //! `1×3×S×S` f32 (S read from the model's input, or `--size`
@@ -59,6 +60,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let plan = crate::runtime::model::load_onnx(&bytes, side)
         .with_context(|| format!("preparing {}", path.display()))?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
+    // How many depthwise convs run fovea's kernel (`runtime::depthwise`) instead of tract's.
+    let fovea_depthwise = plan
+        .model()
+        .nodes()
+        .iter()
+        .filter(|n| n.op().name() == "FoveaDepthwise")
+        .count();
 
     let input: Tensor = tract_ndarray::Array4::from_shape_fn(shape, |(_, c, y, x)| {
         // A fixed, non-constant image in roughly normalized range.
@@ -90,6 +98,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "median_ms": median,
         "min_ms": times[0],
         "load_ms": load_ms,
+        "fovea_depthwise": fovea_depthwise,
         "peak_rss_mb": peak_rss_mb(),
     });
     println!("{line}");
