@@ -26,7 +26,7 @@ fn edge(args: &[&std::ffi::OsStr]) -> (i32, Vec<Value>, String) {
 }
 
 /// An orange disc with a vessel-like grid inside, on black; `gain` scales its brightness.
-fn fundus(path: &Path, gain: f32) {
+pub(crate) fn fundus(path: &Path, gain: f32) {
     let img = RgbImage::from_fn(400, 400, |x, y| {
         let (dx, dy) = (x as f32 - 200.0, y as f32 - 200.0);
         if dx * dx + dy * dy > 180.0 * 180.0 {

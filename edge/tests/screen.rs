@@ -225,3 +225,43 @@ fn heatmap_of_a_features_model_and_a_clear_refusal_without_features() {
     let centre = img.get_pixel(fixture::SIDE / 2, fixture::SIDE / 2).0;
     assert_ne!(centre, [0, 0, 0], "the fundus is there");
 }
+
+#[test]
+fn two_threads_screen_as_one_does_and_zero_threads_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = fixture::device(dir.path());
+    let image = dir.path().join("synthetic.png");
+    crate::check::fundus(&image, 1.0);
+    let want = fixture::expected_probabilities(&image);
+    for threads in ["1", "2"] {
+        let o = edge(&[
+            "screen",
+            "--threads",
+            threads,
+            "--device",
+            s(&device),
+            s(&image),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let line = &lines(&o)[0];
+        assert_eq!(line["quality"]["verdict"], "gradable", "{line}");
+        let got: Vec<f32> = serde_json::from_value(line["probabilities"].clone()).unwrap();
+        for (g, w) in got.iter().zip(want) {
+            assert!(
+                (g - w).abs() < 1e-5,
+                "{threads} threads: {got:?} vs {want:?}"
+            );
+        }
+    }
+    let o = edge(&[
+        "screen",
+        "--threads",
+        "0",
+        "--device",
+        s(&device),
+        s(&image),
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--threads must be at least 1"), "{err}");
+}

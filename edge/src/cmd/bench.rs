@@ -6,14 +6,16 @@
 //! when the model leaves it symbolic), optimizes, runs `--warmup` untimed and `--runs` timed
 //! inferences on a fixed pseudo-random input and prints one JSON line.
 //!
-//! Threads: tract 0.23.9 runs its matrix products on the executor in
-//! `tract_linalg::multithread` (feature `multithread-mm`, a rayon pool). `--threads 1` keeps
-//! the default single-thread executor; `--threads N>1` installs an N-thread pool as default.
+//! Threads: `--threads N` sets the runtime's threads as `edge screen --threads` does
+//! (`runtime::model::set_threads`: above one, tract-linalg's `multithread-mm` executor, an
+//! N-thread rayon pool that each inference runs on); 1 keeps tract's single-thread executor.
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+
+use crate::runtime::model::infer;
 use clap::Parser;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::Factoid;
@@ -42,10 +44,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.threads == 0 || args.runs == 0 {
         bail!("--threads and --runs must be at least 1");
     }
-    if args.threads > 1 {
-        use tract_linalg::multithread::{Executor, set_default_executor};
-        set_default_executor(Executor::multithread(args.threads));
-    }
+    crate::runtime::model::set_threads(args.threads)?;
     let path = &args.model;
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     // The input side first (an untimed parse); the timed load is the runtime's.
@@ -75,14 +74,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     .into();
     let mut out_len = 0;
     for _ in 0..args.warmup {
-        let out = plan.run(tvec!(input.clone().into()))?;
+        let out = infer(&plan, input.clone())?;
         out_len = out[0].len();
     }
     let mut times = Vec::with_capacity(args.runs);
     for _ in 0..args.runs {
         let x = input.clone();
         let t = Instant::now();
-        let out = plan.run(tvec!(x.into())).context("running the model")?;
+        let out = infer(&plan, x)?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
         out_len = out[0].len();
     }

@@ -21,9 +21,17 @@ pub struct DeviceArgs {
     /// Audit log instead of the device's log/audit.jsonl.
     #[arg(long)]
     pub log: Option<PathBuf>,
+    /// Threads for each inference (tract's matrix products and the depthwise convs).
+    #[arg(long, env = "FOVEA_THREADS", default_value_t = 1)]
+    pub threads: usize,
 }
 
 impl DeviceArgs {
+    /// Applies `--threads` to the runtime ([`crate::runtime::model::set_threads`]).
+    pub fn apply_threads(&self) -> anyhow::Result<()> {
+        crate::runtime::model::set_threads(self.threads)
+    }
+
     /// The resolved paths.
     pub fn paths(&self) -> StationPaths {
         let mut p = StationPaths::of(&DeviceLayout::new(&self.device));

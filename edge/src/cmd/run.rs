@@ -59,6 +59,7 @@ fn show(panel: &mut Gpio, state: Indication, t0: Instant) -> anyhow::Result<()> 
 
 /// Runs `edge run` until killed.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    args.device.apply_threads()?;
     let dir = args
         .watch
         .clone()

@@ -28,6 +28,7 @@ pub struct Args {
 
 /// Runs `edge screen`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    args.device.apply_threads()?;
     let mut station = Station::open(&args.device.paths())?;
     if let Some(dir) = &args.heatmap {
         anyhow::ensure!(

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use prost::Message;
+use tract_linalg::multithread::{Executor, current_tract_executor, set_default_executor};
 use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
 
@@ -38,6 +39,32 @@ pub fn load_onnx(bytes: &[u8], side: usize) -> anyhow::Result<Plan> {
         .context("tract cannot plan the model")
 }
 
+/// Sets how many threads each inference uses (at least 1): above one, tract's default executor
+/// becomes an `n`-thread rayon pool ([`infer`] runs on it; tract's matrix products and fovea's
+/// depthwise convs split over it). One keeps tract's single-thread executor.
+pub fn set_threads(n: usize) -> anyhow::Result<()> {
+    anyhow::ensure!(n >= 1, "--threads must be at least 1");
+    set_default_executor(if n == 1 {
+        Executor::SingleThread
+    } else {
+        Executor::multithread(n)
+    });
+    Ok(())
+}
+
+/// Runs `plan` on `input`. Under a multithread executor ([`set_threads`]) the whole run goes
+/// on its pool: tract's serial ops then run on a worker and the parallel ones split from
+/// there, instead of the calling thread waking the workers for each op and waiting (measured:
+/// B0 224 at 2 threads 20.7 → 19.8 ms, Lite0 17.6 → 14.6 ms, medians of three alternating
+/// rounds).
+pub fn infer(plan: &Plan, input: Tensor) -> anyhow::Result<TVec<TValue>> {
+    let run = || plan.run(tvec!(input.into())).context("running the model");
+    match current_tract_executor() {
+        Executor::MultiThread(pool) => pool.install(run),
+        _ => run(),
+    }
+}
+
 /// One model output: its shape and values (row-major).
 pub struct Output {
     /// Dimensions.
@@ -50,9 +77,7 @@ pub struct Output {
 pub fn run(plan: &Plan, chw: Vec<f32>, side: usize) -> anyhow::Result<Vec<Output>> {
     let input = tract_ndarray::Array4::from_shape_vec((1, 3, side, side), chw)
         .context("input tensor has the wrong length")?;
-    let outputs = plan
-        .run(tvec!(Tensor::from(input).into()))
-        .context("running the model")?;
+    let outputs = infer(plan, Tensor::from(input))?;
     outputs
         .iter()
         .map(|t| {
