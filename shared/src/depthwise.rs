@@ -101,6 +101,25 @@ pub fn forward_with(
     geo: &Geometry,
     spread: Spread,
 ) -> Vec<f32> {
+    let len = geo.n * geo.c * geo.out_plane();
+    let mut y = Vec::with_capacity(len);
+    forward_into(x, w, bias, geo, spread, &mut y.spare_capacity_mut()[..len]);
+    // SAFETY: `forward_into` wrote every element of `y[..len]`.
+    unsafe { y.set_len(len) };
+    y
+}
+
+/// [`forward_with`] into `y` (`[n, c, oh, ow]`, possibly uninitialized): every element is
+/// written, so the caller may treat `y` as initialized once this returns (the device writes
+/// into the tensor tract hands on, with no copy).
+pub fn forward_into(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    geo: &Geometry,
+    spread: Spread,
+    y: &mut [MaybeUninit<f32>],
+) {
     let taps = geo.kh * geo.kw;
     assert_eq!(
         x.len(),
@@ -111,11 +130,15 @@ pub fn forward_with(
     if let Some(b) = bias {
         assert_eq!(b.len(), geo.c, "depthwise: bias length");
     }
-    let len = geo.n * geo.c * geo.out_plane();
+    assert_eq!(
+        y.len(),
+        geo.n * geo.c * geo.out_plane(),
+        "depthwise: output length"
+    );
+    // Empty planes: nothing to write (`y` is empty).
     if geo.out_plane() == 0 {
-        return vec![0.0f32; len];
+        return;
     }
-    let mut y = Vec::with_capacity(len);
     let stage = Staging::new(geo);
     let plane_job = |buf: &mut Vec<f32>, (plane, yp): (usize, &mut [MaybeUninit<f32>])| {
         let c = plane % geo.c;
@@ -123,26 +146,22 @@ pub fn forward_with(
         stage.fill(&x[plane * geo.in_plane()..][..geo.in_plane()], geo, buf);
         convolve(buf, &w[c * taps..][..taps], b, geo, &stage, yp);
     };
-    let planes = &mut y.spare_capacity_mut()[..len];
+    // The chunks of one output plane cover `y` exactly once, and `convolve` writes every
+    // element of its plane: its blocks step through the rows by `R` (the last block's rows cut
+    // at `oh`) and the columns by `B` (the last block cut at `ow`), each block writing its whole
+    // (cut) extent. A panic propagates to the caller.
     match spread {
         Spread::Serial => {
             let mut buf = vec![0.0f32; stage.len()];
-            planes
-                .chunks_mut(geo.out_plane())
+            y.chunks_mut(geo.out_plane())
                 .enumerate()
                 .for_each(|job| plane_job(&mut buf, job));
         }
-        Spread::Rayon => planes
+        Spread::Rayon => y
             .par_chunks_mut(geo.out_plane())
             .enumerate()
             .for_each_init(|| vec![0.0f32; stage.len()], plane_job),
     }
-    // SAFETY: the chunks of one output plane cover `0..len` exactly once, and `convolve`
-    // writes every element of its plane: its blocks step through the rows by `R` (the last
-    // block's rows cut at `oh`) and the columns by `B` (the last block cut at `ow`), each block
-    // writing its whole (cut) extent. A panic propagates before this line.
-    unsafe { y.set_len(len) };
-    y
 }
 
 /// The register block of [`forward`]: `(B, R)`, `B` output columns of `R` output rows kept in

@@ -14,7 +14,7 @@
 //! executor's rayon pool under `Executor::multithread`.
 use std::sync::Arc;
 
-use shared::depthwise::{Geometry, Spread, forward_with};
+use shared::depthwise::{Geometry, Spread, forward_into};
 use tract_core::internal::*;
 use tract_core::ops::cnn::{Conv, KernelFormat};
 use tract_core::ops::nn::DataFormat;
@@ -63,14 +63,22 @@ impl EvalOp for Depthwise {
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let x = inputs[0].try_as_plain_ram()?.as_slice::<f32>()?;
         let g = &self.geo;
-        let run = |spread| forward_with(x, &self.weights, Some(&self.bias), g, spread);
-        let y = match current_tract_executor() {
+        // The output tensor is allocated by tract (its alignment) and written in place: going
+        // through a Vec and `Tensor::from` copied every output once more.
+        // SAFETY: `forward_into` writes every element before the tensor is read.
+        let mut y = unsafe { Tensor::uninitialized::<f32>(&self.shape(g.oh, g.ow))? };
+        let len = y.len();
+        // SAFETY: the tensor holds `len` f32s in one plain allocation; as `MaybeUninit<f32>`
+        // (f32's layout) they may be written before they are initialized.
+        let out =
+            unsafe { std::slice::from_raw_parts_mut(y.as_ptr_mut_unchecked::<f32>().cast(), len) };
+        let mut run = |spread| forward_into(x, &self.weights, Some(&self.bias), g, spread, out);
+        match current_tract_executor() {
             Executor::SingleThread => run(Spread::Serial),
             Executor::MultiThread(pool) => pool.install(|| run(Spread::Rayon)),
             _ => run(Spread::Rayon),
-        };
-        let y = tract_ndarray::ArrayD::from_shape_vec(self.shape(g.oh, g.ow), y)?;
-        Ok(tvec!(y.into_tensor().into_tvalue()))
+        }
+        Ok(tvec!(y.into_tvalue()))
     }
 }
 
