@@ -3,15 +3,13 @@
 //! `M(y, x) = Σ_c features[c, y, x] · Σ_{k ∈ positive} W[c, k]` shows where the evidence for the
 //! positive classes lies, and its mean plus the summed biases equals the summed positive logits.
 use anyhow::Context;
-use prost::Message;
 use tract_onnx::pb::ModelProto;
 
 pub use shared::heatmap::{LinearHead, class_map};
 
 /// The head of `onnx`, or `None` when its second output is not `features` (an MLP head has
 /// no class activation map).
-pub fn read_head(onnx: &[u8]) -> anyhow::Result<Option<LinearHead>> {
-    let model = ModelProto::decode(onnx).context("not an ONNX model")?;
-    let graph = model.graph.context("the model has no graph")?;
-    Ok(shared::onnx::head::linear_head(&graph)?)
+pub fn read_head(onnx: &ModelProto) -> anyhow::Result<Option<LinearHead>> {
+    let graph = onnx.graph.as_ref().context("the model has no graph")?;
+    Ok(shared::onnx::head::linear_head(graph)?)
 }

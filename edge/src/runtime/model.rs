@@ -11,12 +11,24 @@ use tract_onnx::prelude::*;
 /// A model ready to run at batch 1.
 pub type Plan = Arc<TypedRunnableModel>;
 
-/// Loads `bytes` (ONNX) with the input fixed to `[1, 3, side, side]`, optimized. Constant
-/// weight dequantization is folded first ([`shared::onnx::dequant`]); the depthwise
-/// convolutions run fovea's kernel ([`super::depthwise`]).
+/// Loads `bytes` (ONNX) with the input fixed to `[1, 3, side, side]`, optimized: [`decode`]
+/// then [`load_proto`].
 pub fn load_onnx(bytes: &[u8], side: usize) -> anyhow::Result<Plan> {
+    load_proto(decode(bytes)?, side)
+}
+
+/// The ONNX protobuf message in `bytes`.
+pub fn decode(bytes: &[u8]) -> anyhow::Result<ModelProto> {
+    ModelProto::decode(bytes).context("not an ONNX model")
+}
+
+/// Loads `proto` with the input fixed to `[1, 3, side, side]`, optimized. Constant weight
+/// dequantization is folded first ([`shared::onnx::dequant`]); the depthwise convolutions run
+/// fovea's kernel ([`super::depthwise`]). Taking the message (not the file's bytes) lets the
+/// caller free the bytes before tract copies the weights: the peak of a load holds the folded
+/// message and tract's copy of its weights, nothing more.
+pub fn load_proto(mut proto: ModelProto, side: usize) -> anyhow::Result<Plan> {
     let shape = [1, 3, side, side];
-    let mut proto = ModelProto::decode(bytes).context("not an ONNX model")?;
     if let Some(graph) = proto.graph.as_mut() {
         shared::onnx::dequant::fold_constant_dequantize(graph)?;
     }

@@ -64,10 +64,14 @@ impl Screener {
             );
         };
         let side = manifest.preprocess.size as usize;
-        let plan = model::load_onnx(&b.model, side)
+        // One decode; the file's bytes are freed before tract copies the weights (peak RSS).
+        let proto = model::decode(&b.model)
             .with_context(|| format!("{}: loading its model", bundle.display()))?;
-        let head = cam::read_head(&b.model)
+        drop(b.model);
+        let head = cam::read_head(&proto)
             .with_context(|| format!("{}: reading its classifier", bundle.display()))?;
+        let plan = model::load_proto(proto, side)
+            .with_context(|| format!("{}: loading its model", bundle.display()))?;
         Ok(Screener {
             manifest,
             operating,
