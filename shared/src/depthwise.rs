@@ -28,6 +28,8 @@
 use std::mem::MaybeUninit;
 
 use multiversion::multiversion;
+
+mod lanes;
 use rayon::prelude::*;
 
 /// Shapes and geometry of one depthwise convolution.
@@ -139,6 +141,24 @@ pub fn forward_into(
     if geo.out_plane() == 0 {
         return;
     }
+    if lanes::suits(geo) {
+        lanes::forward_into(x, w, bias, geo, spread, y);
+    } else {
+        planes_into(x, w, bias, geo, spread, y);
+    }
+}
+
+/// [`forward_into`] a plane at a time (its checks of the lengths have run): each plane staged
+/// ([`Staging`]) and convolved in register blocks of output columns ([`convolve`]).
+fn planes_into(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    geo: &Geometry,
+    spread: Spread,
+    y: &mut [MaybeUninit<f32>],
+) {
+    let taps = geo.kh * geo.kw;
     let stage = Staging::new(geo);
     let plane_job = |buf: &mut Vec<f32>, (plane, yp): (usize, &mut [MaybeUninit<f32>])| {
         let c = plane % geo.c;
@@ -694,6 +714,64 @@ mod tests {
             ph: 0,
             pw: 0,
         });
+    }
+
+    /// The small-plane path ([`lanes`]) gives the plane path's values bit for bit (the same
+    /// sums in the same order): 7×7 and smaller outputs, 3×3 and 5×5, stride 1 and 2, channel
+    /// counts that fill its 16-lane blocks, leave one partial and stay under one, a batch of 2,
+    /// on one thread and rayon's.
+    #[test]
+    fn the_small_plane_path_equals_the_plane_path_bit_for_bit() {
+        for (c, h, w, k, s) in [
+            (40, 7, 7, 5, 1),
+            (16, 14, 14, 5, 2),
+            (33, 7, 7, 3, 1),
+            (5, 9, 13, 3, 2),
+            (17, 1, 1, 5, 1),
+            (48, 8, 3, 3, 1),
+        ] {
+            let (oh, ph) = same(h, k, s);
+            let (ow, pw) = same(w, k, s);
+            let geo = Geometry {
+                n: 2,
+                c,
+                h,
+                w,
+                kh: k,
+                kw: k,
+                oh,
+                ow,
+                sh: s,
+                sw: s,
+                ph,
+                pw,
+            };
+            assert!(lanes::suits(&geo), "{geo:?}");
+            let x = values(geo.n * c * h * w, 5);
+            let wt = values(c * k * k, 6);
+            let bias = values(c, 7);
+            let len = geo.n * c * oh * ow;
+            let run = |lanes: bool, spread| {
+                let mut y = vec![MaybeUninit::new(f32::NAN); len];
+                if lanes {
+                    lanes::forward_into(&x, &wt, Some(&bias), &geo, spread, &mut y);
+                } else {
+                    planes_into(&x, &wt, Some(&bias), &geo, spread, &mut y);
+                }
+                // SAFETY: initialized above (NaN), then written.
+                y.iter()
+                    .map(|v| unsafe { v.assume_init() }.to_bits())
+                    .collect::<Vec<_>>()
+            };
+            let planes = run(false, Spread::Serial);
+            assert!(
+                planes.iter().all(|b| !f32::from_bits(*b).is_nan()),
+                "{geo:?}"
+            );
+            for spread in [Spread::Serial, Spread::Rayon] {
+                assert_eq!(run(true, spread), planes, "{geo:?} {spread:?}");
+            }
+        }
     }
 
     #[test]

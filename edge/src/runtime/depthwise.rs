@@ -305,8 +305,11 @@ mod tests {
     // The geometries of EfficientNet's depthwise layers and their edges: 3×3 and 5×5, stride 1
     // and 2, TF "same" (0 before, 1 after) and symmetric padding, planes narrower than 8 and
     // wider than 64 (each register block of the kernel), odd sides, with and without the batch
-    // axis.
-    const CASES: [Case; 8] = [
+    // axis. Outputs of at most 8 columns run the kernel's small-plane path (channels in the
+    // vector lanes, blocks of 16): B0's last stage (7×7 under 5×5, stride 1) with a partial
+    // channel block, and more channels than one block holds.
+    const CASES: [Case; 9] = [
+        (20, 7, 7, 5, 1, 2, 2, false),
         (8, 13, 11, 3, 1, 1, 1, true),
         (16, 30, 30, 3, 2, 0, 1, false),
         (24, 17, 17, 5, 2, 1, 2, false),

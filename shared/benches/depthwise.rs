@@ -1,0 +1,73 @@
+//! `cargo bench -p fovea-shared --bench depthwise`: the depthwise kernel on EfficientNet-B0's
+//! depthwise layers at 224 px (TF "same" padding, batch 1, bias, one thread: the device's
+//! default), median µs of 300 calls per layer and the B0 total (each layer times how often B0
+//! has it). What `forward_with` picks per layer (the plane path or the small-plane path) is
+//! what is timed.
+use std::hint::black_box;
+use std::time::Instant;
+
+use shared::depthwise::{Geometry, Spread, forward_with};
+
+/// B0's depthwise layers: (channels, input side, kernel, stride, how many).
+const B0: [(usize, usize, usize, usize, usize); 12] = [
+    (32, 112, 3, 1, 1),
+    (96, 112, 3, 2, 1),
+    (144, 56, 3, 1, 1),
+    (144, 56, 5, 2, 1),
+    (240, 28, 5, 1, 1),
+    (240, 28, 3, 2, 1),
+    (480, 14, 3, 1, 2),
+    (480, 14, 5, 1, 1),
+    (672, 14, 5, 1, 2),
+    (672, 14, 5, 2, 1),
+    (1152, 7, 5, 1, 3),
+    (1152, 7, 3, 1, 1),
+];
+
+fn main() {
+    let calls = 300;
+    let mut total = 0.0;
+    println!("| channels | side | kernel | stride | µs | GMAC/s |");
+    println!("|---|---|---|---|---|---|");
+    for (c, side, k, s, count) in B0 {
+        let out = side.div_ceil(s);
+        let pad = ((out - 1) * s + k).saturating_sub(side) / 2;
+        let geo = Geometry {
+            n: 1,
+            c,
+            h: side,
+            w: side,
+            kh: k,
+            kw: k,
+            oh: out,
+            ow: out,
+            sh: s,
+            sw: s,
+            ph: pad,
+            pw: pad,
+        };
+        let x: Vec<f32> = (0..c * side * side)
+            .map(|i| (i % 97) as f32 * 0.01)
+            .collect();
+        let w: Vec<f32> = (0..c * k * k)
+            .map(|i| (i % 13) as f32 * 0.1 - 0.6)
+            .collect();
+        let bias: Vec<f32> = (0..c).map(|i| i as f32 * 0.001).collect();
+        let mut times: Vec<f64> = (0..calls)
+            .map(|_| {
+                let t = Instant::now();
+                black_box(forward_with(&x, &w, Some(&bias), &geo, Spread::Serial));
+                t.elapsed().as_secs_f64() * 1e6
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        let us = times[calls / 2];
+        let macs = (c * out * out * k * k) as f64;
+        total += us * count as f64;
+        println!(
+            "| {c} | {side} | {k} | {s} | {us:.1} | {:.1} |",
+            macs / us / 1e3
+        );
+    }
+    println!("\nB0 total (each layer × its count): {:.2} ms", total / 1e3);
+}
