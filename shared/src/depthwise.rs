@@ -137,8 +137,8 @@ pub fn forward_into(
         geo.n * geo.c * geo.out_plane(),
         "depthwise: output length"
     );
-    // Empty planes: nothing to write (`y` is empty).
-    if geo.out_plane() == 0 {
+    // No batch, no channels or empty planes: nothing to write.
+    if y.is_empty() {
         return;
     }
     if lanes::suits(geo) {
@@ -771,6 +771,10 @@ mod tests {
             for spread in [Spread::Serial, Spread::Rayon] {
                 assert_eq!(run(true, spread), planes, "{geo:?} {spread:?}");
             }
+            // No channels (a small plane, so the lanes path's geometry): nothing to write, no
+            // panic (its blocks of `c·oh·ow` values per sample would be empty chunks).
+            let none = Geometry { c: 0, ..geo };
+            assert!(forward_with(&[], &[], None, &none, Spread::Rayon).is_empty());
         }
     }
 
