@@ -5,10 +5,12 @@
 //! input are zero). [`forward`] first stages each input plane zero-padded and, at stride 2, split
 //! into its even and odd columns, so that every kernel tap reads a contiguous run for any
 //! stride; it then keeps a block of output columns in registers across all `kh·kw` taps and
-//! stores it once. [`forward_with`] adds a per-channel bias and runs on one thread or on rayon's:
-//! the host trains with [`forward`], the device runs [`forward_with`] inside tract in place of
-//! tract's own depthwise op (`edge/src/runtime/depthwise.rs`), whose values it reproduces. burn 0.22.1's depthwise path instead adds each tap into the output plane in
-//! memory, and at stride 2 in scalar code (a strided gather): `perf` put it at 28 % of a
+//! stores it once. Outputs of at most 8 columns go to `depthwise/lanes.rs` instead (16
+//! channels in the vector lanes; the same sums in the same order). [`forward_with`] adds a
+//! per-channel bias and runs on one thread or on rayon's: the host trains with [`forward`], the
+//! device runs [`forward_with`] inside tract in place of tract's own depthwise op
+//! (`edge/src/runtime/depthwise.rs`), whose values it reproduces. burn 0.22.1's depthwise path
+//! instead adds each tap into the output plane in memory, and at stride 2 in scalar code (a strided gather): `perf` put it at 28 % of a
 //! frozen-backbone Lite0 step, mostly scalar adds. The inner loop is compiled for AVX-512,
 //! AVX2+FMA and NEON besides the baseline and picked at run time (`multiversion`).
 //!

@@ -1,9 +1,9 @@
 //! [`super::forward_into`] for small planes: the channels in the vector lanes.
 //!
-//! The plane path keeps a block of output columns of one channel in registers; on the 7×7 and
-//! 14×14 planes of EfficientNet's last stages a row fills half a register or less and the
-//! per-block bookkeeping outweighs the arithmetic (B0 at 224 px: 1152 channels of 7×7 under a
-//! 5×5 kernel, 1.4 M multiply-adds, took 0.6 ms, 2.3 G/s). Here a block of [`L`] channels is
+//! The plane path keeps a block of output columns of one channel in registers; on the 7×7
+//! planes of EfficientNet's last stage a row fills less than its narrowest (8-column) block and
+//! the per-block bookkeeping outweighs the arithmetic (B0 at 224 px: 1152 channels of 7×7 under
+//! a 5×5 kernel, 1.4 M multiply-adds, took 0.6 ms, 2.3 G/s). Here a block of [`L`] channels is
 //! staged as one zero-padded `[rows][cols][L]` image, so each tap of an output pixel is one
 //! full-width product for `L` channels, and [`P`] output pixels of a row stay in registers
 //! across all taps.
