@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # tract (`edge bench`, release) vs onnxruntime on the same ONNX files: fp32 and each int8 form,
 # B0 and Lite0 at 224 px, batch 1, 1 and 2 threads. Prints a markdown table (median ms, the
-# tract/onnxruntime ratio, load(+optimize) ms, peak RSS MiB, how many depthwise convs ran fovea's
-# kernel inside tract) and the machine load.
+# tract/onnxruntime ratio, load(+optimize) ms, peak RSS MiB, how many depthwise and 1×1 convs ran
+# fovea's ops inside tract) and the machine load.
 #
 #   scripts/bench-edge.sh [WORKDIR] [RUNS]
 #
@@ -43,8 +43,8 @@ done
 
 echo "machine: $(nproc) cores; load before: $(uptime | sed 's/.*load average: //')"
 echo
-echo "| model | form | size MB | threads | tract ms | ort ms | tract/ort | tract load ms | ort load ms | tract RSS MiB | ort RSS MiB | fovea dw |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| model | form | size MB | threads | tract ms | ort ms | tract/ort | tract load ms | ort load ms | tract RSS MiB | ort RSS MiB | fovea dw | fovea 1×1 |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for v in b0 lite0; do
   for form in fp32 weights compute qop qop-dwfloat; do
     f="$work/$v/$form.onnx"
@@ -61,7 +61,7 @@ g = lambda d, k: "fails" if k not in d else (f"{d[k]:.1f}" if d[k] is not None e
 ratio = f"{tr['median_ms'] / ort['median_ms']:.2f}" if "median_ms" in tr and "median_ms" in ort else "-"
 print(f"| {v} | {form} | {size} | {t} | {g(tr,'median_ms')} | {g(ort,'median_ms')} | {ratio} | "
       f"{g(tr,'load_ms')} | {g(ort,'load_ms')} | {g(tr,'peak_rss_mb')} | {g(ort,'peak_rss_mb')} | "
-      f"{tr.get('fovea_depthwise', '-')} |")
+      f"{tr.get('fovea_depthwise', '-')} | {tr.get('fovea_pointwise', '-')} |")
 PYEOF
     done
   done

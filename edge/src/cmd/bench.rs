@@ -60,13 +60,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let plan = crate::runtime::model::load_onnx(&bytes, side)
         .with_context(|| format!("preparing {}", path.display()))?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
-    // How many depthwise convs run fovea's kernel (`runtime::depthwise`) instead of tract's.
-    let fovea_depthwise = plan
-        .model()
-        .nodes()
-        .iter()
-        .filter(|n| n.op().name() == "FoveaDepthwise")
-        .count();
+    // How many depthwise and 1×1 convs run fovea's ops (`runtime::depthwise`,
+    // `runtime::pointwise`) instead of tract's.
+    let count = |name: &str| {
+        plan.model()
+            .nodes()
+            .iter()
+            .filter(|n| n.op().name() == name)
+            .count()
+    };
+    let (fovea_depthwise, fovea_pointwise) = (count("FoveaDepthwise"), count("FoveaPointwise"));
 
     let input: Tensor = tract_ndarray::Array4::from_shape_fn(shape, |(_, c, y, x)| {
         // A fixed, non-constant image in roughly normalized range.
@@ -99,6 +102,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "min_ms": times[0],
         "load_ms": load_ms,
         "fovea_depthwise": fovea_depthwise,
+        "fovea_pointwise": fovea_pointwise,
         "peak_rss_mb": peak_rss_mb(),
     });
     println!("{line}");

@@ -206,7 +206,7 @@ fn covered(model: &TypedModel, node: &TypedNode, conv: &Conv) -> TractResult<Opt
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use tract_core::ops::cnn::{PaddingSpec, PoolSpec};
     use tract_core::ops::math::mul;
@@ -214,7 +214,7 @@ mod tests {
     use tract_linalg::multithread::multithread_tract_scope;
 
     /// Deterministic values in [-1, 1) (a 32-bit LCG), `seed` picking the sequence.
-    fn values(len: usize, seed: u32) -> Vec<f32> {
+    pub(in crate::runtime) fn values(len: usize, seed: u32) -> Vec<f32> {
         let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
         (0..len)
             .map(|_| {

@@ -1,0 +1,565 @@
+//! fovea's 1×1 convolution inside tract: an op running the product `y = W·x + b` on the `gemm`
+//! crate, and [`replace`], the model patch that puts it in place of tract's decluttered 1×1
+//! convs (an `EinSum` `IHW,OI->OHW` and the `Add` of its bias) before tract optimizes the model.
+//!
+//! Why: the matrix products of EfficientNet's 1×1 convs were half of a B0 run in tract 0.23.9
+//! (`OptMatMul` 51 % and its activation packing 4.8 % of 23.4 ms, one thread). Per layer at
+//! 224 px, one thread, best of 30 (the temporary program of docs/PERFORMANCE.md): gemm 0.19 took
+//! 245 vs 470 µs for 32→16 on 112×112, 748 vs 1120 for 16→96, 259 vs 534 for 24→144 on 56×56,
+//! 174 vs 235 for 480→80 on 14×14 — and lost on 7×7 (192→1152: 290 vs 240; 320→1280: 530 vs
+//! 423). gemm has no pre-packed operand: it packs the weights on every call, which tract does
+//! once at load. So only convs whose weight matrix is no larger than the input
+//! (`C_out ≤ H·W`) take this op; the others stay tract's.
+//!
+//! The values are a matrix product's, not tract's bit for bit: gemm associates each output's
+//! sum differently from tract's kernels (tested below within a bound from the sum's magnitude;
+//! the exported B0 and Lite0 were compared by hand, docs/PERFORMANCE.md). The bias is added
+//! after the sum, as tract does. The output is written column tile by column tile, each tile
+//! small enough to stay in cache while its bias is added. Threads follow tract's executor: one
+//! thread under the default single-thread executor, the executor's rayon pool under
+//! `Executor::multithread`.
+use std::mem::MaybeUninit;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use tract_core::internal::*;
+use tract_core::ops::binary::TypedBinOp;
+use tract_core::ops::einsum::EinSum;
+use tract_core::ops::math::Add;
+use tract_linalg::multithread::{Executor, current_tract_executor};
+
+/// A 1×1 convolution with constant weights and an optional constant bias, on a CHW input of
+/// one image to a `[C_out, H, W]` output (either with leading axes of size 1).
+#[derive(Debug, Clone)]
+pub struct Pointwise {
+    /// The input's shape: `[.., C_in, H, W]`, any leading axes of size 1.
+    input: TVec<usize>,
+    /// The output's shape: `[.., C_out, H, W]`, any leading axes of size 1.
+    output: TVec<usize>,
+    c_out: usize,
+    /// `[C_out, C_in]`, row-major.
+    weights: Arc<[f32]>,
+    /// `[C_out]`.
+    bias: Option<Arc<[f32]>>,
+}
+
+impl PartialEq for Pointwise {
+    fn eq(&self, other: &Self) -> bool {
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        self.input == other.input
+            && self.output == other.output
+            && self.c_out == other.c_out
+            && bits(&self.weights) == bits(&other.weights)
+            && self.bias.as_deref().map(bits) == other.bias.as_deref().map(bits)
+    }
+}
+
+impl Eq for Pointwise {}
+
+impl Pointwise {
+    /// `(C_in, H·W)`.
+    fn dims(&self) -> (usize, usize) {
+        let r = self.input.len();
+        (self.input[r - 3], self.input[r - 2] * self.input[r - 1])
+    }
+}
+
+impl Op for Pointwise {
+    fn name(&self) -> StaticName {
+        "FoveaPointwise".into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        let (c_in, hw) = self.dims();
+        Ok(vec![format!(
+            "{c_in}→{} on {hw} pixels, bias: {}",
+            self.c_out,
+            self.bias.is_some()
+        )])
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for Pointwise {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let x = inputs[0].try_as_plain_ram()?.as_slice::<f32>()?;
+        let (c_in, hw) = self.dims();
+        // SAFETY: `product` writes every element before the tensor is read.
+        let mut y = unsafe { Tensor::uninitialized::<f32>(&self.output)? };
+        let len = y.len();
+        // SAFETY: the tensor holds `len` f32s in one plain allocation; as `MaybeUninit<f32>`
+        // (f32's layout) they may be written before they are initialized.
+        let out =
+            unsafe { std::slice::from_raw_parts_mut(y.as_ptr_mut_unchecked::<f32>().cast(), len) };
+        let dims = Dims {
+            c_in,
+            c_out: self.c_out,
+            hw,
+        };
+        let bias = self.bias.as_deref();
+        match current_tract_executor() {
+            Executor::SingleThread => product(x, &self.weights, bias, dims, false, out),
+            Executor::MultiThread(pool) => {
+                pool.install(|| product(x, &self.weights, bias, dims, true, out))
+            }
+            _ => product(x, &self.weights, bias, dims, true, out),
+        }
+        Ok(tvec!(y.into_tvalue()))
+    }
+}
+
+impl TypedOp for Pointwise {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        ensure!(
+            inputs.len() == 1
+                && inputs[0].datum_type == f32::datum_type()
+                && inputs[0].shape.as_concrete() == Some(&self.input[..]),
+            "FoveaPointwise expects f32 {:?}, got {inputs:?}",
+            self.input
+        );
+        Ok(tvec!(f32::fact(&*self.output)))
+    }
+
+    as_op!();
+}
+
+/// The sizes of one product: `W` is `c_out × c_in`, `x` is `c_in × hw`.
+#[derive(Debug, Clone, Copy)]
+struct Dims {
+    c_in: usize,
+    c_out: usize,
+    hw: usize,
+}
+
+/// Output values per column tile: 64 Ki f32 (256 KiB), so a tile is still in cache when its
+/// bias is added.
+const TILE_VALUES: usize = 1 << 16;
+
+/// `out = W·x (+ b per row)`, row-major `c_out × hw`, every element written; column tiles split
+/// over rayon's current pool when `parallel` (a single tile splits inside gemm instead).
+fn product(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    d: Dims,
+    parallel: bool,
+    out: &mut [MaybeUninit<f32>],
+) {
+    assert!(
+        x.len() == d.c_in * d.hw
+            && w.len() == d.c_out * d.c_in
+            && out.len() == d.c_out * d.hw
+            && bias.is_none_or(|b| b.len() == d.c_out)
+            && d.c_in > 0,
+        "pointwise product: sizes {d:?}"
+    );
+    if out.is_empty() {
+        return;
+    }
+    let tile = (TILE_VALUES / d.c_out).max(64).min(d.hw);
+    let tiles = d.hw.div_ceil(tile);
+    let dst = SharedOut(out.as_mut_ptr().cast::<f32>());
+    // SAFETY (both arms): the tiles are disjoint column ranges of `out`, which holds c_out·hw
+    // values (asserted), so no two calls write the same element.
+    if parallel && tiles > 1 {
+        (0..tiles).into_par_iter().for_each(|t| unsafe {
+            column_tile(x, w, bias, d, t * tile, tile, dst, gemm::Parallelism::None)
+        });
+    } else {
+        let inner = if parallel {
+            gemm::Parallelism::Rayon(0)
+        } else {
+            gemm::Parallelism::None
+        };
+        for t in 0..tiles {
+            unsafe { column_tile(x, w, bias, d, t * tile, tile, dst, inner) };
+        }
+    }
+}
+
+/// The output as a pointer the column tiles share across threads.
+#[derive(Clone, Copy)]
+struct SharedOut(*mut f32);
+
+// SAFETY: the tiles writing through it address disjoint elements (see `product`).
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
+
+/// Columns `j0 .. j0 + tile` (clipped to `hw`) of `out = W·x (+ b)`.
+///
+/// # Safety
+/// `out.0` must be valid for writes of `c_out·hw` values, `j0 < hw`, and no other thread may
+/// touch these columns meanwhile; the slices' sizes are as `product` asserts.
+#[allow(clippy::too_many_arguments)]
+unsafe fn column_tile(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    d: Dims,
+    j0: usize,
+    tile: usize,
+    out: SharedOut,
+    parallelism: gemm::Parallelism,
+) {
+    let cols = tile.min(d.hw - j0);
+    let hw = d.hw as isize;
+    // SAFETY: dst (row stride hw, column stride 1, from column j0) addresses columns
+    // j0 .. j0 + cols of c_out rows inside `out`; lhs is W (row stride c_in) and rhs the same
+    // columns of x (row stride hw), both inside their slices; gemm writes dst without reading
+    // it (read_dst false) and computes 1·W·x.
+    unsafe {
+        gemm::gemm(
+            d.c_out,
+            cols,
+            d.c_in,
+            out.0.add(j0),
+            1,
+            hw,
+            false,
+            w.as_ptr(),
+            1,
+            d.c_in as isize,
+            x.as_ptr().add(j0),
+            1,
+            hw,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+    if let Some(bias) = bias {
+        for (o, b) in bias.iter().enumerate() {
+            // SAFETY: row o's columns j0 .. j0 + cols lie inside `out` and were just written.
+            let row = unsafe { std::slice::from_raw_parts_mut(out.0.add(o * d.hw + j0), cols) };
+            row.iter_mut().for_each(|v| *v += b);
+        }
+    }
+}
+
+/// Replaces every 1×1 convolution of the decluttered `model` that [`Pointwise`] covers and
+/// that gemm runs faster than tract (see the module doc: `C_out ≤ H·W`) with it, folding the
+/// bias `Add` that follows; returns how many.
+pub fn replace(model: &mut TypedModel) -> TractResult<usize> {
+    replace_where(model, |_c_in, c_out, hw| c_out <= hw)
+}
+
+/// [`replace`] with the choice of convs left to `take(C_in, C_out, H·W)` (the per-layer
+/// benchmark, `edge/examples/pointwise_layers.rs`, times every layer both ways).
+pub fn replace_where(
+    model: &mut TypedModel,
+    take: impl Fn(usize, usize, usize) -> bool,
+) -> TractResult<usize> {
+    let mut replaced = 0;
+    for id in model.eval_order()? {
+        let node = model.node(id);
+        let Some(einsum) = node.op_as::<EinSum>() else {
+            continue;
+        };
+        let Some((op, bias_add)) = covered(model, node, einsum, &take)? else {
+            continue;
+        };
+        let mut patch = TypedModelPatch::new("fovea pointwise");
+        let x = patch.tap_model(model, node.inputs[0])?;
+        let y = patch.wire_node(&node.name, op, &[x])?[0];
+        let replaced_outlet = OutletId::new(bias_add.unwrap_or(id), 0);
+        patch.shunt_outside(model, replaced_outlet, y)?;
+        patch.apply(model)?;
+        replaced += 1;
+    }
+    Ok(replaced)
+}
+
+/// The [`Pointwise`] equal to `einsum` at `node` (and to the bias `Add` after it, whose node
+/// is returned too), if it covers it and `take` takes it.
+fn covered(
+    model: &TypedModel,
+    node: &TypedNode,
+    einsum: &EinSum,
+    take: &impl Fn(usize, usize, usize) -> bool,
+) -> TractResult<Option<(Pointwise, Option<usize>)>> {
+    if einsum.q_params.is_some()
+        || einsum.operating_dt != f32::datum_type()
+        || node.inputs.len() != 2
+    {
+        return Ok(None);
+    }
+    let (x, w, y) = (
+        model.outlet_fact(node.inputs[0])?,
+        model.outlet_fact(node.inputs[1])?,
+        model.outlet_fact(OutletId::new(node.id, 0))?,
+    );
+    let (Some(input), Some(kernel), Some(output)) =
+        (x.shape.as_concrete(), &w.konst, y.shape.as_concrete())
+    else {
+        return Ok(None);
+    };
+    let (r, ro) = (input.len(), output.len());
+    if x.datum_type != f32::datum_type()
+        || kernel.datum_type() != f32::datum_type()
+        || kernel.rank() != 2
+        || r < 3
+        || ro < 3
+        || input[..r - 3]
+            .iter()
+            .chain(&output[..ro - 3])
+            .any(|&d| d != 1)
+        || !is_pointwise(&einsum.axes, r, ro)
+    {
+        return Ok(None);
+    }
+    let (c_out, c_in) = (kernel.shape()[0], kernel.shape()[1]);
+    let hw = input[r - 2] * input[r - 1];
+    if c_in != input[r - 3] || c_in == 0 || !take(c_in, c_out, hw) {
+        return Ok(None);
+    }
+    let weights: Arc<[f32]> = kernel.try_as_plain_ram()?.as_slice::<f32>()?.into();
+    let (bias, bias_add) = match bias_after(model, node, c_out)? {
+        Some((b, add)) => (Some(b), Some(add)),
+        None => (None, None),
+    };
+    let op = Pointwise {
+        input: input.into(),
+        output: output.into(),
+        c_out,
+        weights,
+        bias,
+    };
+    Ok(Some((op, bias_add)))
+}
+
+/// Whether `axes` is `[..] I H W, O I -> [..] O H W` for an input of rank `rank` and an
+/// output of rank `out_rank`: the product of a `[C_out, C_in]` matrix with each pixel's
+/// channels, leading axes (of size 1, checked by the caller) carried or summed away.
+fn is_pointwise(axes: &AxesMapping, rank: usize, out_rank: usize) -> bool {
+    let (lead, out_lead) = (rank - 3, out_rank - 3);
+    let expected = |a: &Axis| -> bool {
+        let at = |v: &TVec<TVec<usize>>, i: usize| v.get(i).cloned().unwrap_or_default();
+        let (x, w, y) = (at(&a.inputs, 0), at(&a.inputs, 1), at(&a.outputs, 0));
+        match (x.as_slice(), w.as_slice(), y.as_slice()) {
+            ([i], [1], []) => *i == lead,     // C_in, summed
+            ([], [0], [o]) => *o == out_lead, // C_out
+            ([i], [], [o]) if *i > lead && *o > out_lead => *i - lead == *o - out_lead, // H, W
+            ([i], [], []) => *i < lead,       // a leading unit axis summed away
+            ([i], [], [o]) => *i < lead && *o < out_lead, // or carried
+            ([], [], [o]) => *o < out_lead,   // or added
+            _ => false,
+        }
+    };
+    axes.iter_all_axes().all(expected)
+        && axes
+            .iter_all_axes()
+            .filter(|a| a.inputs[0].len() == 1)
+            .count()
+            == rank
+        && axes
+            .iter_all_axes()
+            .filter(|a| a.outputs[0].len() == 1)
+            .count()
+            == out_rank
+}
+
+/// The constant bias added to `node`'s output by its only successor, an `Add` of a `[C_out,
+/// 1, 1]` constant (as tract's declutter wires a 1×1 conv's bias), and that `Add`'s node.
+fn bias_after(
+    model: &TypedModel,
+    node: &TypedNode,
+    c_out: usize,
+) -> TractResult<Option<(Arc<[f32]>, usize)>> {
+    let [succ] = node.outputs[0].successors.as_slice() else {
+        return Ok(None);
+    };
+    if model.outputs.contains(&OutletId::new(node.id, 0)) {
+        return Ok(None);
+    }
+    let add = model.node(succ.node);
+    let is_add = add.op_as::<TypedBinOp>().is_some_and(|b| b.0.is::<Add>());
+    if !is_add || add.inputs.len() != 2 {
+        return Ok(None);
+    }
+    let other = add.inputs[1 - succ.slot];
+    let fact = model.outlet_fact(other)?;
+    let Some(b) = &fact.konst else {
+        return Ok(None);
+    };
+    let own = model.outlet_fact(OutletId::new(node.id, 0))?;
+    if b.datum_type() != f32::datum_type()
+        || b.shape() != [c_out, 1, 1]
+        || model.outlet_fact(OutletId::new(add.id, 0))?.shape != own.shape
+    {
+        return Ok(None);
+    }
+    Ok(Some((
+        b.try_as_plain_ram()?.as_slice::<f32>()?.into(),
+        add.id,
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::depthwise::tests::values;
+    use tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
+    use tract_core::ops::nn::DataFormat;
+    use tract_linalg::multithread::multithread_tract_scope;
+
+    /// One 1×1 conv: `(C_in, C_out, h, w, batched input, bias)`.
+    type Case = (usize, usize, usize, usize, bool, bool);
+
+    /// A decluttered model of tract's 1×1 `Conv` of `case` (weights and input from `seed`), the
+    /// input tensor, and the weights and bias.
+    fn model(case: Case, seed: u32) -> (TypedModel, Tensor, Vec<f32>, Vec<f32>) {
+        let (ci, co, h, w, batched, with_bias) = case;
+        let shape = if batched {
+            vec![1, ci, h, w]
+        } else {
+            vec![ci, h, w]
+        };
+        let weights = values(co * ci, seed);
+        let bias = if with_bias {
+            values(co, seed + 1)
+        } else {
+            vec![0.0; co]
+        };
+        let mut model = TypedModel::default();
+        let x = model.add_source("x", f32::fact(&shape)).unwrap();
+        let k = tract_ndarray::ArrayD::from_shape_vec(vec![co, ci, 1, 1], weights.clone())
+            .unwrap()
+            .into_tensor();
+        let k = model.add_const("k", k).unwrap();
+        let b = model.add_const("b", tensor1(&bias)).unwrap();
+        let conv = Conv {
+            pool_spec: PoolSpec {
+                data_format: if batched {
+                    DataFormat::NCHW
+                } else {
+                    DataFormat::CHW
+                },
+                kernel_shape: tvec![1, 1],
+                padding: PaddingSpec::Valid,
+                dilations: None,
+                strides: None,
+                input_channels: ci,
+                output_channels: co,
+            },
+            kernel_fmt: KernelFormat::OIHW,
+            group: 1,
+            q_params: None,
+        };
+        let y = model.wire_node("pw", conv, &[x, k, b]).unwrap()[0];
+        model.select_output_outlets(&[y]).unwrap();
+        let input = tract_ndarray::ArrayD::from_shape_vec(shape, values(ci * h * w, seed + 2))
+            .unwrap()
+            .into_tensor();
+        (model.into_decluttered().unwrap(), input, weights, bias)
+    }
+
+    /// Runs `model` optimized; returns its output values and op names.
+    fn run(model: TypedModel, input: &Tensor) -> (Vec<f32>, Vec<String>) {
+        let m = model.into_optimized().unwrap();
+        let names = m
+            .nodes()
+            .iter()
+            .map(|n| n.op().name().to_string())
+            .collect();
+        let out = m
+            .into_runnable()
+            .unwrap()
+            .run(tvec!(input.clone().into()))
+            .unwrap();
+        let v = out[0]
+            .try_as_plain_ram()
+            .unwrap()
+            .as_slice::<f32>()
+            .unwrap();
+        (v.to_vec(), names)
+    }
+
+    // Planes of one column tile and of several (C_out 1000: tiles of 65 columns, the last one
+    // partial), single pixels' worth of channels (C_in 3) and many (C_in 200), with and without
+    // the batch axis and the bias.
+    const CASES: [Case; 5] = [
+        (16, 96, 30, 30, false, true),
+        (32, 16, 9, 11, true, true),
+        (3, 1000, 13, 77, false, true),
+        (200, 24, 12, 12, false, false),
+        (7, 40, 8, 8, true, true),
+    ];
+
+    /// Each output is the product in f64 within the rounding of an f32 sum of `C_in + 1`
+    /// terms, `(C_in + 2)·ε·(|b| + Σ|w·x|)`; so are tract's own outputs (a bias left out, or
+    /// the weights read transposed, is off by far more). Checked on one thread and on two.
+    #[test]
+    fn equals_the_product_within_the_rounding_of_its_sum() {
+        for (i, case) in CASES.into_iter().enumerate() {
+            let (ci, co, h, w, ..) = case;
+            let hw = h * w;
+            let (decluttered, input, weights, bias) = model(case, 10 * i as u32);
+            let x = input.try_as_plain_ram().unwrap().as_slice::<f32>().unwrap();
+            for threads in [1, 2] {
+                let executor = match threads {
+                    1 => Executor::SingleThread,
+                    n => Executor::multithread(n),
+                };
+                let what = format!("{case:?}, {threads} threads");
+                let mut patched = decluttered.clone();
+                assert_eq!(replace(&mut patched).unwrap(), 1, "{what}");
+                let ((tract, _), (ours, names)) = multithread_tract_scope(executor, || {
+                    (run(decluttered.clone(), &input), run(patched, &input))
+                });
+                assert!(
+                    names.iter().any(|n| n == "FoveaPointwise"),
+                    "{what}: {names:?}"
+                );
+                assert!(!names.iter().any(|n| n == "OptMatMul"), "{what}: {names:?}");
+                assert_eq!(ours.len(), co * hw, "{what}");
+                for o in 0..co {
+                    for j in 0..hw {
+                        let terms =
+                            (0..ci).map(|c| weights[o * ci + c] as f64 * x[c * hw + j] as f64);
+                        let exact = bias[o] as f64 + terms.clone().sum::<f64>();
+                        let size = bias[o].abs() as f64 + terms.map(f64::abs).sum::<f64>();
+                        let bound = (ci + 2) as f64 * f32::EPSILON as f64 * size;
+                        for (who, v) in [("fovea", ours[o * hw + j]), ("tract", tract[o * hw + j])]
+                        {
+                            let err = (v as f64 - exact).abs();
+                            assert!(
+                                err <= bound,
+                                "{what}: {who} y[{o}, {j}] = {v}, exact {exact}, off {err:e} > {bound:e}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Convs with more output channels than pixels (B0's 7×7 stage: gemm repacks the larger
+    /// weight matrix on every call and lost to tract there) stay tract's, as do strided 1×1
+    /// convs (not an `EinSum` after declutter).
+    #[test]
+    fn convs_with_more_channels_than_pixels_stay_tracts() {
+        let (mut m, ..) = model((8, 64, 7, 7, false, true), 1);
+        assert_eq!(replace(&mut m).unwrap(), 0);
+        let (mut m, ..) = model((8, 49, 7, 7, false, true), 1);
+        assert_eq!(replace(&mut m).unwrap(), 1, "C_out = H·W is taken");
+    }
+
+    /// The bias `Add` is folded into the op: none is left in the patched model, and the
+    /// output is the model's output.
+    #[test]
+    fn the_bias_add_is_folded() {
+        let (mut m, ..) = model((16, 96, 30, 30, false, true), 3);
+        let adds = |m: &TypedModel| m.nodes().iter().filter(|n| n.op().name() == "Add").count();
+        assert_eq!(adds(&m), 1);
+        replace(&mut m).unwrap();
+        let m = m.into_decluttered().unwrap();
+        assert_eq!(adds(&m), 0);
+        assert_eq!(m.node(m.outputs[0].node).op().name(), "FoveaPointwise");
+    }
+}
