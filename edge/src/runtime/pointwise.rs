@@ -540,8 +540,7 @@ mod tests {
     }
 
     /// Convs with more output channels than pixels (B0's 7×7 stage: gemm repacks the larger
-    /// weight matrix on every call and lost to tract there) stay tract's, as do strided 1×1
-    /// convs (not an `EinSum` after declutter).
+    /// weight matrix on every call and lost to tract there) stay tract's.
     #[test]
     fn convs_with_more_channels_than_pixels_stay_tracts() {
         let (mut m, ..) = model((8, 64, 7, 7, false, true), 1);
