@@ -26,10 +26,16 @@ const B0: [(usize, usize, usize, usize, usize); 12] = [
 
 fn main() {
     let calls = 300;
+    // `cargo bench -p fovea-shared --bench depthwise -- 672` times only the layers with that
+    // many channels (cargo's own `--bench` flag is passed through too, and ignored).
+    let only: Option<usize> = std::env::args().skip(1).find_map(|a| a.parse().ok());
     let mut total = 0.0;
     println!("| channels | side | kernel | stride | µs | GMAC/s |");
     println!("|---|---|---|---|---|---|");
     for (c, side, k, s, count) in B0 {
+        if only.is_some_and(|o| o != c) {
+            continue;
+        }
         let out = side.div_ceil(s);
         let pad = ((out - 1) * s + k).saturating_sub(side) / 2;
         let geo = Geometry {

@@ -6,7 +6,9 @@
 //! into its even and odd columns, so that every kernel tap reads a contiguous run for any
 //! stride; it then keeps a block of output columns in registers across all `kh·kw` taps and
 //! stores it once. Outputs of at most 8 columns go to `depthwise/lanes.rs` instead (16
-//! channels in the vector lanes; the same sums in the same order). [`forward_with`] adds a
+//! channels in the vector lanes; the same sums in the same order). On x86_64 CPUs with AVX-512
+//! the plane path stages and convolves with intrinsics (`depthwise/avx512.rs`: larger register
+//! blocks, masked row copies; again the same sums in the same order). [`forward_with`] adds a
 //! per-channel bias and runs on one thread or on rayon's: the host trains with [`forward`], the
 //! device runs [`forward_with`] inside tract in place of tract's own depthwise op
 //! (`edge/src/runtime/depthwise.rs`), whose values it reproduces. burn 0.22.1's depthwise path
@@ -31,6 +33,8 @@ use std::mem::MaybeUninit;
 
 use multiversion::multiversion;
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 mod lanes;
 use rayon::prelude::*;
 
@@ -146,7 +150,7 @@ pub fn forward_into(
     if lanes::suits(geo) {
         lanes::forward_into(x, w, bias, geo, spread, y);
     } else {
-        planes_into(x, w, bias, geo, spread, y);
+        planes_into(x, w, bias, geo, spread, Kernel::best(), y);
     }
 }
 
@@ -158,15 +162,32 @@ fn planes_into(
     bias: Option<&[f32]>,
     geo: &Geometry,
     spread: Spread,
+    kernel: Kernel,
     y: &mut [MaybeUninit<f32>],
 ) {
     let taps = geo.kh * geo.kw;
-    let stage = Staging::new(geo);
+    let stage = Staging::new(geo, kernel);
     let plane_job = |buf: &mut Vec<f32>, (plane, yp): (usize, &mut [MaybeUninit<f32>])| {
         let c = plane % geo.c;
         let b = bias.map_or(0.0, |b| b[c]);
-        stage.fill(&x[plane * geo.in_plane()..][..geo.in_plane()], geo, buf);
-        convolve(buf, &w[c * taps..][..taps], b, geo, &stage, yp);
+        let xp = &x[plane * geo.in_plane()..][..geo.in_plane()];
+        let wc = &w[c * taps..][..taps];
+        match kernel {
+            // SAFETY: `Kernel::Avx512` is only chosen where the CPU has AVX-512.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => unsafe {
+                if geo.sw <= 2 {
+                    avx512::fill(&stage, xp, geo, buf);
+                } else {
+                    stage.fill(xp, geo, buf);
+                }
+                avx512::convolve(buf, wc, b, geo, &stage, yp)
+            },
+            Kernel::Portable => {
+                stage.fill(xp, geo, buf);
+                convolve(buf, wc, b, geo, &stage, yp)
+            }
+        }
     };
     // The chunks of one output plane cover `y` exactly once, and `convolve` writes every
     // element of its plane: its blocks step through the rows by `R` (the last block's rows cut
@@ -186,7 +207,37 @@ fn planes_into(
     }
 }
 
-/// The register block of [`forward`]: `(B, R)`, `B` output columns of `R` output rows kept in
+/// Which inner loop runs the plane path; its register block shapes the staging.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kernel {
+    /// AVX-512 intrinsics (`depthwise/avx512.rs`), on x86_64 CPUs that have it.
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+    /// The compiler-vectorized loop ([`convolve`]), everywhere.
+    Portable,
+}
+
+impl Kernel {
+    /// The fastest this CPU runs.
+    fn best() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if avx512::available() {
+            return Kernel::Avx512;
+        }
+        Kernel::Portable
+    }
+
+    /// Its register block for output rows of `ow` columns: `(B, R)`.
+    fn block(self, ow: usize) -> (usize, usize) {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => avx512::block(ow),
+            Kernel::Portable => block(ow),
+        }
+    }
+}
+
+/// The register block of [`convolve`]: `(B, R)`, `B` output columns of `R` output rows kept in
 /// registers across all taps. `B` is the smallest of 8, 16, 32 that covers the row, else 64;
 /// `R` makes `B·R` at least 64 (four AVX-512 or eight AVX2 accumulators: enough independent
 /// sums to hide the add latency on the small planes of the late stages too).
@@ -210,11 +261,17 @@ struct Staging {
     /// Per phase: the first position inside the image, the input column it holds, and how
     /// many positions are inside (the same for every row).
     spans: Vec<(usize, usize, usize)>,
+    /// Per kernel tap `(i, j)`, row-major: where its run for output `(0, 0)` starts in the
+    /// staged plane (row `i`, phase `j mod sw`, position `j / sw`); output `(oy, ox)` adds
+    /// `oy · step + ox`.
+    taps: Vec<usize>,
+    /// Staged values between the runs of two consecutive output rows (`sh` staged rows).
+    step: usize,
 }
 
 impl Staging {
-    fn new(geo: &Geometry) -> Self {
-        let (b, r) = block(geo.ow);
+    fn new(geo: &Geometry, kernel: Kernel) -> Self {
+        let (b, r) = kernel.block(geo.ow);
         let width = geo.ow.div_ceil(b) * b + (geo.kw - 1) / geo.sw;
         let spans = (0..geo.sw)
             .map(|p| {
@@ -229,11 +286,17 @@ impl Staging {
                 (q0, first, count)
             })
             .collect();
+        let taps = (0..geo.kh)
+            .flat_map(|i| (0..geo.kw).map(move |j| (i, j)))
+            .map(|(i, j)| (i * geo.sw + j % geo.sw) * width + j / geo.sw)
+            .collect();
         Staging {
             rows: (geo.oh.div_ceil(r) * r - 1) * geo.sh + geo.kh,
             phases: geo.sw,
             width,
             spans,
+            taps,
+            step: geo.sh * geo.sw * width,
         }
     }
 
@@ -275,32 +338,40 @@ impl Staging {
         }
     }
 
-    /// Stage one input plane `xp` `[h, w]` into `buf`.
+    /// Stage one input plane `xp` `[h, w]` into `buf`: writes the image's positions only, so
+    /// `buf` must be zero everywhere else (a fresh `vec![0.0; len]`, or one only this has
+    /// written: the positions are the same for every plane of a geometry). Zeroing the
+    /// padding and margins again for every plane was 6 % of the forward pass in `perf`.
     fn fill(&self, xp: &[f32], geo: &Geometry, buf: &mut [f32]) {
-        for r in 0..self.rows {
-            let staged = &mut buf[r * self.phases * self.width..][..self.phases * self.width];
-            let Some(iy) = r.checked_sub(geo.ph).filter(|&iy| iy < geo.h) else {
-                staged.fill(0.0);
-                continue;
-            };
-            let src = &xp[iy * geo.w..][..geo.w];
+        // Rows past the staged ones (a "valid" convolution's last rows no output reads) stay out.
+        let rows = self.rows.saturating_sub(geo.ph);
+        for (iy, src) in xp.chunks_exact(geo.w).take(rows).enumerate() {
+            let staged = &mut buf[(iy + geo.ph) * self.phases * self.width..];
             for (dst, &(q0, first, count)) in staged.chunks_exact_mut(self.width).zip(&self.spans) {
-                dst[..q0].fill(0.0);
                 let run = &mut dst[q0..q0 + count];
                 match geo.sw {
                     1 => run.copy_from_slice(&src[first..first + count]),
-                    2 => run
-                        .iter_mut()
-                        .zip(src[first..].iter().step_by(2))
-                        .for_each(|(d, v)| *d = *v),
+                    2 => every_second(&src[first..], run),
                     sw => run
                         .iter_mut()
                         .zip(src[first..].iter().step_by(sw))
                         .for_each(|(d, v)| *d = *v),
                 }
-                dst[q0 + count..].fill(0.0);
             }
         }
+    }
+}
+
+/// `dst[k] = src[2·k]` for every `k` of `dst` (`src` holds at least `2·dst.len() − 1`
+/// values). Over pairs rather than `step_by(2)`, which compiled to one scalar load per value:
+/// the stride-2 staging was a quarter of the forward pass in `perf`.
+fn every_second(src: &[f32], dst: &mut [f32]) {
+    let pairs = dst.len().min(src.len() / 2);
+    for (d, pair) in dst[..pairs].iter_mut().zip(src.chunks_exact(2)) {
+        *d = pair[0];
+    }
+    if let Some(last) = dst.get_mut(pairs) {
+        *last = src[2 * pairs];
     }
 }
 
@@ -333,18 +404,17 @@ fn convolve_blocks<const B: usize, const R: usize>(
     yp: &mut [MaybeUninit<f32>],
 ) {
     assert_eq!(yp.len(), geo.out_plane(), "depthwise: output plane length");
+    assert_eq!(wc.len(), stage.taps.len(), "depthwise: taps");
     for oy in (0..geo.oh).step_by(R) {
         for start in (0..geo.ow).step_by(B) {
+            let origin = oy * stage.step + start;
             let mut acc = [[bias; B]; R];
-            for i in 0..geo.kh {
-                for j in 0..geo.kw {
-                    let wv = wc[i * geo.kw + j];
-                    for (rr, acc) in acc.iter_mut().enumerate() {
-                        let r = (oy + rr) * geo.sh + i;
-                        let run = &stage.row(buf, r, j % geo.sw)[start + j / geo.sw..][..B];
-                        for (a, v) in acc.iter_mut().zip(run) {
-                            *a += wv * v;
-                        }
+            for (&wv, &tap) in wc.iter().zip(&stage.taps) {
+                let at = &buf[origin + tap..];
+                for (rr, acc) in acc.iter_mut().enumerate() {
+                    let run = &at[rr * stage.step..][..B];
+                    for (a, v) in acc.iter_mut().zip(run) {
+                        *a += wv * v;
                     }
                 }
             }
@@ -377,7 +447,7 @@ pub fn weight_grad(x: &[f32], g: &[f32], geo: &Geometry) -> Vec<f32> {
     if geo.out_plane() == 0 {
         return out;
     }
-    let stage = Staging::new(geo);
+    let stage = Staging::new(geo, Kernel::Portable);
     out.par_chunks_mut(taps).enumerate().for_each_init(
         || vec![0.0f32; stage.len()],
         |buf, (c, dw)| {
@@ -485,7 +555,7 @@ pub fn input_grad(w: &[f32], g: &[f32], geo: &Geometry) -> Vec<f32> {
     if geo.in_plane() == 0 || geo.out_plane() == 0 {
         return out;
     }
-    let stage = Staging::new(geo);
+    let stage = Staging::new(geo, Kernel::Portable);
     out.par_chunks_mut(geo.in_plane())
         .enumerate()
         .for_each_init(
@@ -758,7 +828,7 @@ mod tests {
                 if lanes {
                     lanes::forward_into(&x, &wt, Some(&bias), &geo, spread, &mut y);
                 } else {
-                    planes_into(&x, &wt, Some(&bias), &geo, spread, &mut y);
+                    planes_into(&x, &wt, Some(&bias), &geo, spread, Kernel::best(), &mut y);
                 }
                 // SAFETY: initialized above (NaN), then written.
                 y.iter()
@@ -777,6 +847,70 @@ mod tests {
             // panic (its blocks of `c·oh·ow` values per sample would be empty chunks).
             let none = Geometry { c: 0, ..geo };
             assert!(forward_with(&[], &[], None, &none, Spread::Rayon).is_empty());
+        }
+    }
+
+    /// The AVX-512 inner loop gives the portable loop's values bit for bit (the same sums in
+    /// the same order) on every block shape it has: one to eight vectors per row, rows cut
+    /// short and column blocks cut short, stride 1 and 2, 3×3 and 5×5, a batch of 2.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_avx512_loop_equals_the_portable_loop_bit_for_bit() {
+        if !avx512::available() {
+            eprintln!("SKIPPED: this CPU has no AVX-512; the loop it would test cannot run");
+            return;
+        }
+        for (c, h, w, k, s) in [
+            (5, 14, 14, 5, 1),
+            (3, 28, 28, 5, 2),
+            (4, 28, 28, 3, 1),
+            (2, 56, 56, 3, 1),
+            (3, 112, 112, 3, 2),
+            (2, 112, 112, 3, 1),
+            (3, 9, 13, 3, 2),
+            (2, 7, 19, 5, 1),
+            (2, 5, 40, 3, 1),
+            (2, 6, 150, 5, 2),
+            (2, 3, 300, 3, 1),
+            (3, 1, 1, 3, 1),
+            (2, 2, 3, 5, 2),
+        ] {
+            let (oh, ph) = same(h, k, s);
+            let (ow, pw) = same(w, k, s);
+            let geo = Geometry {
+                n: 2,
+                c,
+                h,
+                w,
+                kh: k,
+                kw: k,
+                oh,
+                ow,
+                sh: s,
+                sw: s,
+                ph,
+                pw,
+            };
+            let x = values(geo.n * c * h * w, 8);
+            let wt = values(c * k * k, 9);
+            let bias = values(c, 10);
+            let len = geo.n * c * oh * ow;
+            let run = |kernel, spread| {
+                let mut y = vec![MaybeUninit::new(f32::NAN); len];
+                planes_into(&x, &wt, Some(&bias), &geo, spread, kernel, &mut y);
+                // SAFETY: initialized above (NaN), then written.
+                y.iter()
+                    .map(|v| unsafe { v.assume_init() }.to_bits())
+                    .collect::<Vec<_>>()
+            };
+            let portable = run(Kernel::Portable, Spread::Serial);
+            assert!(
+                portable.iter().all(|b| !f32::from_bits(*b).is_nan()),
+                "{geo:?}"
+            );
+            for spread in [Spread::Serial, Spread::Rayon] {
+                assert_eq!(run(Kernel::Avx512, spread), portable, "{geo:?} {spread:?}");
+            }
         }
     }
 

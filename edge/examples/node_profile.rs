@@ -1,0 +1,90 @@
+//! Where an inference's time goes: every node of the plan `edge` runs (the same loader, with
+//! fovea's depthwise and 1×1 ops in place) timed on its own, summed by operator.
+//!
+//!   cargo run --release -p fovea-edge --example node_profile MODEL.onnx [RUNS] [SIDE]
+//!
+//! One thread, batch 1, a constant input. Prints per operator the median over RUNS (default 50)
+//! of its time per inference and its share of the median inference, then the ten slowest
+//! nodes. The per-node times add the plan's own bookkeeping between nodes to nothing, so the
+//! shares sum to a little under 100 %.
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use tract_onnx::prelude::*;
+
+#[path = "../src/runtime/depthwise.rs"]
+mod depthwise;
+#[path = "../src/runtime/model.rs"]
+mod model;
+#[path = "../src/runtime/pointwise.rs"]
+mod pointwise;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let path = args.next().ok_or_else(|| {
+        anyhow::anyhow!("usage: node_profile MODEL.onnx [RUNS] [SIDE]")
+    })?;
+    let runs: usize = args.next().map_or(Ok(50), |r| r.parse())?;
+    let side: usize = args.next().map_or(Ok(224), |r| r.parse())?;
+    let bytes = std::fs::read(&path)?;
+    let plan = model::load_onnx(&bytes, side)?;
+    let model = plan.model();
+    let input = Tensor::from(tract_ndarray::Array4::<f32>::from_elem(
+        (1, 3, side, side),
+        0.25,
+    ));
+
+    // node id → time of each run, µs; whole runs, µs.
+    let mut per_node: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
+    let mut totals = Vec::new();
+    let mut state = plan.spawn()?;
+    for run in 0..runs + 3 {
+        let mut this_run: BTreeMap<usize, f64> = BTreeMap::new();
+        let start = Instant::now();
+        state.run_plan_with_eval(tvec!(input.clone().into()), |ctx, op_state, node, inputs| {
+            let t = Instant::now();
+            let out = tract_core::plan::eval(ctx, op_state, node, inputs);
+            *this_run.entry(node.id).or_default() += t.elapsed().as_secs_f64() * 1e6;
+            out
+        })?;
+        // The first runs warm caches and allocations.
+        if run >= 3 {
+            totals.push(start.elapsed().as_secs_f64() * 1e6);
+            for (id, us) in this_run {
+                per_node.entry(id).or_default().push(us);
+            }
+        }
+    }
+    let total = median(totals);
+    let mut by_op: BTreeMap<String, (usize, f64)> = BTreeMap::new();
+    let mut nodes = Vec::new();
+    for (id, times) in per_node {
+        let node = model.node(id);
+        let us = median(times);
+        let entry = by_op.entry(node.op().name().to_string()).or_default();
+        entry.0 += 1;
+        entry.1 += us;
+        nodes.push((us, id));
+    }
+    println!("{path} at {side} px, one thread, median inference {:.2} ms\n", total / 1e3);
+    println!("| operator | nodes | ms | share |");
+    println!("|---|---|---|---|");
+    let mut ops: Vec<_> = by_op.into_iter().collect();
+    ops.sort_by(|a, b| b.1.1.total_cmp(&a.1.1));
+    for (op, (count, us)) in ops {
+        println!("| {op} | {count} | {:.3} | {:.1} % |", us / 1e3, 100.0 * us / total);
+    }
+    nodes.sort_by(|a, b| b.0.total_cmp(&a.0));
+    println!("\nslowest nodes:");
+    for (us, id) in nodes.iter().take(200) {
+        let node = model.node(*id);
+        let shape = &model.outlet_fact(OutletId::new(*id, 0))?.shape;
+        println!("  {us:8.1} µs  {} ({}) → {shape:?}", node.name, node.op().name());
+    }
+    Ok(())
+}
