@@ -26,9 +26,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let path = args.next().ok_or_else(|| {
-        anyhow::anyhow!("usage: node_profile MODEL.onnx [RUNS] [SIDE]")
-    })?;
+    let path = args
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("usage: node_profile MODEL.onnx [RUNS] [SIDE]"))?;
     let runs: usize = args.next().map_or(Ok(50), |r| r.parse())?;
     let side: usize = args.next().map_or(Ok(224), |r| r.parse())?;
     let bytes = std::fs::read(&path)?;
@@ -46,12 +46,15 @@ fn main() -> anyhow::Result<()> {
     for run in 0..runs + 3 {
         let mut this_run: BTreeMap<usize, f64> = BTreeMap::new();
         let start = Instant::now();
-        state.run_plan_with_eval(tvec!(input.clone().into()), |ctx, op_state, node, inputs| {
-            let t = Instant::now();
-            let out = tract_core::plan::eval(ctx, op_state, node, inputs);
-            *this_run.entry(node.id).or_default() += t.elapsed().as_secs_f64() * 1e6;
-            out
-        })?;
+        state.run_plan_with_eval(
+            tvec!(input.clone().into()),
+            |ctx, op_state, node, inputs| {
+                let t = Instant::now();
+                let out = tract_core::plan::eval(ctx, op_state, node, inputs);
+                *this_run.entry(node.id).or_default() += t.elapsed().as_secs_f64() * 1e6;
+                out
+            },
+        )?;
         // The first runs warm caches and allocations.
         if run >= 3 {
             totals.push(start.elapsed().as_secs_f64() * 1e6);
@@ -71,20 +74,31 @@ fn main() -> anyhow::Result<()> {
         entry.1 += us;
         nodes.push((us, id));
     }
-    println!("{path} at {side} px, one thread, median inference {:.2} ms\n", total / 1e3);
+    println!(
+        "{path} at {side} px, one thread, median inference {:.2} ms\n",
+        total / 1e3
+    );
     println!("| operator | nodes | ms | share |");
     println!("|---|---|---|---|");
     let mut ops: Vec<_> = by_op.into_iter().collect();
     ops.sort_by(|a, b| b.1.1.total_cmp(&a.1.1));
     for (op, (count, us)) in ops {
-        println!("| {op} | {count} | {:.3} | {:.1} % |", us / 1e3, 100.0 * us / total);
+        println!(
+            "| {op} | {count} | {:.3} | {:.1} % |",
+            us / 1e3,
+            100.0 * us / total
+        );
     }
     nodes.sort_by(|a, b| b.0.total_cmp(&a.0));
     println!("\nslowest nodes:");
     for (us, id) in nodes.iter().take(200) {
         let node = model.node(*id);
         let shape = &model.outlet_fact(OutletId::new(*id, 0))?.shape;
-        println!("  {us:8.1} µs  {} ({}) → {shape:?}", node.name, node.op().name());
+        println!(
+            "  {us:8.1} µs  {} ({}) → {shape:?}",
+            node.name,
+            node.op().name()
+        );
     }
     Ok(())
 }

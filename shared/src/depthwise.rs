@@ -148,7 +148,7 @@ pub fn forward_into(
         return;
     }
     if lanes::suits(geo) {
-        lanes::forward_into(x, w, bias, geo, spread, y);
+        lanes::forward_into(x, w, bias, geo, spread, Kernel::best(), y);
     } else {
         planes_into(x, w, bias, geo, spread, Kernel::best(), y);
     }
@@ -791,7 +791,7 @@ mod tests {
     /// The small-plane path ([`lanes`]) gives the plane path's values bit for bit (the same
     /// sums in the same order): 7×7 and smaller outputs, 3×3 and 5×5, stride 1 and 2, channel
     /// counts that fill its 16-lane blocks, leave one partial and stay under one, a batch of 2,
-    /// on one thread and rayon's.
+    /// on one thread and rayon's, with its portable loop and (where the CPU has it) AVX-512.
     #[test]
     fn the_small_plane_path_equals_the_plane_path_bit_for_bit() {
         for (c, h, w, k, s) in [
@@ -823,25 +823,35 @@ mod tests {
             let wt = values(c * k * k, 6);
             let bias = values(c, 7);
             let len = geo.n * c * oh * ow;
-            let run = |lanes: bool, spread| {
+            let run = |lanes: Option<Kernel>, spread| {
                 let mut y = vec![MaybeUninit::new(f32::NAN); len];
-                if lanes {
-                    lanes::forward_into(&x, &wt, Some(&bias), &geo, spread, &mut y);
+                if let Some(kernel) = lanes {
+                    lanes::forward_into(&x, &wt, Some(&bias), &geo, spread, kernel, &mut y);
                 } else {
-                    planes_into(&x, &wt, Some(&bias), &geo, spread, Kernel::best(), &mut y);
+                    planes_into(&x, &wt, Some(&bias), &geo, spread, Kernel::Portable, &mut y);
                 }
                 // SAFETY: initialized above (NaN), then written.
                 y.iter()
                     .map(|v| unsafe { v.assume_init() }.to_bits())
                     .collect::<Vec<_>>()
             };
-            let planes = run(false, Spread::Serial);
+            let planes = run(None, Spread::Serial);
             assert!(
                 planes.iter().all(|b| !f32::from_bits(*b).is_nan()),
                 "{geo:?}"
             );
-            for spread in [Spread::Serial, Spread::Rayon] {
-                assert_eq!(run(true, spread), planes, "{geo:?} {spread:?}");
+            let mut kernels = vec![Kernel::Portable];
+            #[cfg(target_arch = "x86_64")]
+            if avx512::available() {
+                kernels.push(Kernel::Avx512);
+            } else {
+                eprintln!("SKIPPED: this CPU has no AVX-512; only the portable lanes loop ran");
+            }
+            for kernel in kernels {
+                for spread in [Spread::Serial, Spread::Rayon] {
+                    let lanes = run(Some(kernel), spread);
+                    assert_eq!(lanes, planes, "{geo:?} {kernel:?} {spread:?}");
+                }
             }
             // No channels (a small plane, so the lanes path's geometry): nothing to write, no
             // panic (its blocks of `c·oh·ow` values per sample would be empty chunks).

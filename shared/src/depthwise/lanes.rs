@@ -17,7 +17,7 @@ use std::mem::MaybeUninit;
 use multiversion::multiversion;
 use rayon::prelude::*;
 
-use super::{Geometry, Spread};
+use super::{Geometry, Kernel, Spread};
 
 /// Channels per block: one AVX-512 register, two AVX2 or four NEON ones.
 const L: usize = 16;
@@ -79,6 +79,7 @@ pub(super) fn forward_into(
     bias: Option<&[f32]>,
     geo: &Geometry,
     spread: Spread,
+    kernel: Kernel,
     y: &mut [MaybeUninit<f32>],
 ) {
     let taps = geo.kh * geo.kw;
@@ -112,10 +113,21 @@ pub(super) fn forward_into(
         let first = n * geo.c + b * L;
         let planes = yb.len() / out_plane;
         let xs = &x[first * in_plane..][..planes * in_plane];
-        stage.fill(xs.chunks_exact(in_plane), geo, buf);
         let wb = &wt[b * taps * L..][..taps * L];
         let bb = &bt[b * L..][..L];
-        convolve(buf, wb, bb, geo, &stage, yb);
+        match kernel {
+            // SAFETY: `Kernel::Avx512` is only chosen where the CPU has AVX-512; its staging
+            // writes the image's positions only, and `buf` is used by it alone (zero elsewhere).
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => unsafe {
+                super::avx512::lanes_fill(xs, planes, geo, stage.cols, buf);
+                super::avx512::lanes_convolve(buf, wb, bb, geo, stage.rows, stage.cols, yb);
+            },
+            Kernel::Portable => {
+                stage.fill(xs.chunks_exact(in_plane), geo, buf);
+                convolve(buf, wb, bb, geo, &stage, yb);
+            }
+        }
     };
     let sample = geo.c * out_plane;
     match spread {
