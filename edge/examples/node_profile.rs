@@ -18,6 +18,8 @@ mod depthwise;
 #[allow(dead_code)]
 #[path = "../src/runtime/model.rs"]
 mod model;
+#[path = "../src/runtime/plane_sum.rs"]
+mod plane_sum;
 #[path = "../src/runtime/pointwise.rs"]
 mod pointwise;
 

@@ -13,6 +13,8 @@
 //! - [`heatmap`]: class-activation / Grad-CAM maps and their overlay on the fundus;
 //! - [`depthwise`]: the depthwise convolution kernel, forward and gradients: the host trains
 //!   with it and the device runs it inside tract, so both compute the same values;
+//! - [`lane_sum`]: sums in eight vector lanes (the host's plane means and statistics, the
+//!   device's squeeze-excitation means);
 //! - [`onnx`] (feature `onnx`): initializer values, the linear head and constant weight
 //!   dequantization of ONNX models, read alike by host and device.
 //!
@@ -25,6 +27,7 @@ pub mod decode;
 pub mod depthwise;
 pub mod device;
 pub mod heatmap;
+pub mod lane_sum;
 pub mod metrics;
 #[cfg(feature = "onnx")]
 pub mod onnx;

@@ -11,6 +11,7 @@ pub mod cam;
 pub mod depthwise;
 pub mod model;
 pub mod outcome;
+pub mod plane_sum;
 pub mod pointwise;
 pub mod screener;
 

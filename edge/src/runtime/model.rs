@@ -25,7 +25,8 @@ pub fn decode(bytes: &[u8]) -> anyhow::Result<ModelProto> {
 /// Loads `proto` with the input fixed to `[1, 3, side, side]`, optimized. Constant weight
 /// dequantization is folded first ([`shared::onnx::dequant`]); the depthwise convolutions run
 /// fovea's kernel ([`super::depthwise`]), and the 1×1 convolutions on planes at least as large as
-/// their output channels run on gemm ([`super::pointwise`]). Taking the message (not the file's bytes) lets the
+/// their output channels run on gemm ([`super::pointwise`]); squeeze-excitation's plane sums
+/// run on the lane sum the host's means use ([`super::plane_sum`]). Taking the message (not the file's bytes) lets the
 /// caller free the bytes before tract copies the weights: the peak of a load holds the folded
 /// message and tract's copy of its weights, nothing more.
 pub fn load_proto(mut proto: ModelProto, side: usize) -> anyhow::Result<Plan> {
@@ -46,6 +47,7 @@ pub fn load_proto(mut proto: ModelProto, side: usize) -> anyhow::Result<Plan> {
         .context("tract cannot type the model")?;
     super::depthwise::replace(&mut model).context("placing fovea's depthwise convolution")?;
     super::pointwise::replace(&mut model).context("placing fovea's 1×1 convolutions")?;
+    super::plane_sum::replace(&mut model).context("placing fovea's plane sums")?;
     model
         .into_optimized()
         .context("tract cannot optimize the model")?

@@ -148,21 +148,11 @@ pub fn splat_new<F: Fn(usize) -> f32 + Sync>(len: usize, chunk: usize, value: F)
 
 /// Lanes of the sums below: eight independent partial sums, so the loops vectorize (a single
 /// running `f32` sum is a serial dependency the compiler may not reorder).
-const LANES: usize = 8;
+use shared::lane_sum::LANES;
 
-/// `Σ f(v)` over `p` in eight partial sums.
-#[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma", "aarch64+neon"))]
-pub fn sum_map<F: Fn(f32) -> f32>(p: &[f32], f: F) -> f32 {
-    let mut acc = [0.0f32; LANES];
-    let chunks = p.chunks_exact(LANES);
-    let tail: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
-    for ch in chunks {
-        for k in 0..LANES {
-            acc[k] += f(ch[k]);
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
+/// `Σ f(v)` over a plane in eight partial sums: shared with the device, which takes its
+/// squeeze-excitation means with it.
+pub use shared::lane_sum::sum_map;
 
 /// `Σ g · (x − m)` in eight partial sums (`m = 0`: the dot product).
 #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma", "aarch64+neon"))]
