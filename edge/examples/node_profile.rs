@@ -1,15 +1,16 @@
 //! Where an inference's time goes: every node of the plan `edge` runs (the same loader, with
 //! fovea's depthwise and 1×1 ops in place) timed on its own, summed by operator.
 //!
-//!   cargo run --release -p fovea-edge --example node_profile MODEL.onnx [RUNS] [SIDE]
+//!   cargo run --release -p fovea-edge --example node_profile MODEL.onnx [RUNS] [SIDE] [THREADS]
 //!
-//! One thread, batch 1, a constant input. Prints per operator the median over RUNS (default 50)
+//! Batch 1, a constant input, THREADS threads (default 1) as `edge --threads`. Prints per operator the median over RUNS (default 50)
 //! of its time per inference and its share of the median inference, then the fifteen slowest
 //! nodes. The per-node times add the plan's own bookkeeping between nodes to nothing, so the
 //! shares sum to a little under 100 %.
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use tract_linalg::multithread::{Executor, current_tract_executor};
 use tract_onnx::prelude::*;
 
 #[path = "../src/runtime/depthwise.rs"]
@@ -32,9 +33,12 @@ fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let path = args
         .next()
-        .ok_or_else(|| anyhow::anyhow!("usage: node_profile MODEL.onnx [RUNS] [SIDE]"))?;
+        .ok_or_else(|| anyhow::anyhow!("usage: node_profile MODEL.onnx [RUNS] [SIDE] [THREADS]"))?;
     let runs: usize = args.next().map_or(Ok(50), |r| r.parse())?;
     let side: usize = args.next().map_or(Ok(224), |r| r.parse())?;
+    let threads: usize = args.next().map_or(Ok(1), |r| r.parse())?;
+    // As `edge --threads N`: the executor set before the load, each run on its pool.
+    model::set_threads(threads)?;
     let bytes = std::fs::read(&path)?;
     let plan = model::load_onnx(&bytes, side)?;
     let model = plan.model();
@@ -50,15 +54,21 @@ fn main() -> anyhow::Result<()> {
     for run in 0..runs + 3 {
         let mut this_run: BTreeMap<usize, f64> = BTreeMap::new();
         let start = Instant::now();
-        state.run_plan_with_eval(
-            tvec!(input.clone().into()),
-            |ctx, op_state, node, inputs| {
-                let t = Instant::now();
-                let out = tract_core::plan::eval(ctx, op_state, node, inputs);
-                *this_run.entry(node.id).or_default() += t.elapsed().as_secs_f64() * 1e6;
-                out
-            },
-        )?;
+        let mut one_run = || {
+            state.run_plan_with_eval(
+                tvec!(input.clone().into()),
+                |ctx, op_state, node, inputs| {
+                    let t = Instant::now();
+                    let out = tract_core::plan::eval(ctx, op_state, node, inputs);
+                    *this_run.entry(node.id).or_default() += t.elapsed().as_secs_f64() * 1e6;
+                    out
+                },
+            )
+        };
+        match current_tract_executor() {
+            Executor::MultiThread(pool) => pool.install(one_run)?,
+            _ => one_run()?,
+        };
         // The first runs warm caches and allocations.
         if run >= 3 {
             totals.push(start.elapsed().as_secs_f64() * 1e6);
@@ -79,7 +89,7 @@ fn main() -> anyhow::Result<()> {
         nodes.push((us, id));
     }
     println!(
-        "{path} at {side} px, one thread, median inference {:.2} ms\n",
+        "{path} at {side} px, {threads} thread(s), median inference {:.2} ms\n",
         total / 1e3
     );
     println!("| operator | nodes | ms | share |");
