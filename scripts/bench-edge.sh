@@ -4,8 +4,11 @@
 # tract/onnxruntime ratio, load(+optimize) ms, peak RSS MiB, how many depthwise and 1×1 convs ran
 # fovea's ops inside tract) and the machine load.
 #
-#   scripts/bench-edge.sh [WORKDIR] [RUNS]
+#   [ROUNDS=3] [FORMS="fp32 weights …"] scripts/bench-edge.sh [WORKDIR] [RUNS]
 #
+# Each row runs ROUNDS rounds, tract then onnxruntime in each, and reports the median of the
+# rounds' medians and each round's ratio: on this 2-core machine one pass moved by ±25 % between
+# consecutive runs (B0 fp32 one thread 19.0 then 14.5 ms, Lite0 two threads 10.0 then 17.9).
 # The models: a one-epoch `host train` run per variant at 224 px on the synthetic default (the
 # weights' values do not change the timings; Lite0 starts from ImageNet when cached), its
 # `host export` (fp32), `host quantize --mode weights` and `--mode compute` (the shipped int8
@@ -17,6 +20,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 work="${1:-/tmp/fovea-bench-edge}"
 runs="${2:-30}"
+rounds="${ROUNDS:-3}"
+forms="${FORMS:-fp32 weights compute qop qop-dwfloat}"
 target="${CARGO_TARGET_DIR:-target}"
 PY="${PY:-$HOME/.cache/fovea/venv-onnx/bin/python}"
 lite0_pth="$HOME/.cache/fovea/weights/efficientnet-lite0.pth"
@@ -42,26 +47,37 @@ for v in b0 lite0; do
 done
 
 echo "machine: $(nproc) cores; load before: $(uptime | sed 's/.*load average: //')"
+echo "$rounds rounds, each: tract then onnxruntime, $runs runs apiece; ms: median over the rounds of each round's median; per round: each round's tract/ort"
 echo
-echo "| model | form | size MB | threads | tract ms | ort ms | tract/ort | tract load ms | ort load ms | tract RSS MiB | ort RSS MiB | fovea dw | fovea 1×1 |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| model | form | size MB | threads | tract ms | ort ms | tract/ort | per round | tract load ms | ort load ms | tract RSS MiB | ort RSS MiB | fovea dw | fovea 1×1 |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for v in b0 lite0; do
-  for form in fp32 weights compute qop qop-dwfloat; do
+  for form in $forms; do
     f="$work/$v/$form.onnx"
     [[ $form == fp32 ]] && f="$work/$v.onnx"
     size=$(awk -v b="$(stat -c %s "$f")" 'BEGIN{printf "%.1f", b/1e6}')
     for t in 1 2; do
-      tr=$("$EDGE" bench "$f" --threads "$t" --runs "$runs" 2>/dev/null || echo '{}')
-      ort=$("$PY" scripts/bench_ort.py "$f" "$t" "$runs" 2>/dev/null || echo '{}')
-      "$PY" - "$v" "$form" "$size" "$t" "$tr" "$ort" <<'PYEOF'
-import json, sys
-v, form, size, t, tr, ort = sys.argv[1:7]
-tr, ort = json.loads(tr), json.loads(ort)
-g = lambda d, k: "fails" if k not in d else (f"{d[k]:.1f}" if d[k] is not None else "-")
-ratio = f"{tr['median_ms'] / ort['median_ms']:.2f}" if "median_ms" in tr and "median_ms" in ort else "-"
-print(f"| {v} | {form} | {size} | {t} | {g(tr,'median_ms')} | {g(ort,'median_ms')} | {ratio} | "
-      f"{g(tr,'load_ms')} | {g(ort,'load_ms')} | {g(tr,'peak_rss_mb')} | {g(ort,'peak_rss_mb')} | "
-      f"{tr.get('fovea_depthwise', '-')} | {tr.get('fovea_pointwise', '-')} |")
+      trs="" orts=""
+      for ((r = 0; r < rounds; r++)); do
+        trs+="$("$EDGE" bench "$f" --threads "$t" --runs "$runs" 2>/dev/null || echo '{}')"$'\n'
+        orts+="$("$PY" scripts/bench_ort.py "$f" "$t" "$runs" 2>/dev/null || echo '{}')"$'\n'
+      done
+      "$PY" - "$v" "$form" "$size" "$t" "$trs" "$orts" <<'PYEOF'
+import json, statistics, sys
+v, form, size, t, trs, orts = sys.argv[1:7]
+trs = [json.loads(l) for l in trs.splitlines() if l.strip()]
+orts = [json.loads(l) for l in orts.splitlines() if l.strip()]
+med = lambda runs, k: statistics.median(d[k] for d in runs) if runs and all(d.get(k) is not None for d in runs) else None
+f = lambda x: "fails" if x is None else f"{x:.1f}"
+tr_ms, ort_ms = med(trs, "median_ms"), med(orts, "median_ms")
+ratio = f"{tr_ms / ort_ms:.2f}" if tr_ms and ort_ms else "-"
+rounds = " ".join(f"{a['median_ms'] / b['median_ms']:.2f}" for a, b in zip(trs, orts)
+                  if "median_ms" in a and "median_ms" in b) or "-"
+last = trs[-1] if trs else {}
+print(f"| {v} | {form} | {size} | {t} | {f(tr_ms)} | {f(ort_ms)} | {ratio} | {rounds} | "
+      f"{f(med(trs, 'load_ms'))} | {f(med(orts, 'load_ms'))} | {f(max((d.get('peak_rss_mb') or 0) for d in trs) if trs else None)} | "
+      f"{f(max((d.get('peak_rss_mb') or 0) for d in orts) if orts else None)} | "
+      f"{last.get('fovea_depthwise', '-')} | {last.get('fovea_pointwise', '-')} |")
 PYEOF
     done
   done
