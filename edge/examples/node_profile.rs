@@ -16,6 +16,8 @@ use tract_onnx::prelude::*;
 #[path = "../src/runtime/depthwise.rs"]
 mod depthwise;
 // The loader only; its run helpers go unused here.
+#[path = "../src/runtime/activation.rs"]
+mod activation;
 #[allow(dead_code)]
 #[path = "../src/runtime/model.rs"]
 mod model;

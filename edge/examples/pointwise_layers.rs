@@ -13,6 +13,13 @@ use tract_core::internal::*;
 use tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
 use tract_core::ops::nn::DataFormat;
 
+// Needed by pointwise.rs (its fused ReLU6); unused here.
+#[allow(dead_code)]
+#[path = "../src/runtime/activation.rs"]
+mod activation;
+#[allow(dead_code)]
+#[path = "../src/runtime/depthwise.rs"]
+mod depthwise;
 #[path = "../src/runtime/pointwise.rs"]
 mod pointwise;
 

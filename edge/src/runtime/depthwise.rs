@@ -16,6 +16,8 @@
 use std::sync::Arc;
 
 use shared::depthwise::{Geometry, Spread, forward_into};
+
+use super::activation::Activation;
 use tract_core::internal::*;
 use tract_core::ops::cnn::{Conv, KernelFormat};
 use tract_core::ops::nn::DataFormat;
@@ -32,6 +34,8 @@ pub struct Depthwise {
     weights: Arc<[f32]>,
     /// `[c]`.
     bias: Arc<[f32]>,
+    /// Applied to each plane as it is written ([`super::activation::fuse`]).
+    activation: Option<Activation>,
 }
 
 impl PartialEq for Depthwise {
@@ -41,6 +45,7 @@ impl PartialEq for Depthwise {
             && self.batched == other.batched
             && bits(&self.weights) == bits(&other.weights)
             && bits(&self.bias) == bits(&other.bias)
+            && self.activation == other.activation
     }
 }
 
@@ -52,7 +57,7 @@ impl Op for Depthwise {
     }
 
     fn info(&self) -> TractResult<Vec<String>> {
-        Ok(vec![format!("{:?}", self.geo)])
+        Ok(vec![format!("{:?}, then {:?}", self.geo, self.activation)])
     }
 
     op_as_typed_op!();
@@ -73,7 +78,14 @@ impl EvalOp for Depthwise {
         // (f32's layout) they may be written before they are initialized.
         let out =
             unsafe { std::slice::from_raw_parts_mut(y.as_ptr_mut_unchecked::<f32>().cast(), len) };
-        let mut run = |spread| forward_into(x, &self.weights, Some(&self.bias), g, spread, out);
+        let act = self.activation;
+        let then = |p: &mut [f32]| {
+            if let Some(a) = act {
+                a.apply(p)
+            }
+        };
+        let mut run =
+            |spread| forward_into(x, &self.weights, Some(&self.bias), g, spread, out, &then);
         match current_tract_executor() {
             Executor::SingleThread => run(Spread::Serial),
             Executor::MultiThread(pool) => pool.install(|| run(Spread::Rayon)),
@@ -84,6 +96,14 @@ impl EvalOp for Depthwise {
 }
 
 impl Depthwise {
+    /// This op with `activation` applied to its outputs.
+    pub fn with_activation(&self, activation: Activation) -> Self {
+        Depthwise {
+            activation: Some(activation),
+            ..self.clone()
+        }
+    }
+
     /// The input's (`h`, `w`) or output's (`oh`, `ow`) shape.
     fn shape(&self, h: usize, w: usize) -> Vec<usize> {
         let g = &self.geo;
@@ -202,6 +222,7 @@ fn covered(model: &TypedModel, node: &TypedNode, conv: &Conv) -> TractResult<Opt
         },
         weights: kernel.try_as_plain_ram()?.as_slice::<f32>()?.into(),
         bias,
+        activation: None,
     }))
 }
 
@@ -225,10 +246,15 @@ pub(super) mod tests {
     }
 
     /// One depthwise conv: `(channels, h, w, kernel side, stride, padding before, after, batched)`.
-    type Case = (usize, usize, usize, usize, usize, usize, usize, bool);
+    pub(in crate::runtime) type Case = (usize, usize, usize, usize, usize, usize, usize, bool);
 
     /// Wires tract's depthwise `Conv` of `case` on `x` in `model`; returns its output.
-    fn wire_depthwise(model: &mut TypedModel, x: OutletId, case: Case, seed: u32) -> OutletId {
+    pub(in crate::runtime) fn wire_depthwise(
+        model: &mut TypedModel,
+        x: OutletId,
+        case: Case,
+        seed: u32,
+    ) -> OutletId {
         let (c, _, _, k, s, before, after, batched) = case;
         let kernel =
             tract_ndarray::ArrayD::from_shape_vec(vec![c, 1, k, k], values(c * k * k, seed))

@@ -7,6 +7,7 @@
 //! ```
 //! Nothing is derived from the variant name: preprocessing, quality thresholds and the operating
 //! point all come from the signed manifest.
+pub mod activation;
 pub mod cam;
 pub mod depthwise;
 pub mod model;

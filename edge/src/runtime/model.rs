@@ -26,7 +26,8 @@ pub fn decode(bytes: &[u8]) -> anyhow::Result<ModelProto> {
 /// dequantization is folded first ([`shared::onnx::dequant`]); the depthwise convolutions run
 /// fovea's kernel ([`super::depthwise`]), and the 1×1 convolutions on planes at least as large as
 /// their output channels run on gemm ([`super::pointwise`]); squeeze-excitation's plane sums
-/// run on the lane sum the host's means use ([`super::plane_sum`]). Taking the message (not the file's bytes) lets the
+/// run on the lane sum the host's means use ([`super::plane_sum`]); a ReLU6 after a fovea conv
+/// is clamped inside it ([`super::activation`]). Taking the message (not the file's bytes) lets the
 /// caller free the bytes before tract copies the weights: the peak of a load holds the folded
 /// message and tract's copy of its weights, nothing more.
 pub fn load_proto(mut proto: ModelProto, side: usize) -> anyhow::Result<Plan> {
@@ -48,6 +49,7 @@ pub fn load_proto(mut proto: ModelProto, side: usize) -> anyhow::Result<Plan> {
     super::depthwise::replace(&mut model).context("placing fovea's depthwise convolution")?;
     super::pointwise::replace(&mut model).context("placing fovea's 1×1 convolutions")?;
     super::plane_sum::replace(&mut model).context("placing fovea's plane sums")?;
+    super::activation::fuse(&mut model).context("fusing ReLU6 into fovea's convolutions")?;
     model
         .into_optimized()
         .context("tract cannot optimize the model")?

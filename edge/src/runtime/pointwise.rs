@@ -28,6 +28,8 @@ use tract_core::ops::einsum::EinSum;
 use tract_core::ops::math::Add;
 use tract_linalg::multithread::{Executor, current_tract_executor};
 
+use super::activation::Activation;
+
 /// A 1×1 convolution with constant weights and an optional constant bias, on a CHW input of
 /// one image to a `[C_out, H, W]` output (either with leading axes of size 1).
 #[derive(Debug, Clone)]
@@ -41,6 +43,8 @@ pub struct Pointwise {
     weights: Arc<[f32]>,
     /// `[C_out]`.
     bias: Option<Arc<[f32]>>,
+    /// Applied to the outputs after the bias, tile by tile ([`super::activation::fuse`]).
+    activation: Option<Activation>,
 }
 
 impl PartialEq for Pointwise {
@@ -51,12 +55,21 @@ impl PartialEq for Pointwise {
             && self.c_out == other.c_out
             && bits(&self.weights) == bits(&other.weights)
             && self.bias.as_deref().map(bits) == other.bias.as_deref().map(bits)
+            && self.activation == other.activation
     }
 }
 
 impl Eq for Pointwise {}
 
 impl Pointwise {
+    /// This op with `activation` applied to its outputs.
+    pub fn with_activation(&self, activation: Activation) -> Self {
+        Pointwise {
+            activation: Some(activation),
+            ..self.clone()
+        }
+    }
+
     /// `(C_in, H·W)`.
     fn dims(&self) -> (usize, usize) {
         let r = self.input.len();
@@ -72,9 +85,10 @@ impl Op for Pointwise {
     fn info(&self) -> TractResult<Vec<String>> {
         let (c_in, hw) = self.dims();
         Ok(vec![format!(
-            "{c_in}→{} on {hw} pixels, bias: {}",
+            "{c_in}→{} on {hw} pixels, bias: {}, then {:?}",
             self.c_out,
-            self.bias.is_some()
+            self.bias.is_some(),
+            self.activation
         )])
     }
 
@@ -100,12 +114,12 @@ impl EvalOp for Pointwise {
             hw,
         };
         let bias = self.bias.as_deref();
+        let act = self.activation;
+        let mut run = |parallel| product(x, &self.weights, bias, act, dims, parallel, out);
         match current_tract_executor() {
-            Executor::SingleThread => product(x, &self.weights, bias, dims, false, out),
-            Executor::MultiThread(pool) => {
-                pool.install(|| product(x, &self.weights, bias, dims, true, out))
-            }
-            _ => product(x, &self.weights, bias, dims, true, out),
+            Executor::SingleThread => run(false),
+            Executor::MultiThread(pool) => pool.install(|| run(true)),
+            _ => run(true),
         }
         Ok(tvec!(y.into_tvalue()))
     }
@@ -138,12 +152,13 @@ struct Dims {
 /// bias is added.
 const TILE_VALUES: usize = 1 << 16;
 
-/// `out = W·x (+ b per row)`, row-major `c_out × hw`, every element written; column tiles split
-/// over rayon's current pool when `parallel` (a single tile splits inside gemm instead).
+/// `out = act(W·x (+ b per row))`, row-major `c_out × hw`, every element written; column tiles
+/// split over rayon's current pool when `parallel` (a single tile splits inside gemm instead).
 fn product(
     x: &[f32],
     w: &[f32],
     bias: Option<&[f32]>,
+    act: Option<Activation>,
     d: Dims,
     parallel: bool,
     out: &mut [MaybeUninit<f32>],
@@ -166,7 +181,17 @@ fn product(
     // values (asserted), so no two calls write the same element.
     if parallel && tiles > 1 {
         (0..tiles).into_par_iter().for_each(|t| unsafe {
-            column_tile(x, w, bias, d, t * tile, tile, dst, gemm::Parallelism::None)
+            column_tile(
+                x,
+                w,
+                bias,
+                act,
+                d,
+                t * tile,
+                tile,
+                dst,
+                gemm::Parallelism::None,
+            )
         });
     } else {
         let inner = if parallel {
@@ -175,7 +200,7 @@ fn product(
             gemm::Parallelism::None
         };
         for t in 0..tiles {
-            unsafe { column_tile(x, w, bias, d, t * tile, tile, dst, inner) };
+            unsafe { column_tile(x, w, bias, act, d, t * tile, tile, dst, inner) };
         }
     }
 }
@@ -188,7 +213,7 @@ struct SharedOut(*mut f32);
 unsafe impl Send for SharedOut {}
 unsafe impl Sync for SharedOut {}
 
-/// Columns `j0 .. j0 + tile` (clipped to `hw`) of `out = W·x (+ b)`.
+/// Columns `j0 .. j0 + tile` (clipped to `hw`) of `out = act(W·x (+ b))`.
 ///
 /// # Safety
 /// `out.0` must be valid for writes of `c_out·hw` values, `j0 < hw`, and no other thread may
@@ -198,6 +223,7 @@ unsafe fn column_tile(
     x: &[f32],
     w: &[f32],
     bias: Option<&[f32]>,
+    act: Option<Activation>,
     d: Dims,
     j0: usize,
     tile: usize,
@@ -233,11 +259,17 @@ unsafe fn column_tile(
             parallelism,
         );
     }
-    if let Some(bias) = bias {
-        for (o, b) in bias.iter().enumerate() {
-            // SAFETY: row o's columns j0 .. j0 + cols lie inside `out` and were just written.
-            let row = unsafe { std::slice::from_raw_parts_mut(out.0.add(o * d.hw + j0), cols) };
-            row.iter_mut().for_each(|v| *v += b);
+    if bias.is_none() && act.is_none() {
+        return;
+    }
+    for o in 0..d.c_out {
+        // SAFETY: row o's columns j0 .. j0 + cols lie inside `out` and were just written.
+        let row = unsafe { std::slice::from_raw_parts_mut(out.0.add(o * d.hw + j0), cols) };
+        if let Some(b) = bias {
+            row.iter_mut().for_each(|v| *v += b[o]);
+        }
+        if let Some(a) = act {
+            a.apply(row);
         }
     }
 }
@@ -329,6 +361,7 @@ fn covered(
         c_out,
         weights,
         bias,
+        activation: None,
     };
     Ok(Some((op, bias_add)))
 }

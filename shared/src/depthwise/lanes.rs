@@ -81,6 +81,7 @@ pub(super) fn forward_into(
     spread: Spread,
     kernel: Kernel,
     y: &mut [MaybeUninit<f32>],
+    then: &(dyn Fn(&mut [f32]) + Sync),
 ) {
     let taps = geo.kh * geo.kw;
     let blocks = geo.c.div_ceil(L);
@@ -128,6 +129,8 @@ pub(super) fn forward_into(
                 convolve(buf, wb, bb, geo, &stage, yb);
             }
         }
+        // SAFETY: `convolve` wrote every element of the chunk (above).
+        then(unsafe { super::written(yb) });
     };
     let sample = geo.c * out_plane;
     match spread {
