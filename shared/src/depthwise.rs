@@ -176,6 +176,7 @@ unsafe fn written(y: &mut [MaybeUninit<f32>]) -> &mut [f32] {
 
 /// [`forward_into`] a plane at a time (its checks of the lengths have run): each plane staged
 /// ([`Staging`]) and convolved in register blocks of output columns ([`convolve`]).
+#[allow(clippy::too_many_arguments)]
 fn planes_into(
     x: &[f32],
     w: &[f32],

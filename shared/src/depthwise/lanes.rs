@@ -73,6 +73,7 @@ impl Staged {
 
 /// `y` `[n, c, oh, ow]` from `x` `[n, c, h, w]`, `w` `[c, kh·kw]` and the bias, as
 /// [`super::forward_into`] (whose checks of the lengths have run).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn forward_into(
     x: &[f32],
     w: &[f32],
