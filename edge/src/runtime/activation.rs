@@ -23,7 +23,7 @@ use super::pointwise::Pointwise;
 /// An activation a fovea op applies to its own outputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {
-    /// `min(max(x, 0), 6)`.
+    /// `min(max(x, 0), 6)` (`f32::clamp`; a NaN stays NaN).
     Relu6,
 }
 
@@ -31,7 +31,7 @@ impl Activation {
     /// Applies the activation to `values` in place.
     pub fn apply(self, values: &mut [f32]) {
         match self {
-            Activation::Relu6 => values.iter_mut().for_each(|v| *v = v.max(0.0).min(6.0)),
+            Activation::Relu6 => values.iter_mut().for_each(|v| *v = v.clamp(0.0, 6.0)),
         }
     }
 }
