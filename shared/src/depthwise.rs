@@ -1003,6 +1003,70 @@ mod tests {
         }
     }
 
+    /// A "valid" stride-2 conv whose last input row and column no output reads (18 = 2·7 + 3
+    /// + 1): the staging leaves them out instead of writing past its rows (it panicked), on
+    /// the small-plane path (8×8 out, both loops) and the plane path (19×19 out from 40).
+    #[test]
+    fn valid_stride_two_convs_with_an_unread_last_row_and_column() {
+        for (c, side, out) in [(20, 18, 8), (3, 40, 19)] {
+            let geo = Geometry {
+                n: 1,
+                c,
+                h: side,
+                w: side,
+                kh: 3,
+                kw: 3,
+                oh: out,
+                ow: out,
+                sh: 2,
+                sw: 2,
+                ph: 0,
+                pw: 0,
+            };
+            check(geo);
+            if lanes::suits(&geo) {
+                let x = values(c * side * side, 13);
+                let wt = values(c * 9, 14);
+                let mut plane = vec![MaybeUninit::new(f32::NAN); c * out * out];
+                planes_into(
+                    &x,
+                    &wt,
+                    None,
+                    &geo,
+                    Spread::Serial,
+                    Kernel::Portable,
+                    &mut plane,
+                    &|_| {},
+                );
+                let mut kernels = vec![Kernel::Portable];
+                #[cfg(target_arch = "x86_64")]
+                if avx512::available() {
+                    kernels.push(Kernel::Avx512);
+                }
+                for kernel in kernels {
+                    let mut y = vec![MaybeUninit::new(f32::NAN); c * out * out];
+                    lanes::forward_into(
+                        &x,
+                        &wt,
+                        None,
+                        &geo,
+                        Spread::Serial,
+                        kernel,
+                        &mut y,
+                        &|_| {},
+                    );
+                    // SAFETY: both initialized (NaN) above, then written.
+                    let bits = |v: &[MaybeUninit<f32>]| {
+                        v.iter()
+                            .map(|v| unsafe { v.assume_init() }.to_bits())
+                            .collect::<Vec<_>>()
+                    };
+                    assert_eq!(bits(&y), bits(&plane), "{geo:?} {kernel:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn an_out_of_bounds_tap_contributes_nothing() {
         // A 1×1 input under a 5×5 kernel with padding 2: only the centre tap sees the pixel.

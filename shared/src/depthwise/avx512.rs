@@ -180,9 +180,10 @@ pub(super) unsafe fn fill(stage: &Staging, xp: &[f32], geo: &Geometry, buf: &mut
 /// x86_64, which its staging is laid out for).
 const LANE_PIXELS: usize = 8;
 
-/// The small-plane path's staging (`depthwise/lanes.rs`): the `planes` (at most 16) planes of
-/// `xs` (`[planes, h, w]`) gathered into the lanes of `buf` (`[rows][cols][16]`), one 16-lane
-/// gather per pixel, the lanes past `planes` zero. Writes the image's positions only: the
+/// The small-plane path's staging (`depthwise/lanes.rs`): the first `image.0` rows and
+/// `image.1` columns (those the staging holds) of the `planes` (at most 16) planes of `xs`
+/// (`[planes, h, w]`) gathered into the lanes of `buf` (`[..][cols][16]`), one 16-lane gather
+/// per pixel, the lanes past `planes` zero. Writes the image's positions only: the
 /// rest of `buf` must be zero (a fresh buffer, or one only this has written). The portable
 /// staging stored lane by lane, a quarter of the 7×7 layers' time in `perf`.
 ///
@@ -193,6 +194,7 @@ pub(super) unsafe fn lanes_fill(
     xs: &[f32],
     planes: usize,
     geo: &Geometry,
+    (rows, image_cols): (usize, usize),
     cols: usize,
     buf: &mut [f32],
 ) {
@@ -202,11 +204,14 @@ pub(super) unsafe fn lanes_fill(
         "depthwise: lanes staging of {planes} planes"
     );
     assert!(
-        i32::try_from(16 * in_plane).is_ok() && geo.pw + geo.w <= cols,
+        i32::try_from(16 * in_plane).is_ok()
+            && rows <= geo.h
+            && image_cols <= geo.w
+            && geo.pw + image_cols <= cols,
         "depthwise: lanes staging geometry"
     );
     assert!(
-        ((geo.ph + geo.h) * cols) * 16 <= buf.len() || geo.h == 0,
+        ((geo.ph + rows) * cols) * 16 <= buf.len() || rows == 0,
         "depthwise: lanes staging buffer"
     );
     let offsets = _mm512_mullo_epi32(
@@ -214,8 +219,8 @@ pub(super) unsafe fn lanes_fill(
         _mm512_set1_epi32(in_plane as i32),
     );
     let m = mask(planes);
-    for iy in 0..geo.h {
-        for ix in 0..geo.w {
+    for iy in 0..rows {
+        for ix in 0..image_cols {
             // SAFETY: lane l < planes reads xs[l·in_plane + iy·w + ix], inside `xs` (asserted
             // length); the other lanes are masked off and read nothing.
             let v = unsafe {
@@ -227,7 +232,7 @@ pub(super) unsafe fn lanes_fill(
                 )
             };
             let at = ((iy + geo.ph) * cols + ix + geo.pw) * 16;
-            // SAFETY: `at + 16 ≤ ((ph + h)·cols)·16 ≤ buf.len()` (asserted).
+            // SAFETY: `at + 16 ≤ ((ph + rows)·cols)·16 ≤ buf.len()` (asserted: ix + pw < cols).
             unsafe { _mm512_storeu_ps(buf.as_mut_ptr().add(at), v) };
         }
     }

@@ -57,17 +57,28 @@ impl Staged {
     }
 
     /// Stages the `planes` (one per lane, at most `L`, each `[h, w]`) into `buf`, zero
-    /// elsewhere (padding, margins and the lanes past the last plane).
+    /// elsewhere (padding, margins and the lanes past the last plane). Input rows and columns
+    /// past the staged ones (a "valid" stride-2 conv's last, which no output reads) stay out.
     fn fill<'a>(&self, planes: impl Iterator<Item = &'a [f32]>, geo: &Geometry, buf: &mut [f32]) {
         buf.fill(0.0);
+        let (rows, cols) = self.image(geo);
         for (l, plane) in planes.enumerate() {
-            for (iy, row) in plane.chunks_exact(geo.w).enumerate() {
+            for (iy, row) in plane.chunks_exact(geo.w).take(rows).enumerate() {
                 let start = ((iy + geo.ph) * self.cols + geo.pw) * L + l;
-                for (d, &v) in buf[start..].iter_mut().step_by(L).zip(row) {
+                for (d, &v) in buf[start..].iter_mut().step_by(L).zip(&row[..cols]) {
                     *d = v;
                 }
             }
         }
+    }
+
+    /// How many input rows and columns the staging holds: all of them, but for those past
+    /// the last staged row or column.
+    fn image(&self, geo: &Geometry) -> (usize, usize) {
+        (
+            geo.h.min(self.rows.saturating_sub(geo.ph)),
+            geo.w.min(self.cols.saturating_sub(geo.pw)),
+        )
     }
 }
 
@@ -122,7 +133,8 @@ pub(super) fn forward_into(
             // writes the image's positions only, and `buf` is used by it alone (zero elsewhere).
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512 => unsafe {
-                super::avx512::lanes_fill(xs, planes, geo, stage.cols, buf);
+                let (rows, cols) = stage.image(geo);
+                super::avx512::lanes_fill(xs, planes, geo, (rows, cols), stage.cols, buf);
                 super::avx512::lanes_convolve(buf, wb, bb, geo, stage.rows, stage.cols, yb);
             },
             Kernel::Portable => {
