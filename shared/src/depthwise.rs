@@ -1003,9 +1003,10 @@ mod tests {
         }
     }
 
-    /// A "valid" stride-2 conv whose last input row and column no output reads (18 = 2·7 + 3
-    /// + 1): the staging leaves them out instead of writing past its rows (it panicked), on
-    /// the small-plane path (8×8 out, both loops) and the plane path (19×19 out from 40).
+    /// A "valid" stride-2 conv whose last input row and column no output reads (18 input
+    /// rows, 8 outputs reading 17): the staging leaves them out instead of writing past its
+    /// rows (it panicked), on the small-plane path (8×8 out, both loops) and the plane path
+    /// (19×19 out from 40).
     #[test]
     fn valid_stride_two_convs_with_an_unread_last_row_and_column() {
         for (c, side, out) in [(20, 18, 8), (3, 40, 19)] {
