@@ -106,11 +106,9 @@ pub fn fuse(model: &mut TypedModel) -> TractResult<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::depthwise::tests::{values, wire_depthwise};
+    use crate::runtime::depthwise::tests::{values, wire_depthwise, wire_pointwise};
     use crate::runtime::{depthwise, pointwise};
-    use tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
     use tract_core::ops::math::{max, min};
-    use tract_core::ops::nn::DataFormat;
 
     /// Wires `Clip(0, 6)` as tract's ONNX front end does: `Max` with 0 then `Min` with 6, the
     /// bounds broadcast to the input's rank.
@@ -137,37 +135,11 @@ mod tests {
         let x = model
             .add_source("x", f32::fact([1, cin, side, side]))
             .unwrap();
-        let pointwise = |model: &mut TypedModel, x: OutletId, i: usize, o: usize, seed: u32| {
-            let k = tract_ndarray::ArrayD::from_shape_vec(vec![o, i, 1, 1], values(o * i, seed))
-                .unwrap()
-                .into_tensor();
-            let k = model.add_const(format!("pw{seed}.k"), k).unwrap();
-            let b = model
-                .add_const(format!("pw{seed}.b"), tensor1(&values(o, seed + 1)))
-                .unwrap();
-            let conv = Conv {
-                pool_spec: PoolSpec {
-                    data_format: DataFormat::NCHW,
-                    kernel_shape: tvec![1, 1],
-                    padding: PaddingSpec::Valid,
-                    dilations: None,
-                    strides: None,
-                    input_channels: i,
-                    output_channels: o,
-                },
-                kernel_fmt: KernelFormat::OIHW,
-                group: 1,
-                q_params: None,
-            };
-            model
-                .wire_node(format!("pw{seed}"), conv, &[x, k, b])
-                .unwrap()[0]
-        };
-        let e = pointwise(&mut model, x, cin, c, 1);
+        let e = wire_pointwise(&mut model, x, cin, c, 1);
         let e = relu6(&mut model, e, 2);
         let d = wire_depthwise(&mut model, e, (c, side, side, 3, 2, 0, 1, true), 3);
         let d = relu6(&mut model, d, 4);
-        let y = pointwise(&mut model, d, c, 7, 6);
+        let y = wire_pointwise(&mut model, d, c, 7, 6);
         model.select_output_outlets(&[y]).unwrap();
         let scaled: Vec<f32> = values(cin * side * side, 99)
             .iter()

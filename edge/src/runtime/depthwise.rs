@@ -16,12 +16,12 @@
 use std::sync::Arc;
 
 use shared::depthwise::{Geometry, Spread, forward_into};
-
-use super::activation::Activation;
 use tract_core::internal::*;
 use tract_core::ops::cnn::{Conv, KernelFormat};
 use tract_core::ops::nn::DataFormat;
 use tract_linalg::multithread::{Executor, current_tract_executor};
+
+use super::activation::Activation;
 
 /// A depthwise convolution with constant weights and bias, NCHW or CHW, dilation 1.
 #[derive(Debug, Clone)]
@@ -285,6 +285,41 @@ pub(super) mod tests {
         model.wire_node(name, conv, &[x, kernel, bias]).unwrap()[0]
     }
 
+    /// Wires tract's 1×1 `Conv` (`i` → `o` channels, NCHW, with a bias) on `x` in `model`;
+    /// returns its output.
+    pub(in crate::runtime) fn wire_pointwise(
+        model: &mut TypedModel,
+        x: OutletId,
+        i: usize,
+        o: usize,
+        seed: u32,
+    ) -> OutletId {
+        let k = tract_ndarray::ArrayD::from_shape_vec(vec![o, i, 1, 1], values(o * i, seed))
+            .unwrap()
+            .into_tensor();
+        let k = model.add_const(format!("pw{seed}.k"), k).unwrap();
+        let b = model
+            .add_const(format!("pw{seed}.b"), tensor1(&values(o, seed + 1)))
+            .unwrap();
+        let conv = Conv {
+            pool_spec: PoolSpec {
+                data_format: DataFormat::NCHW,
+                kernel_shape: tvec![1, 1],
+                padding: PaddingSpec::Valid,
+                dilations: None,
+                strides: None,
+                input_channels: i,
+                output_channels: o,
+            },
+            kernel_fmt: KernelFormat::OIHW,
+            group: 1,
+            q_params: None,
+        };
+        model
+            .wire_node(format!("pw{seed}"), conv, &[x, k, b])
+            .unwrap()[0]
+    }
+
     /// Runs `model` on `input` optimized as tract makes it, and with [`replace`] first; returns
     /// both outputs, the op names of each optimized model and how many convs were replaced.
     fn both(model: TypedModel, input: &Tensor) -> [(Tensor, Vec<String>); 2] {
@@ -397,32 +432,6 @@ pub(super) mod tests {
         let x = model
             .add_source("x", f32::fact([1, cin, side, side]))
             .unwrap();
-        let pointwise = |model: &mut TypedModel, x: OutletId, i: usize, o: usize, seed: u32| {
-            let k = tract_ndarray::ArrayD::from_shape_vec(vec![o, i, 1, 1], values(o * i, seed))
-                .unwrap()
-                .into_tensor();
-            let k = model.add_const(format!("pw{seed}.k"), k).unwrap();
-            let b = model
-                .add_const(format!("pw{seed}.b"), tensor1(&values(o, seed + 1)))
-                .unwrap();
-            let conv = Conv {
-                pool_spec: PoolSpec {
-                    data_format: DataFormat::NCHW,
-                    kernel_shape: tvec![1, 1],
-                    padding: PaddingSpec::Valid,
-                    dilations: None,
-                    strides: None,
-                    input_channels: i,
-                    output_channels: o,
-                },
-                kernel_fmt: KernelFormat::OIHW,
-                group: 1,
-                q_params: None,
-            };
-            model
-                .wire_node(format!("pw{seed}"), conv, &[x, k, b])
-                .unwrap()[0]
-        };
         let silu = |model: &mut TypedModel, x: OutletId, seed: u32| {
             let s = model
                 .wire_node(format!("sig{seed}"), sigmoid(), &[x])
@@ -431,12 +440,12 @@ pub(super) mod tests {
                 .wire_node(format!("silu{seed}"), mul(), &[x, s])
                 .unwrap()[0]
         };
-        let e = pointwise(&mut model, x, cin, c, 1);
+        let e = wire_pointwise(&mut model, x, cin, c, 1);
         let e = silu(&mut model, e, 2);
         let d = wire_depthwise(&mut model, e, (c, side, side, 3, 2, 0, 1, true), 3);
         let d = silu(&mut model, d, 4);
         let d = wire_depthwise(&mut model, d, (c, 10, 10, 5, 1, 2, 2, true), 5);
-        let y = pointwise(&mut model, d, c, 7, 6);
+        let y = wire_pointwise(&mut model, d, c, 7, 6);
         model.select_output_outlets(&[y]).unwrap();
         let input = tract_ndarray::ArrayD::from_shape_vec(
             vec![1, cin, side, side],

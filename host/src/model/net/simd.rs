@@ -12,6 +12,9 @@ use std::mem::MaybeUninit;
 
 use multiversion::multiversion;
 use rayon::prelude::*;
+// Lanes of the sums here: eight independent partial sums, so the loops vectorize (a single
+// running `f32` sum is a serial dependency the compiler may not reorder).
+use shared::lane_sum::LANES;
 
 /// A new vector `y` with `y[k] = f_i(src[k])`, where `i = k / chunk` is the index of the
 /// `chunk`-element run `k` falls in (the last run may be shorter) and `f_i = per_chunk(i)`: a
@@ -145,10 +148,6 @@ pub fn splat_new<F: Fn(usize) -> f32 + Sync>(len: usize, chunk: usize, value: F)
     unsafe { y.set_len(len) };
     y
 }
-
-/// Lanes of the sums below: eight independent partial sums, so the loops vectorize (a single
-/// running `f32` sum is a serial dependency the compiler may not reorder).
-use shared::lane_sum::LANES;
 
 /// `Σ f(v)` over a plane in eight partial sums: shared with the device, which takes its
 /// squeeze-excitation means with it.
