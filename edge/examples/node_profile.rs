@@ -1,11 +1,11 @@
 //! Where an inference's time goes: every node of the plan `edge` runs (the same loader, with
 //! fovea's depthwise and 1×1 ops in place) timed on its own, summed by operator.
 //!
-//!   cargo run --release -p fovea-edge --example node_profile MODEL.onnx [RUNS] [SIDE] [THREADS]
+//!   cargo run --release -p fovea-edge --example node_profile MODEL.onnx [RUNS] [SIDE] [THREADS] [TOP]
 //!
 //! Batch 1, a constant input, THREADS threads (default 1) as `edge --threads`. Prints per operator the median over RUNS (default 50)
-//! of its time per inference and its share of the median inference, then the fifteen slowest
-//! nodes. The per-node times add the plan's own bookkeeping between nodes to nothing, so the
+//! of its time per inference and its share of the median inference, then the TOP (default 15)
+//! slowest nodes. The per-node times add the plan's own bookkeeping between nodes to nothing, so the
 //! shares sum to a little under 100 %.
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -18,6 +18,9 @@ mod depthwise;
 // The loader only; its run helpers go unused here.
 #[path = "../src/runtime/activation.rs"]
 mod activation;
+#[allow(dead_code)]
+#[path = "../src/runtime/dense_conv.rs"]
+mod dense_conv;
 #[allow(dead_code)]
 #[path = "../src/runtime/model.rs"]
 mod model;
@@ -33,12 +36,13 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let path = args
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("usage: node_profile MODEL.onnx [RUNS] [SIDE] [THREADS]"))?;
+    let path = args.next().ok_or_else(|| {
+        anyhow::anyhow!("usage: node_profile MODEL.onnx [RUNS] [SIDE] [THREADS] [TOP]")
+    })?;
     let runs: usize = args.next().map_or(Ok(50), |r| r.parse())?;
     let side: usize = args.next().map_or(Ok(224), |r| r.parse())?;
     let threads: usize = args.next().map_or(Ok(1), |r| r.parse())?;
+    let top: usize = args.next().map_or(Ok(15), |r| r.parse())?;
     // As `edge --threads N`: the executor set before the load, each run on its pool.
     model::set_threads(threads)?;
     let bytes = std::fs::read(&path)?;
@@ -107,7 +111,7 @@ fn main() -> anyhow::Result<()> {
     }
     nodes.sort_by(|a, b| b.0.total_cmp(&a.0));
     println!("\nslowest nodes:");
-    for (us, id) in nodes.iter().take(15) {
+    for (us, id) in nodes.iter().take(top) {
         let node = model.node(*id);
         let shape = &model.outlet_fact(OutletId::new(*id, 0))?.shape;
         println!(

@@ -1,6 +1,6 @@
 //! ReLU6 fused into fovea's convolutions: [`fuse`] folds the `Max(·, 0)` then `Min(·, 6)` that
-//! tract makes of ONNX's `Clip(0, 6)` into the [`Depthwise`] or [`Pointwise`] op before it,
-//! which then clamps its outputs while they are in cache.
+//! tract makes of ONNX's `Clip(0, 6)` into the [`Depthwise`], [`Pointwise`] or [`DenseConv`] op
+//! before it, which then clamps its outputs while they are in cache.
 //!
 //! Why: EfficientNet-Lite's activation is ReLU6 after every expansion and depthwise conv.
 //! tract fuses it into its own matrix products, but after fovea's ops it ran as 22 separate
@@ -17,6 +17,7 @@ use tract_core::internal::*;
 use tract_core::ops::binary::TypedBinOp;
 use tract_core::ops::math::{Max, Min};
 
+use super::dense_conv::DenseConv;
 use super::depthwise::Depthwise;
 use super::pointwise::Pointwise;
 
@@ -68,8 +69,8 @@ fn is_bin_with<B: tract_core::ops::binary::BinMiniOp>(
     }))
 }
 
-/// Folds every `Max(·, 0)` → `Min(·, 6)` pair that alone reads a [`Depthwise`] or [`Pointwise`]
-/// output into that op as [`Activation::Relu6`]; returns how many.
+/// Folds every `Max(·, 0)` → `Min(·, 6)` pair that alone reads a [`Depthwise`], [`Pointwise`] or
+/// [`DenseConv`] output into that op as [`Activation::Relu6`]; returns how many.
 pub fn fuse(model: &mut TypedModel) -> TractResult<usize> {
     let mut fused = 0;
     for id in model.eval_order()? {
@@ -77,6 +78,8 @@ pub fn fuse(model: &mut TypedModel) -> TractResult<usize> {
         let op: Box<dyn TypedOp> = if let Some(d) = conv.op_as::<Depthwise>() {
             Box::new(d.with_activation(Activation::Relu6))
         } else if let Some(p) = conv.op_as::<Pointwise>() {
+            Box::new(p.with_activation(Activation::Relu6))
+        } else if let Some(p) = conv.op_as::<DenseConv>() {
             Box::new(p.with_activation(Activation::Relu6))
         } else {
             continue;
@@ -106,8 +109,9 @@ pub fn fuse(model: &mut TypedModel) -> TractResult<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::dense_conv::tests::wire_dense;
     use crate::runtime::depthwise::tests::{values, wire_depthwise, wire_pointwise};
-    use crate::runtime::{depthwise, pointwise};
+    use crate::runtime::{dense_conv, depthwise, pointwise};
     use tract_core::ops::math::{max, min};
 
     /// Wires `Clip(0, 6)` as tract's ONNX front end does: `Max` with 0 then `Min` with 6, the
@@ -124,8 +128,8 @@ mod tests {
             .unwrap()[0]
     }
 
-    /// An MBConv-shaped chain with ReLU6 (Lite's): 1×1 expand 5→24 on 20×20 (C_out ≤ H·W, so
-    /// fovea's), ReLU6, depthwise 3×3 stride 2, ReLU6, 1×1 project. Both ReLU6 fold into the
+    /// A stem and an MBConv-shaped chain with ReLU6 (Lite's): a 3×3 conv 3→5 on 20×20, ReLU6,
+    /// 1×1 expand 5→24 (C_out ≤ H·W, so fovea's), ReLU6, depthwise 3×3 stride 2, ReLU6, 1×1 project. Both ReLU6 fold into the
     /// op before them, none of tract's `Max`/`Min` is left, and the output equals tract's
     /// value for value (the input scaled so that some values pass 6 and some fall below 0).
     #[test]
@@ -133,19 +137,21 @@ mod tests {
         let (cin, c, side) = (5, 24, 20);
         let mut model = TypedModel::default();
         let x = model
-            .add_source("x", f32::fact([1, cin, side, side]))
+            .add_source("x", f32::fact([1, 3, side, side]))
             .unwrap();
+        let x = wire_dense(&mut model, x, (3, cin, side, side, 3, 1, 1, 1, true), 8);
+        let x = relu6(&mut model, x, 9);
         let e = wire_pointwise(&mut model, x, cin, c, 1);
         let e = relu6(&mut model, e, 2);
         let d = wire_depthwise(&mut model, e, (c, side, side, 3, 2, 0, 1, true), 3);
         let d = relu6(&mut model, d, 4);
         let y = wire_pointwise(&mut model, d, c, 7, 6);
         model.select_output_outlets(&[y]).unwrap();
-        let scaled: Vec<f32> = values(cin * side * side, 99)
+        let scaled: Vec<f32> = values(3 * side * side, 99)
             .iter()
             .map(|v| v * 8.0)
             .collect();
-        let input = tract_ndarray::ArrayD::from_shape_vec(vec![1, cin, side, side], scaled)
+        let input = tract_ndarray::ArrayD::from_shape_vec(vec![1, 3, side, side], scaled)
             .unwrap()
             .into_tensor();
         let decluttered = model.into_decluttered().unwrap();
@@ -153,7 +159,8 @@ mod tests {
         let mut ours = decluttered.clone();
         assert_eq!(depthwise::replace(&mut ours).unwrap(), 1);
         assert!(pointwise::replace(&mut ours).unwrap() >= 1);
-        assert_eq!(fuse(&mut ours).unwrap(), 2);
+        assert_eq!(dense_conv::replace(&mut ours).unwrap(), 1);
+        assert_eq!(fuse(&mut ours).unwrap(), 3);
         let run = |m: TypedModel| {
             let m = m.into_optimized().unwrap();
             let names: Vec<String> = m
@@ -189,8 +196,9 @@ mod tests {
                 .unwrap()
                 .to_vec(),
         );
-        // The expand is gemm's (its sums within rounding of tract's, `pointwise.rs`), so the
-        // chain's outputs agree to that rounding, not bit for bit.
+        // The stem and the expand are gemm's (their sums within rounding of tract's,
+        // `dense_conv.rs`, `pointwise.rs`), so the chain's outputs agree to that rounding, not
+        // bit for bit.
         for (k, (a, b)) in t.iter().zip(&f).enumerate() {
             assert!(
                 (a - b).abs() <= 1e-5 * (1.0 + a.abs()),

@@ -48,6 +48,7 @@ pub fn load_proto(mut proto: ModelProto, side: usize) -> anyhow::Result<Plan> {
         .context("tract cannot type the model")?;
     super::depthwise::replace(&mut model).context("placing fovea's depthwise convolution")?;
     super::pointwise::replace(&mut model).context("placing fovea's 1×1 convolutions")?;
+    super::dense_conv::replace(&mut model).context("placing fovea's k×k convolution")?;
     super::plane_sum::replace(&mut model).context("placing fovea's plane sums")?;
     super::activation::fuse(&mut model).context("fusing ReLU6 into fovea's convolutions")?;
     model

@@ -142,10 +142,10 @@ impl TypedOp for Pointwise {
 
 /// The sizes of one product: `W` is `c_out × c_in`, `x` is `c_in × hw`.
 #[derive(Debug, Clone, Copy)]
-struct Dims {
-    c_in: usize,
-    c_out: usize,
-    hw: usize,
+pub(super) struct Dims {
+    pub(super) c_in: usize,
+    pub(super) c_out: usize,
+    pub(super) hw: usize,
 }
 
 /// Output values per column tile: 64 Ki f32 (256 KiB), so a tile is still in cache when its
@@ -154,7 +154,8 @@ const TILE_VALUES: usize = 1 << 16;
 
 /// `out = act(W·x (+ b per row))`, row-major `c_out × hw`, every element written; column tiles
 /// split over rayon's current pool when `parallel` (a single tile splits inside gemm instead).
-fn product(
+/// fovea's k×k conv ([`super::dense_conv`]) runs its unfolded input through it too.
+pub(super) fn product(
     x: &[f32],
     w: &[f32],
     bias: Option<&[f32]>,

@@ -1,0 +1,555 @@
+//! fovea's k×k convolution (group 1) inside tract — EfficientNet's stem, 3→32 channels, 3×3,
+//! stride 2 — and [`replace`], the model patch that puts it in place of tract's `Conv` node:
+//! the input unfolded into a `C_in·kh·kw × oh·ow` matrix (im2col), then the product of the
+//! `C_out × C_in·kh·kw` weights with it on gemm, as fovea's 1×1 convs ([`super::pointwise`]).
+//!
+//! Why: tract 0.23.9 runs the stem as its own im2col and matrix product, 0.83 ms of a 15.2 ms
+//! B0 run at 224 px on one thread, against onnxruntime's 0.30 ms for the same conv
+//! (`edge/examples/node_profile.rs` beside onnxruntime's profiler, docs/PERFORMANCE.md).
+//!
+//! The values are a matrix product's, not tract's bit for bit: each output is the bias plus a
+//! sum of `C_in·kh·kw` products, associated as gemm does (tested below within a bound from the
+//! sum's magnitude, as tract's own outputs). Threads follow tract's executor, as the 1×1 op.
+use std::cell::RefCell;
+use std::mem::MaybeUninit;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use shared::depthwise::Geometry;
+use tract_core::internal::*;
+use tract_core::ops::cnn::{Conv, KernelFormat};
+use tract_core::ops::nn::DataFormat;
+use tract_linalg::multithread::{Executor, current_tract_executor};
+
+use super::activation::Activation;
+use super::pointwise::{Dims, product};
+
+/// A k×k convolution with constant weights and bias, group 1, dilation 1, NCHW at batch 1 or
+/// CHW.
+#[derive(Debug, Clone)]
+pub struct DenseConv {
+    /// The unfolding: `geo.c` is `C_in` (each input plane is read under every tap, as a
+    /// depthwise conv reads its own), `n` is 1.
+    geo: Geometry,
+    /// Whether the tensors carry the batch axis (NCHW) or not (CHW).
+    batched: bool,
+    c_out: usize,
+    /// `[C_out, C_in·kh·kw]`, row-major (ONNX's OIHW kernel, flattened).
+    weights: Arc<[f32]>,
+    /// `[C_out]`.
+    bias: Arc<[f32]>,
+    /// Applied to the outputs after the bias ([`super::activation::fuse`]).
+    activation: Option<Activation>,
+}
+
+impl PartialEq for DenseConv {
+    fn eq(&self, other: &Self) -> bool {
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        self.geo == other.geo
+            && self.batched == other.batched
+            && self.c_out == other.c_out
+            && bits(&self.weights) == bits(&other.weights)
+            && bits(&self.bias) == bits(&other.bias)
+            && self.activation == other.activation
+    }
+}
+
+impl Eq for DenseConv {}
+
+impl DenseConv {
+    /// This op with `activation` applied to its outputs.
+    pub fn with_activation(&self, activation: Activation) -> Self {
+        DenseConv {
+            activation: Some(activation),
+            ..self.clone()
+        }
+    }
+
+    /// The input's (`c`, `h`, `w`) or output's shape.
+    fn shape(&self, c: usize, h: usize, w: usize) -> Vec<usize> {
+        if self.batched {
+            vec![1, c, h, w]
+        } else {
+            vec![c, h, w]
+        }
+    }
+
+    /// Rows of the unfolded input: `C_in·kh·kw`.
+    fn taps(&self) -> usize {
+        self.geo.c * self.geo.kh * self.geo.kw
+    }
+}
+
+impl Op for DenseConv {
+    fn name(&self) -> StaticName {
+        "FoveaDenseConv".into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        Ok(vec![format!(
+            "{:?} → {} channels, then {:?}",
+            self.geo, self.c_out, self.activation
+        )])
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for DenseConv {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let x = inputs[0].try_as_plain_ram()?.as_slice::<f32>()?;
+        let g = &self.geo;
+        let hw = g.oh * g.ow;
+        let parallel = !matches!(current_tract_executor(), Executor::SingleThread);
+        let run = || -> TractResult<Tensor> {
+            let mut cols = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+            cols.clear();
+            cols.reserve(self.taps() * hw);
+            unfold(
+                x,
+                g,
+                parallel,
+                &mut cols.spare_capacity_mut()[..self.taps() * hw],
+            );
+            // SAFETY: `unfold` wrote every one of these elements.
+            unsafe { cols.set_len(self.taps() * hw) };
+            // SAFETY: `product` writes every element before the tensor is read.
+            let mut y =
+                unsafe { Tensor::uninitialized::<f32>(&self.shape(self.c_out, g.oh, g.ow))? };
+            let len = y.len();
+            // SAFETY: the tensor holds `len` f32s in one plain allocation; as
+            // `MaybeUninit<f32>` (f32's layout) they may be written before they are initialized.
+            let out = unsafe {
+                std::slice::from_raw_parts_mut(y.as_ptr_mut_unchecked::<f32>().cast(), len)
+            };
+            let dims = Dims {
+                c_in: self.taps(),
+                c_out: self.c_out,
+                hw,
+            };
+            product(
+                &cols,
+                &self.weights,
+                Some(&self.bias),
+                self.activation,
+                dims,
+                parallel,
+                out,
+            );
+            SCRATCH.with(|s| *s.borrow_mut() = cols);
+            Ok(y)
+        };
+        let y = match current_tract_executor() {
+            Executor::MultiThread(pool) => pool.install(run)?,
+            _ => run()?,
+        };
+        Ok(tvec!(y.into_tvalue()))
+    }
+}
+
+impl TypedOp for DenseConv {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        let g = &self.geo;
+        let expected = self.shape(g.c, g.h, g.w);
+        ensure!(
+            inputs.len() == 1
+                && inputs[0].datum_type == f32::datum_type()
+                && inputs[0].shape.as_concrete() == Some(&expected[..]),
+            "FoveaDenseConv expects f32 {expected:?}, got {inputs:?}"
+        );
+        Ok(tvec!(f32::fact(self.shape(self.c_out, g.oh, g.ow))))
+    }
+
+    as_op!();
+}
+
+thread_local! {
+    /// The unfolded input's buffer, kept between inferences by the thread that runs the op: a
+    /// fresh 1.35 MB allocation per inference (B0's stem at 224 px) is fresh pages to fault in,
+    /// 0.66 / 0.72 → 0.55 / 0.60 ms for the op in a Lite0 run (`node_profile`, one thread,
+    /// alternating).
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Writes the unfolded input into `cols` (`C_in·kh·kw` rows of `oh·ow`): row
+/// `(c·kh + ky)·kw + kx`, column `oy·ow + ox` holds `x[c, oy·sh + ky − ph, ox·sw + kx − pw]`,
+/// 0 outside the image. Every element is written. Rows split over rayon's current pool when
+/// `parallel`.
+pub(super) fn unfold(x: &[f32], g: &Geometry, parallel: bool, cols: &mut [MaybeUninit<f32>]) {
+    let hw = g.oh * g.ow;
+    assert!(
+        x.len() == g.c * g.h * g.w && cols.len() == g.c * g.kh * g.kw * hw && hw > 0,
+        "unfold: sizes {g:?}"
+    );
+    let row = |(r, dst): (usize, &mut [MaybeUninit<f32>])| {
+        let (c, ky, kx) = (r / (g.kh * g.kw), r / g.kw % g.kh, r % g.kw);
+        let plane = &x[c * g.h * g.w..][..g.h * g.w];
+        // Output columns whose input column lies inside the image: ox·sw + kx − pw ∈ [0, w).
+        let lo = g.pw.saturating_sub(kx).div_ceil(g.sw).min(g.ow);
+        let hi = (g.w + g.pw)
+            .saturating_sub(kx)
+            .div_ceil(g.sw)
+            .clamp(lo, g.ow);
+        for (oy, out) in dst.chunks_exact_mut(g.ow).enumerate() {
+            let iy = (oy * g.sh + ky).wrapping_sub(g.ph);
+            if iy >= g.h {
+                out.fill(MaybeUninit::new(0.0));
+                continue;
+            }
+            let src = &plane[iy * g.w..][..g.w];
+            out[..lo].fill(MaybeUninit::new(0.0));
+            out[hi..].fill(MaybeUninit::new(0.0));
+            if lo == hi {
+                continue;
+            }
+            let first = lo * g.sw + kx - g.pw;
+            let inside = &mut out[lo..hi];
+            if g.sw == 1 {
+                for (o, &v) in inside.iter_mut().zip(&src[first..]) {
+                    o.write(v);
+                }
+            } else {
+                // Whole strides of the source (the last one may be cut at the row's end): an
+                // exact chunking LLVM turns into vector shuffles, where `step_by` stayed scalar.
+                let n = inside.len();
+                let (whole, last) = if first + n * g.sw <= g.w {
+                    (n, None)
+                } else {
+                    (n - 1, Some(src[first + (n - 1) * g.sw]))
+                };
+                let strided = &src[first..first + whole * g.sw];
+                if g.sw == 2 {
+                    for (o, s) in inside.iter_mut().zip(strided.chunks_exact(2)) {
+                        o.write(s[0]);
+                    }
+                } else {
+                    for (o, s) in inside.iter_mut().zip(strided.chunks_exact(g.sw)) {
+                        o.write(s[0]);
+                    }
+                }
+                if let Some(v) = last {
+                    inside[n - 1].write(v);
+                }
+            }
+        }
+    };
+    if parallel {
+        cols.par_chunks_mut(hw).enumerate().for_each(row);
+    } else {
+        cols.chunks_mut(hw).enumerate().for_each(row);
+    }
+}
+
+/// Replaces every k×k (k > 1 on either axis) group-1 convolution of the decluttered `model`
+/// that [`DenseConv`] covers, with at most as many output channels as output pixels (the
+/// rule of the 1×1 op: gemm packs the weights on every call), with it; returns how many.
+pub fn replace(model: &mut TypedModel) -> TractResult<usize> {
+    let mut replaced = 0;
+    for id in model.eval_order()? {
+        let node = model.node(id);
+        let Some(conv) = node.op_as::<Conv>() else {
+            continue;
+        };
+        let Some(op) = covered(model, node, conv)? else {
+            continue;
+        };
+        let patch = TypedModelPatch::replace_single_op(model, node, &node.inputs[..1], op)?;
+        patch.apply(model)?;
+        replaced += 1;
+    }
+    Ok(replaced)
+}
+
+/// The [`DenseConv`] equal to `conv` at `node`, if it covers it.
+fn covered(model: &TypedModel, node: &TypedNode, conv: &Conv) -> TractResult<Option<DenseConv>> {
+    let spec = &conv.pool_spec;
+    let (c_in, c_out) = (conv.input_channels(), conv.output_channels());
+    let batched = match spec.data_format {
+        DataFormat::NCHW => true,
+        DataFormat::CHW => false,
+        _ => return Ok(None),
+    };
+    if conv.q_params.is_some()
+        || conv.kernel_fmt != KernelFormat::OIHW
+        || spec.rank() != 2
+        || conv.group != 1
+        || spec.kernel_shape.iter().product::<usize>() < 2
+        || spec.dilations().iter().any(|&d| d != 1)
+        || node.inputs.len() != 3
+    {
+        return Ok(None);
+    }
+    let x = model.outlet_fact(node.inputs[0])?;
+    let (kernel, bias) = (
+        model.outlet_fact(node.inputs[1])?,
+        model.outlet_fact(node.inputs[2])?,
+    );
+    let (Some(shape), Some(kernel), Some(bias)) =
+        (x.shape.as_concrete(), &kernel.konst, &bias.konst)
+    else {
+        return Ok(None);
+    };
+    let (kh, kw) = (spec.kernel_shape[0], spec.kernel_shape[1]);
+    let chw = if batched {
+        if shape.len() != 4 || shape[0] != 1 {
+            return Ok(None);
+        }
+        &shape[1..]
+    } else {
+        shape
+    };
+    if x.datum_type != f32::datum_type()
+        || kernel.datum_type() != f32::datum_type()
+        || bias.datum_type() != f32::datum_type()
+        || chw.len() != 3
+        || chw[0] != c_in
+        || kernel.shape() != [c_out, c_in, kh, kw]
+        || !(bias.len() == 1 || bias.len() == c_out)
+    {
+        return Ok(None);
+    }
+    let pads = spec.computed_padding(&chw[1..]);
+    let (oh, ow) = (pads[0].convoluted, pads[1].convoluted);
+    if c_out == 0 || c_out > oh * ow {
+        return Ok(None);
+    }
+    let bias: Arc<[f32]> = match bias.try_as_plain_ram()?.as_slice::<f32>()? {
+        [b] => vec![*b; c_out].into(),
+        b => b.into(),
+    };
+    Ok(Some(DenseConv {
+        batched,
+        geo: Geometry {
+            n: 1,
+            c: c_in,
+            h: chw[1],
+            w: chw[2],
+            kh,
+            kw,
+            oh,
+            ow,
+            sh: spec.stride(0),
+            sw: spec.stride(1),
+            ph: pads[0].pad_before,
+            pw: pads[1].pad_before,
+        },
+        c_out,
+        weights: kernel.try_as_plain_ram()?.as_slice::<f32>()?.into(),
+        bias,
+        activation: None,
+    }))
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use crate::runtime::depthwise::tests::values;
+    use tract_core::ops::cnn::{PaddingSpec, PoolSpec};
+    use tract_linalg::multithread::multithread_tract_scope;
+
+    /// One k×k conv: `(C_in, C_out, h, w, k, stride, padding before, after, batched)`.
+    pub(in crate::runtime) type Case =
+        (usize, usize, usize, usize, usize, usize, usize, usize, bool);
+
+    /// Wires tract's group-1 `Conv` of `case` on `x` in `model` (weights and bias from `seed`);
+    /// returns its output.
+    pub(in crate::runtime) fn wire_dense(
+        model: &mut TypedModel,
+        x: OutletId,
+        case: Case,
+        seed: u32,
+    ) -> OutletId {
+        let (ci, co, _, _, k, s, before, after, batched) = case;
+        let kernel = tract_ndarray::ArrayD::from_shape_vec(
+            vec![co, ci, k, k],
+            values(co * ci * k * k, seed),
+        )
+        .unwrap()
+        .into_tensor();
+        let kernel = model.add_const(format!("dc{seed}.k"), kernel).unwrap();
+        let bias = model
+            .add_const(format!("dc{seed}.b"), tensor1(&values(co, seed + 1)))
+            .unwrap();
+        let conv = Conv {
+            pool_spec: PoolSpec {
+                data_format: if batched {
+                    DataFormat::NCHW
+                } else {
+                    DataFormat::CHW
+                },
+                kernel_shape: tvec![k, k],
+                padding: PaddingSpec::Explicit(tvec![before, before], tvec![after, after]),
+                dilations: None,
+                strides: Some(tvec![s, s]),
+                input_channels: ci,
+                output_channels: co,
+            },
+            kernel_fmt: KernelFormat::OIHW,
+            group: 1,
+            q_params: None,
+        };
+        model
+            .wire_node(format!("dc{seed}"), conv, &[x, kernel, bias])
+            .unwrap()[0]
+    }
+
+    /// Runs `model` optimized; returns its output values and op names.
+    fn run(model: TypedModel, input: &Tensor) -> (Vec<f32>, Vec<String>) {
+        let m = model.into_optimized().unwrap();
+        let names = m
+            .nodes()
+            .iter()
+            .map(|n| n.op().name().to_string())
+            .collect();
+        let out = m
+            .into_runnable()
+            .unwrap()
+            .run(tvec!(input.clone().into()))
+            .unwrap();
+        let v = out[0]
+            .try_as_plain_ram()
+            .unwrap()
+            .as_slice::<f32>()
+            .unwrap();
+        (v.to_vec(), names)
+    }
+
+    // EfficientNet's stem (3→32, 3×3, stride 2, TF "same": 0 before, 1 after) on a plane of
+    // two gemm column tiles (64×64 outputs, 2048 columns a tile at 32 channels) and of one;
+    // symmetric padding on odd, non-square sides; a 5×5 at stride 1; a "valid" stride-2 conv
+    // whose last input row and column no output reads; without and with the batch axis.
+    const CASES: [Case; 5] = [
+        (3, 32, 128, 128, 3, 2, 0, 1, true),
+        (3, 16, 17, 23, 3, 2, 1, 1, false),
+        (4, 8, 9, 12, 5, 1, 2, 2, true),
+        (2, 6, 8, 11, 3, 2, 0, 0, false),
+        (3, 32, 30, 30, 3, 2, 0, 1, false),
+    ];
+
+    /// Each output is the convolution by its definition (f64) within the rounding of an f32
+    /// sum of `C_in·k² + 1` terms, `(C_in·k² + 2)·ε·(|b| + Σ|w·x|)`; so are tract's own
+    /// outputs (a tap read from the wrong row, column or channel, or a dropped padding zero
+    /// that reads a neighbour instead, is off by far more). One thread and two.
+    #[test]
+    fn equals_the_convolution_within_the_rounding_of_its_sum() {
+        for (i, case) in CASES.into_iter().enumerate() {
+            let (ci, co, h, w, k, s, before, _, batched) = case;
+            let shape = if batched {
+                vec![1, ci, h, w]
+            } else {
+                vec![ci, h, w]
+            };
+            let seed = 20 * i as u32;
+            let mut model = TypedModel::default();
+            let x = model.add_source("x", f32::fact(&shape)).unwrap();
+            let y = wire_dense(&mut model, x, case, seed);
+            model.select_output_outlets(&[y]).unwrap();
+            let decluttered = model.into_decluttered().unwrap();
+            let xs = values(ci * h * w, seed + 7);
+            let input = tract_ndarray::ArrayD::from_shape_vec(shape, xs.clone())
+                .unwrap()
+                .into_tensor();
+            let (weights, bias) = (values(co * ci * k * k, seed), values(co, seed + 1));
+            let oshape = decluttered
+                .outlet_fact(decluttered.outputs[0])
+                .unwrap()
+                .shape
+                .as_concrete()
+                .unwrap()
+                .to_vec();
+            let (oh, ow) = (oshape[oshape.len() - 2], oshape[oshape.len() - 1]);
+            for threads in [1, 2] {
+                let executor = match threads {
+                    1 => Executor::SingleThread,
+                    n => Executor::multithread(n),
+                };
+                let what = format!("{case:?}, {threads} threads");
+                let mut patched = decluttered.clone();
+                assert_eq!(replace(&mut patched).unwrap(), 1, "{what}");
+                let ((tract, _), (ours, names)) = multithread_tract_scope(executor, || {
+                    (run(decluttered.clone(), &input), run(patched, &input))
+                });
+                assert!(
+                    names.iter().any(|n| n == "FoveaDenseConv"),
+                    "{what}: {names:?}"
+                );
+                assert!(!names.iter().any(|n| n == "Im2col"), "{what}: {names:?}");
+                assert_eq!(ours.len(), co * oh * ow, "{what}");
+                for o in 0..co {
+                    for oy in 0..oh {
+                        for ox in 0..ow {
+                            let mut terms = Vec::new();
+                            for c in 0..ci {
+                                for ky in 0..k {
+                                    for kx in 0..k {
+                                        let (iy, ix) = (
+                                            (oy * s + ky) as isize - before as isize,
+                                            (ox * s + kx) as isize - before as isize,
+                                        );
+                                        if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize
+                                        {
+                                            continue;
+                                        }
+                                        let wv = weights[((o * ci + c) * k + ky) * k + kx];
+                                        let xv = xs[(c * h + iy as usize) * w + ix as usize];
+                                        terms.push(wv as f64 * xv as f64);
+                                    }
+                                }
+                            }
+                            let exact = bias[o] as f64 + terms.iter().sum::<f64>();
+                            let size =
+                                bias[o].abs() as f64 + terms.iter().map(|t| t.abs()).sum::<f64>();
+                            let bound = (ci * k * k + 2) as f64 * f32::EPSILON as f64 * size;
+                            let at = (o * oh + oy) * ow + ox;
+                            for (who, v) in [("fovea", ours[at]), ("tract", tract[at])] {
+                                let err = (v as f64 - exact).abs();
+                                assert!(
+                                    err <= bound,
+                                    "{what}: {who} y[{o}, {oy}, {ox}] = {v}, exact {exact}, off {err:e} > {bound:e}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Depthwise convs (group = channels) and convs with more output channels than output
+    /// pixels stay out; a 1×1 `Conv` is not this op's either (tract's declutter makes it a
+    /// product, [`super::super::pointwise`]).
+    #[test]
+    fn only_dense_convs_with_few_channels_are_taken() {
+        let taken = |case: Case| {
+            let (ci, _, h, w, ..) = case;
+            let mut model = TypedModel::default();
+            let x = model.add_source("x", f32::fact([1, ci, h, w])).unwrap();
+            let y = wire_dense(&mut model, x, case, 1);
+            model.select_output_outlets(&[y]).unwrap();
+            replace(&mut model).unwrap()
+        };
+        assert_eq!(
+            taken((3, 16, 8, 8, 3, 2, 0, 1, true)),
+            1,
+            "16 channels on 4×4"
+        );
+        assert_eq!(
+            taken((3, 17, 8, 8, 3, 2, 0, 1, true)),
+            0,
+            "17 channels on 4×4"
+        );
+        assert_eq!(taken((3, 8, 8, 8, 1, 1, 0, 0, true)), 0, "1×1");
+        let mut model = TypedModel::default();
+        let x = model.add_source("x", f32::fact([1, 8, 9, 9])).unwrap();
+        let y = crate::runtime::depthwise::tests::wire_depthwise(
+            &mut model,
+            x,
+            (8, 9, 9, 3, 1, 1, 1, true),
+            2,
+        );
+        model.select_output_outlets(&[y]).unwrap();
+        assert_eq!(replace(&mut model).unwrap(), 0, "depthwise");
+    }
+}
