@@ -1,12 +1,13 @@
 //! `cargo bench -p fovea-shared --bench depthwise`: the depthwise kernel on EfficientNet-B0's
 //! depthwise layers at 224 px (TF "same" padding, batch 1, bias, one thread: the device's
 //! default), median µs of 300 calls per layer and the B0 total (each layer times how often B0
-//! has it). What `forward_with` picks per layer (the plane path or the small-plane path) is
-//! what is timed.
+//! has it). Each layer runs as the device runs it: `forward_prepared_into` with its weights
+//! prepared once, into a fresh output; what it picks per layer (the plane path or the
+//! small-plane path) is what is timed.
 use std::hint::black_box;
 use std::time::Instant;
 
-use shared::depthwise::{Geometry, Spread, forward_with};
+use shared::depthwise::{Geometry, Prepared, Spread, forward_prepared_into};
 
 /// B0's depthwise layers: (channels, input side, kernel, stride, how many).
 const B0: [(usize, usize, usize, usize, usize); 12] = [
@@ -59,10 +60,23 @@ fn main() {
             .map(|i| (i % 13) as f32 * 0.1 - 0.6)
             .collect();
         let bias: Vec<f32> = (0..c).map(|i| i as f32 * 0.001).collect();
+        // As the device runs a layer: its weights prepared once, a fresh output per call.
+        let layer = Prepared::new(&w, Some(&bias), &geo);
+        let len = c * out * out;
         let mut times: Vec<f64> = (0..calls)
             .map(|_| {
                 let t = Instant::now();
-                black_box(forward_with(&x, &w, Some(&bias), &geo, Spread::Serial));
+                let mut y = Vec::<f32>::with_capacity(len);
+                forward_prepared_into(
+                    &x,
+                    &layer,
+                    Spread::Serial,
+                    &mut y.spare_capacity_mut()[..len],
+                    &|_| {},
+                );
+                // SAFETY: `forward_prepared_into` wrote all `len` values.
+                unsafe { y.set_len(len) };
+                black_box(y);
                 t.elapsed().as_secs_f64() * 1e6
             })
             .collect();

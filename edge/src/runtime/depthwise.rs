@@ -15,7 +15,7 @@
 //! executor's rayon pool under `Executor::multithread`.
 use std::sync::Arc;
 
-use shared::depthwise::{Geometry, Spread, forward_into};
+use shared::depthwise::{Geometry, Prepared, Spread, forward_prepared_into};
 use tract_core::internal::*;
 use tract_core::ops::cnn::{Conv, KernelFormat};
 use tract_core::ops::nn::DataFormat;
@@ -26,14 +26,12 @@ use super::activation::Activation;
 /// A depthwise convolution with constant weights and bias, NCHW or CHW, dilation 1.
 #[derive(Debug, Clone)]
 pub struct Depthwise {
-    geo: Geometry,
     /// Whether the tensors carry the batch axis (NCHW) or not (CHW, batch 1: tract drops the
     /// axis of a batch-1 model while it declutters).
     batched: bool,
-    /// `[c, kh, kw]`.
-    weights: Arc<[f32]>,
-    /// `[c]`.
-    bias: Arc<[f32]>,
+    /// The layer: geometry, weights `[c, kh, kw]` and bias `[c]`, arranged for the kernel once,
+    /// at load.
+    layer: Arc<Prepared>,
     /// Applied to each plane as it is written ([`super::activation::fuse`]).
     activation: Option<Activation>,
 }
@@ -41,10 +39,10 @@ pub struct Depthwise {
 impl PartialEq for Depthwise {
     fn eq(&self, other: &Self) -> bool {
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        self.geo == other.geo
+        self.layer.geometry() == other.layer.geometry()
             && self.batched == other.batched
-            && bits(&self.weights) == bits(&other.weights)
-            && bits(&self.bias) == bits(&other.bias)
+            && bits(self.layer.weights()) == bits(other.layer.weights())
+            && self.layer.bias().map(bits) == other.layer.bias().map(bits)
             && self.activation == other.activation
     }
 }
@@ -57,7 +55,11 @@ impl Op for Depthwise {
     }
 
     fn info(&self) -> TractResult<Vec<String>> {
-        Ok(vec![format!("{:?}, then {:?}", self.geo, self.activation)])
+        Ok(vec![format!(
+            "{:?}, then {:?}",
+            self.layer.geometry(),
+            self.activation
+        )])
     }
 
     op_as_typed_op!();
@@ -68,7 +70,7 @@ impl EvalOp for Depthwise {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let x = inputs[0].try_as_plain_ram()?.as_slice::<f32>()?;
-        let g = &self.geo;
+        let g = self.layer.geometry();
         // The output tensor is allocated by tract (its alignment) and written in place: going
         // through a Vec and `Tensor::from` copied every output once more.
         // SAFETY: `forward_into` writes every element before the tensor is read.
@@ -84,8 +86,7 @@ impl EvalOp for Depthwise {
                 a.apply(p)
             }
         };
-        let mut run =
-            |spread| forward_into(x, &self.weights, Some(&self.bias), g, spread, out, &then);
+        let mut run = |spread| forward_prepared_into(x, &self.layer, spread, out, &then);
         match current_tract_executor() {
             Executor::SingleThread => run(Spread::Serial),
             Executor::MultiThread(pool) => pool.install(|| run(Spread::Rayon)),
@@ -106,7 +107,7 @@ impl Depthwise {
 
     /// The input's (`h`, `w`) or output's (`oh`, `ow`) shape.
     fn shape(&self, h: usize, w: usize) -> Vec<usize> {
-        let g = &self.geo;
+        let g = self.layer.geometry();
         if self.batched {
             vec![g.n, g.c, h, w]
         } else {
@@ -117,7 +118,7 @@ impl Depthwise {
 
 impl TypedOp for Depthwise {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        let g = &self.geo;
+        let g = self.layer.geometry();
         let expected = self.shape(g.h, g.w);
         ensure!(
             inputs.len() == 1
@@ -200,28 +201,28 @@ fn covered(model: &TypedModel, node: &TypedNode, conv: &Conv) -> TractResult<Opt
         return Ok(None);
     }
     let pads = spec.computed_padding(&chw[1..]);
-    let bias: Arc<[f32]> = match bias.try_as_plain_ram()?.as_slice::<f32>()? {
-        [b] => vec![*b; c].into(),
-        b => b.into(),
+    let bias: Vec<f32> = match bias.try_as_plain_ram()?.as_slice::<f32>()? {
+        [b] => vec![*b; c],
+        b => b.to_vec(),
     };
+    let geo = Geometry {
+        n,
+        c,
+        h: chw[1],
+        w: chw[2],
+        kh,
+        kw,
+        oh: pads[0].convoluted,
+        ow: pads[1].convoluted,
+        sh: spec.stride(0),
+        sw: spec.stride(1),
+        ph: pads[0].pad_before,
+        pw: pads[1].pad_before,
+    };
+    let weights = kernel.try_as_plain_ram()?.as_slice::<f32>()?;
     Ok(Some(Depthwise {
         batched,
-        geo: Geometry {
-            n,
-            c,
-            h: chw[1],
-            w: chw[2],
-            kh,
-            kw,
-            oh: pads[0].convoluted,
-            ow: pads[1].convoluted,
-            sh: spec.stride(0),
-            sw: spec.stride(1),
-            ph: pads[0].pad_before,
-            pw: pads[1].pad_before,
-        },
-        weights: kernel.try_as_plain_ram()?.as_slice::<f32>()?.into(),
-        bias,
+        layer: Arc::new(Prepared::new(weights, Some(&bias), &geo)),
         activation: None,
     }))
 }

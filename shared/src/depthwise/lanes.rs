@@ -82,13 +82,48 @@ impl Staged {
     }
 }
 
-/// `y` `[n, c, oh, ow]` from `x` `[n, c, h, w]`, `w` `[c, kh·kw]` and the bias, as
+/// A layer's weights and bias in the blocks' layout: per block of [`L`] channels the weights
+/// `[taps][L]` and the bias `[L]`, zero past the last channel. Built once per layer by
+/// [`super::Prepared`] (the device), or per call by [`super::forward_into`].
+#[derive(Debug, Clone)]
+pub(super) struct LaneWeights {
+    wt: Vec<f32>,
+    bt: Vec<f32>,
+}
+
+impl LaneWeights {
+    /// `w` `[c, kh·kw]` and the bias `[c]` (none is zero) of `geo`'s layer.
+    pub(super) fn new(w: &[f32], bias: Option<&[f32]>, geo: &Geometry) -> Self {
+        let taps = geo.kh * geo.kw;
+        let blocks = geo.c.div_ceil(L);
+        let mut wt = vec![0.0f32; blocks * taps * L];
+        let mut bt = vec![0.0f32; blocks * L];
+        for (b, (wtb, btb)) in wt
+            .chunks_exact_mut(taps * L)
+            .zip(bt.chunks_exact_mut(L))
+            .enumerate()
+        {
+            let channels = (geo.c - b * L).min(L);
+            for (l, wc) in w[b * L * taps..]
+                .chunks_exact(taps)
+                .take(channels)
+                .enumerate()
+            {
+                for (d, &v) in wtb[l..].iter_mut().step_by(L).zip(wc) {
+                    *d = v;
+                }
+                btb[l] = bias.map_or(0.0, |v| v[b * L + l]);
+            }
+        }
+        LaneWeights { wt, bt }
+    }
+}
+
+/// `y` `[n, c, oh, ow]` from `x` `[n, c, h, w]` and the layer's [`LaneWeights`], as
 /// [`super::forward_into`] (whose checks of the lengths have run).
-#[allow(clippy::too_many_arguments)]
 pub(super) fn forward_into(
     x: &[f32],
-    w: &[f32],
-    bias: Option<&[f32]>,
+    weights: &LaneWeights,
     geo: &Geometry,
     spread: Spread,
     kernel: Kernel,
@@ -96,27 +131,12 @@ pub(super) fn forward_into(
     then: &(dyn Fn(&mut [f32]) + Sync),
 ) {
     let taps = geo.kh * geo.kw;
-    let blocks = geo.c.div_ceil(L);
-    // Per block: the weights `[taps][L]` and the bias `[L]`, zero past the last channel.
-    let mut wt = vec![0.0f32; blocks * taps * L];
-    let mut bt = vec![0.0f32; blocks * L];
-    for (b, (wtb, btb)) in wt
-        .chunks_exact_mut(taps * L)
-        .zip(bt.chunks_exact_mut(L))
-        .enumerate()
-    {
-        let channels = (geo.c - b * L).min(L);
-        for (l, wc) in w[b * L * taps..]
-            .chunks_exact(taps)
-            .take(channels)
-            .enumerate()
-        {
-            for (d, &v) in wtb[l..].iter_mut().step_by(L).zip(wc) {
-                *d = v;
-            }
-            btb[l] = bias.map_or(0.0, |v| v[b * L + l]);
-        }
-    }
+    let (wt, bt) = (&weights.wt, &weights.bt);
+    assert_eq!(
+        wt.len(),
+        geo.c.div_ceil(L) * taps * L,
+        "lane weights for {geo:?}"
+    );
     let stage = Staged::new(geo);
     let (in_plane, out_plane) = (geo.h * geo.w, geo.oh * geo.ow);
     // Job `(n, b)` writes output planes `b·L ..` of sample `n`: a contiguous chunk of `y`, and
