@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # tract (`edge bench`, release) vs onnxruntime on the same ONNX files: fp32 and each int8 form,
 # B0 and Lite0 at 224 px, batch 1, 1 and 2 threads. Prints a markdown table (median ms, the
-# tract/onnxruntime ratio, load(+optimize) ms, peak RSS MiB, how many depthwise and 1×1 convs ran
-# fovea's ops inside tract) and the machine load.
+# tract/onnxruntime ratio, load(+optimize) ms, peak RSS MiB, how many depthwise, 1×1 and k×k convs
+# ran fovea's ops inside tract) and the machine load.
 #
 #   [ROUNDS=3] [FORMS="fp32 weights …"] scripts/bench-edge.sh [WORKDIR] [RUNS]
 #
@@ -49,8 +49,8 @@ done
 echo "machine: $(nproc) cores; load before: $(uptime | sed 's/.*load average: //')"
 echo "$rounds rounds, each: tract then onnxruntime, $runs runs apiece; ms: median over the rounds of each round's median; per round: each round's tract/ort"
 echo
-echo "| model | form | size MB | threads | tract ms | ort ms | tract/ort | per round | tract load ms | ort load ms | tract RSS MiB | ort RSS MiB | fovea dw | fovea 1×1 |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| model | form | size MB | threads | tract ms | ort ms | tract/ort | per round | tract load ms | ort load ms | tract RSS MiB | ort RSS MiB | fovea dw | fovea 1×1 | fovea k×k |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for v in b0 lite0; do
   for form in $forms; do
     f="$work/$v/$form.onnx"
@@ -77,7 +77,7 @@ last = trs[-1] if trs else {}
 print(f"| {v} | {form} | {size} | {t} | {f(tr_ms)} | {f(ort_ms)} | {ratio} | {rounds} | "
       f"{f(med(trs, 'load_ms'))} | {f(med(orts, 'load_ms'))} | {f(max((d.get('peak_rss_mb') or 0) for d in trs) if trs else None)} | "
       f"{f(max((d.get('peak_rss_mb') or 0) for d in orts) if orts else None)} | "
-      f"{last.get('fovea_depthwise', '-')} | {last.get('fovea_pointwise', '-')} |")
+      f"{last.get('fovea_depthwise', '-')} | {last.get('fovea_pointwise', '-')} | {last.get('fovea_dense', '-')} |")
 PYEOF
     done
   done

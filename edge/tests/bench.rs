@@ -139,6 +139,7 @@ fn times_a_model_and_reports_load_and_rss() {
             v["fovea_depthwise"], 1,
             "the depthwise conv runs fovea's kernel: {v}"
         );
+        assert_eq!(v["fovea_dense"], 1, "so does the 3×3 conv 3→4: {v}");
         // The process maps at least the binary and tract's plan: more than one MiB.
         assert!(v["peak_rss_mb"].as_f64().unwrap() > 1.0, "{v}");
     }

@@ -60,8 +60,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let plan = crate::runtime::model::load_onnx(&bytes, side)
         .with_context(|| format!("preparing {}", path.display()))?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
-    // How many depthwise and 1×1 convs run fovea's ops (`runtime::depthwise`,
-    // `runtime::pointwise`) instead of tract's.
+    // How many depthwise, 1×1 and k×k convs run fovea's ops (`runtime::depthwise`,
+    // `runtime::pointwise`, `runtime::dense_conv`) instead of tract's.
     let count = |name: &str| {
         plan.model()
             .nodes()
@@ -69,7 +69,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .filter(|n| n.op().name() == name)
             .count()
     };
-    let (fovea_depthwise, fovea_pointwise) = (count("FoveaDepthwise"), count("FoveaPointwise"));
+    let (fovea_depthwise, fovea_pointwise, fovea_dense) = (
+        count("FoveaDepthwise"),
+        count("FoveaPointwise"),
+        count("FoveaDenseConv"),
+    );
 
     let input: Tensor = tract_ndarray::Array4::from_shape_fn(shape, |(_, c, y, x)| {
         // A fixed, non-constant image in roughly normalized range.
@@ -103,6 +107,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "load_ms": load_ms,
         "fovea_depthwise": fovea_depthwise,
         "fovea_pointwise": fovea_pointwise,
+        "fovea_dense": fovea_dense,
         "peak_rss_mb": peak_rss_mb(),
     });
     println!("{line}");
