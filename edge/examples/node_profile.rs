@@ -13,6 +13,9 @@ use std::time::Instant;
 use tract_linalg::multithread::{Executor, current_tract_executor};
 use tract_onnx::prelude::*;
 
+#[path = "../src/runtime/conv_patch.rs"]
+mod conv_patch;
+#[allow(dead_code)]
 #[path = "../src/runtime/depthwise.rs"]
 mod depthwise;
 // The loader only; its run helpers go unused here.

@@ -18,6 +18,9 @@ use tract_core::ops::nn::DataFormat;
 #[path = "../src/runtime/activation.rs"]
 mod activation;
 #[allow(dead_code)]
+#[path = "../src/runtime/conv_patch.rs"]
+mod conv_patch;
+#[allow(dead_code)]
 #[path = "../src/runtime/dense_conv.rs"]
 mod dense_conv;
 #[allow(dead_code)]

@@ -21,6 +21,9 @@ use tract_linalg::multithread::{Executor, current_tract_executor, set_default_ex
 #[path = "../src/runtime/activation.rs"]
 mod activation;
 #[allow(dead_code)]
+#[path = "../src/runtime/conv_patch.rs"]
+mod conv_patch;
+#[allow(dead_code)]
 #[path = "../src/runtime/dense_conv.rs"]
 mod dense_conv;
 #[allow(dead_code)]

@@ -141,20 +141,11 @@ pub fn forward_into(
     then: &(dyn Fn(&mut [f32]) + Sync),
 ) {
     let taps = geo.kh * geo.kw;
-    assert_eq!(
-        x.len(),
-        geo.n * geo.c * geo.in_plane(),
-        "depthwise: input length"
-    );
+    check_lengths(x, y, geo);
     assert_eq!(w.len(), geo.c * taps, "depthwise: weight length");
     if let Some(b) = bias {
         assert_eq!(b.len(), geo.c, "depthwise: bias length");
     }
-    assert_eq!(
-        y.len(),
-        geo.n * geo.c * geo.out_plane(),
-        "depthwise: output length"
-    );
     // No batch, no channels or empty planes: nothing to write.
     if y.is_empty() {
         return;
@@ -225,6 +216,14 @@ pub fn forward_prepared_into(
         return forward_into(x, &layer.w, layer.bias(), &layer.geo, spread, y, then);
     };
     let geo = &layer.geo;
+    check_lengths(x, y, geo);
+    if !y.is_empty() {
+        lanes::forward_into(x, weights, geo, spread, Kernel::best(), y, then);
+    }
+}
+
+/// Panics unless `x` is `[n, c, h, w]` and `y` `[n, c, oh, ow]` of `geo`.
+fn check_lengths(x: &[f32], y: &[MaybeUninit<f32>], geo: &Geometry) {
     assert_eq!(
         x.len(),
         geo.n * geo.c * geo.in_plane(),
@@ -235,9 +234,6 @@ pub fn forward_prepared_into(
         geo.n * geo.c * geo.out_plane(),
         "depthwise: output length"
     );
-    if !y.is_empty() {
-        lanes::forward_into(x, weights, geo, spread, Kernel::best(), y, then);
-    }
 }
 
 /// `y` once every element has been written.

@@ -17,11 +17,11 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use shared::depthwise::Geometry;
 use tract_core::internal::*;
-use tract_core::ops::cnn::{Conv, KernelFormat};
-use tract_core::ops::nn::DataFormat;
+use tract_core::ops::cnn::Conv;
 use tract_linalg::multithread::{Executor, current_tract_executor};
 
 use super::activation::Activation;
+use super::conv_patch::{ConvParts, replace_convs};
 use super::pointwise::{Dims, product};
 
 /// A k×k convolution with constant weights and bias, group 1, dilation 1, NCHW at batch 1 or
@@ -246,67 +246,23 @@ pub(super) fn unfold(x: &[f32], g: &Geometry, parallel: bool, cols: &mut [MaybeU
 /// that [`DenseConv`] covers, with at most as many output channels as output pixels (the
 /// rule of the 1×1 op: gemm packs the weights on every call), with it; returns how many.
 pub fn replace(model: &mut TypedModel) -> TractResult<usize> {
-    let mut replaced = 0;
-    for id in model.eval_order()? {
-        let node = model.node(id);
-        let Some(conv) = node.op_as::<Conv>() else {
-            continue;
-        };
-        let Some(op) = covered(model, node, conv)? else {
-            continue;
-        };
-        let patch = TypedModelPatch::replace_single_op(model, node, &node.inputs[..1], op)?;
-        patch.apply(model)?;
-        replaced += 1;
-    }
-    Ok(replaced)
+    replace_convs(model, covered)
 }
 
 /// The [`DenseConv`] equal to `conv` at `node`, if it covers it.
 fn covered(model: &TypedModel, node: &TypedNode, conv: &Conv) -> TractResult<Option<DenseConv>> {
+    let Some(parts) = ConvParts::of(model, node, conv)? else {
+        return Ok(None);
+    };
     let spec = &conv.pool_spec;
     let (c_in, c_out) = (conv.input_channels(), conv.output_channels());
-    let batched = match spec.data_format {
-        DataFormat::NCHW => true,
-        DataFormat::CHW => false,
-        _ => return Ok(None),
-    };
-    if conv.q_params.is_some()
-        || conv.kernel_fmt != KernelFormat::OIHW
-        || spec.rank() != 2
-        || conv.group != 1
-        || spec.kernel_shape.iter().product::<usize>() < 2
-        || spec.dilations().iter().any(|&d| d != 1)
-        || node.inputs.len() != 3
-    {
-        return Ok(None);
-    }
-    let x = model.outlet_fact(node.inputs[0])?;
-    let (kernel, bias) = (
-        model.outlet_fact(node.inputs[1])?,
-        model.outlet_fact(node.inputs[2])?,
-    );
-    let (Some(shape), Some(kernel), Some(bias)) =
-        (x.shape.as_concrete(), &kernel.konst, &bias.konst)
-    else {
-        return Ok(None);
-    };
     let (kh, kw) = (spec.kernel_shape[0], spec.kernel_shape[1]);
-    let chw = if batched {
-        if shape.len() != 4 || shape[0] != 1 {
-            return Ok(None);
-        }
-        &shape[1..]
-    } else {
-        shape
-    };
-    if x.datum_type != f32::datum_type()
-        || kernel.datum_type() != f32::datum_type()
-        || bias.datum_type() != f32::datum_type()
-        || chw.len() != 3
+    let chw = parts.chw;
+    if conv.group != 1
+        || kh * kw < 2
+        || parts.n != 1
         || chw[0] != c_in
-        || kernel.shape() != [c_out, c_in, kh, kw]
-        || !(bias.len() == 1 || bias.len() == c_out)
+        || parts.kernel.shape() != [c_out, c_in, kh, kw]
     {
         return Ok(None);
     }
@@ -315,12 +271,11 @@ fn covered(model: &TypedModel, node: &TypedNode, conv: &Conv) -> TractResult<Opt
     if c_out == 0 || c_out > oh * ow {
         return Ok(None);
     }
-    let bias: Arc<[f32]> = match bias.try_as_plain_ram()?.as_slice::<f32>()? {
-        [b] => vec![*b; c_out].into(),
-        b => b.into(),
+    let Some(bias) = parts.bias_per_channel(c_out)? else {
+        return Ok(None);
     };
     Ok(Some(DenseConv {
-        batched,
+        batched: parts.batched,
         geo: Geometry {
             n: 1,
             c: c_in,
@@ -336,8 +291,8 @@ fn covered(model: &TypedModel, node: &TypedNode, conv: &Conv) -> TractResult<Opt
             pw: pads[1].pad_before,
         },
         c_out,
-        weights: kernel.try_as_plain_ram()?.as_slice::<f32>()?.into(),
-        bias,
+        weights: parts.kernel.try_as_plain_ram()?.as_slice::<f32>()?.into(),
+        bias: bias.into(),
         activation: None,
     }))
 }
@@ -345,8 +300,8 @@ fn covered(model: &TypedModel, node: &TypedNode, conv: &Conv) -> TractResult<Opt
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::runtime::depthwise::tests::values;
-    use tract_core::ops::cnn::{PaddingSpec, PoolSpec};
+    use crate::runtime::depthwise::tests::{ConvShape, values, wire_conv};
+    use crate::runtime::pointwise::tests::{assert_within_sum_rounding, run};
     use tract_linalg::multithread::multithread_tract_scope;
 
     /// One k×k conv: `(C_in, C_out, h, w, k, stride, padding before, after, batched)`.
@@ -361,59 +316,17 @@ pub(super) mod tests {
         case: Case,
         seed: u32,
     ) -> OutletId {
-        let (ci, co, _, _, k, s, before, after, batched) = case;
-        let kernel = tract_ndarray::ArrayD::from_shape_vec(
-            vec![co, ci, k, k],
-            values(co * ci * k * k, seed),
-        )
-        .unwrap()
-        .into_tensor();
-        let kernel = model.add_const(format!("dc{seed}.k"), kernel).unwrap();
-        let bias = model
-            .add_const(format!("dc{seed}.b"), tensor1(&values(co, seed + 1)))
-            .unwrap();
-        let conv = Conv {
-            pool_spec: PoolSpec {
-                data_format: if batched {
-                    DataFormat::NCHW
-                } else {
-                    DataFormat::CHW
-                },
-                kernel_shape: tvec![k, k],
-                padding: PaddingSpec::Explicit(tvec![before, before], tvec![after, after]),
-                dilations: None,
-                strides: Some(tvec![s, s]),
-                input_channels: ci,
-                output_channels: co,
-            },
-            kernel_fmt: KernelFormat::OIHW,
+        let (c_in, c_out, _, _, k, stride, before, after, batched) = case;
+        let shape = ConvShape {
+            c_in,
+            c_out,
             group: 1,
-            q_params: None,
+            k,
+            stride,
+            pads: (before, after),
+            batched,
         };
-        model
-            .wire_node(format!("dc{seed}"), conv, &[x, kernel, bias])
-            .unwrap()[0]
-    }
-
-    /// Runs `model` optimized; returns its output values and op names.
-    fn run(model: TypedModel, input: &Tensor) -> (Vec<f32>, Vec<String>) {
-        let m = model.into_optimized().unwrap();
-        let names = m
-            .nodes()
-            .iter()
-            .map(|n| n.op().name().to_string())
-            .collect();
-        let out = m
-            .into_runnable()
-            .unwrap()
-            .run(tvec!(input.clone().into()))
-            .unwrap();
-        let v = out[0]
-            .try_as_plain_ram()
-            .unwrap()
-            .as_slice::<f32>()
-            .unwrap();
-        (v.to_vec(), names)
+        wire_conv(model, x, shape, &format!("dc{seed}"), seed)
     }
 
     // EfficientNet's stem (3→32, 3×3, stride 2, TF "same": 0 before, 1 after) on a plane of
@@ -498,18 +411,10 @@ pub(super) mod tests {
                                     }
                                 }
                             }
-                            let exact = bias[o] as f64 + terms.iter().sum::<f64>();
-                            let size =
-                                bias[o].abs() as f64 + terms.iter().map(|t| t.abs()).sum::<f64>();
-                            let bound = (ci * k * k + 2) as f64 * f32::EPSILON as f64 * size;
                             let at = (o * oh + oy) * ow + ox;
-                            for (who, v) in [("fovea", ours[at]), ("tract", tract[at])] {
-                                let err = (v as f64 - exact).abs();
-                                assert!(
-                                    err <= bound,
-                                    "{what}: {who} y[{o}, {oy}, {ox}] = {v}, exact {exact}, off {err:e} > {bound:e}"
-                                );
-                            }
+                            let got = [("fovea", ours[at]), ("tract", tract[at])];
+                            let what = format!("{what}: y[{o}, {oy}, {ox}]");
+                            assert_within_sum_rounding(&what, got, bias[o], &terms);
                         }
                     }
                 }

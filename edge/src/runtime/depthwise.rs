@@ -17,11 +17,11 @@ use std::sync::Arc;
 
 use shared::depthwise::{Geometry, Prepared, Spread, forward_prepared_into};
 use tract_core::internal::*;
-use tract_core::ops::cnn::{Conv, KernelFormat};
-use tract_core::ops::nn::DataFormat;
+use tract_core::ops::cnn::Conv;
 use tract_linalg::multithread::{Executor, current_tract_executor};
 
 use super::activation::Activation;
+use super::conv_patch::{ConvParts, replace_convs};
 
 /// A depthwise convolution with constant weights and bias, NCHW or CHW, dilation 1.
 #[derive(Debug, Clone)]
@@ -136,77 +136,32 @@ impl TypedOp for Depthwise {
 /// concrete input shape, group = input = output channels, dilation 1, constant kernel and
 /// bias) with it; returns how many. Others (quantized, dilated, symbolic shapes) stay tract's.
 pub fn replace(model: &mut TypedModel) -> TractResult<usize> {
-    let mut replaced = 0;
-    for id in model.eval_order()? {
-        let node = model.node(id);
-        let Some(conv) = node.op_as::<Conv>() else {
-            continue;
-        };
-        let Some(op) = covered(model, node, conv)? else {
-            continue;
-        };
-        let patch = TypedModelPatch::replace_single_op(model, node, &node.inputs[..1], op)?;
-        patch.apply(model)?;
-        replaced += 1;
-    }
-    Ok(replaced)
+    replace_convs(model, covered)
 }
 
 /// The [`Depthwise`] equal to `conv` at `node`, if it covers it.
 fn covered(model: &TypedModel, node: &TypedNode, conv: &Conv) -> TractResult<Option<Depthwise>> {
+    let Some(parts) = ConvParts::of(model, node, conv)? else {
+        return Ok(None);
+    };
     let spec = &conv.pool_spec;
     let c = conv.input_channels();
-    let batched = match spec.data_format {
-        DataFormat::NCHW => true,
-        DataFormat::CHW => false,
-        _ => return Ok(None),
-    };
-    if conv.q_params.is_some()
-        || conv.kernel_fmt != KernelFormat::OIHW
-        || spec.rank() != 2
-        || conv.group != c
+    let (kh, kw) = (spec.kernel_shape[0], spec.kernel_shape[1]);
+    let chw = parts.chw;
+    if conv.group != c
         || conv.output_channels() != c
         || c < 2
-        || spec.dilations().iter().any(|&d| d != 1)
-        || node.inputs.len() != 3
+        || chw[0] != c
+        || parts.kernel.shape() != [c, 1, kh, kw]
     {
         return Ok(None);
     }
-    let x = model.outlet_fact(node.inputs[0])?;
-    let (kernel, bias) = (
-        model.outlet_fact(node.inputs[1])?,
-        model.outlet_fact(node.inputs[2])?,
-    );
-    let (Some(shape), Some(kernel), Some(bias)) =
-        (x.shape.as_concrete(), &kernel.konst, &bias.konst)
-    else {
+    let Some(bias) = parts.bias_per_channel(c)? else {
         return Ok(None);
     };
-    let (kh, kw) = (spec.kernel_shape[0], spec.kernel_shape[1]);
-    if x.datum_type != f32::datum_type()
-        || kernel.datum_type() != f32::datum_type()
-        || bias.datum_type() != f32::datum_type()
-        || shape.len() != 3 + batched as usize
-        || kernel.shape() != [c, 1, kh, kw]
-        || !(bias.len() == 1 || bias.len() == c)
-    {
-        return Ok(None);
-    }
-    let (n, chw) = if batched {
-        (shape[0], &shape[1..])
-    } else {
-        (1, shape)
-    };
-    if chw[0] != c {
-        return Ok(None);
-    }
     let pads = spec.computed_padding(&chw[1..]);
-    let bias: Vec<f32> = match bias.try_as_plain_ram()?.as_slice::<f32>()? {
-        [b] => vec![*b; c],
-        b => b.to_vec(),
-    };
     let geo = Geometry {
-        n,
+        n: parts.n,
         c,
         h: chw[1],
         w: chw[2],
@@ -219,9 +174,9 @@ fn covered(model: &TypedModel, node: &TypedNode, conv: &Conv) -> TractResult<Opt
         ph: pads[0].pad_before,
         pw: pads[1].pad_before,
     };
-    let weights = kernel.try_as_plain_ram()?.as_slice::<f32>()?;
+    let weights = parts.kernel.try_as_plain_ram()?.as_slice::<f32>()?;
     Ok(Some(Depthwise {
-        batched,
+        batched: parts.batched,
         layer: Arc::new(Prepared::new(weights, Some(&bias), &geo)),
         activation: None,
     }))
@@ -230,8 +185,9 @@ fn covered(model: &TypedModel, node: &TypedNode, conv: &Conv) -> TractResult<Opt
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use tract_core::ops::cnn::{PaddingSpec, PoolSpec};
+    use tract_core::ops::cnn::{KernelFormat, PaddingSpec, PoolSpec};
     use tract_core::ops::math::mul;
+    use tract_core::ops::nn::DataFormat;
     use tract_core::ops::nn::sigmoid;
     use tract_linalg::multithread::multithread_tract_scope;
 
@@ -257,14 +213,59 @@ pub(super) mod tests {
         seed: u32,
     ) -> OutletId {
         let (c, _, _, k, s, before, after, batched) = case;
-        let kernel =
-            tract_ndarray::ArrayD::from_shape_vec(vec![c, 1, k, k], values(c * k * k, seed))
-                .unwrap()
-                .into_tensor();
-        let bias = tensor1(&values(c, seed + 1));
-        let name = format!("dw{seed}");
+        let shape = ConvShape {
+            c_in: c,
+            c_out: c,
+            group: c,
+            k,
+            stride: s,
+            pads: (before, after),
+            batched,
+        };
+        wire_conv(model, x, shape, &format!("dw{seed}"), seed)
+    }
+
+    /// A square 2-D `Conv` with explicit padding, for [`wire_conv`].
+    pub(in crate::runtime) struct ConvShape {
+        pub c_in: usize,
+        pub c_out: usize,
+        pub group: usize,
+        pub k: usize,
+        pub stride: usize,
+        /// Padding before and after, on both axes.
+        pub pads: (usize, usize),
+        pub batched: bool,
+    }
+
+    /// Wires tract's `Conv` of `shape` named `name` on `x` in `model`, weights and bias from
+    /// `seed` ([`values`]); returns its output.
+    pub(in crate::runtime) fn wire_conv(
+        model: &mut TypedModel,
+        x: OutletId,
+        shape: ConvShape,
+        name: &str,
+        seed: u32,
+    ) -> OutletId {
+        let ConvShape {
+            c_in,
+            c_out,
+            group,
+            k,
+            stride,
+            pads: (before, after),
+            batched,
+        } = shape;
+        let per_group = c_in / group;
+        let kernel = tract_ndarray::ArrayD::from_shape_vec(
+            vec![c_out, per_group, k, k],
+            values(c_out * per_group * k * k, seed),
+        )
+        .unwrap()
+        .into_tensor();
         let kernel = model.add_const(format!("{name}.k"), kernel).unwrap();
-        let bias = model.add_const(format!("{name}.b"), bias).unwrap();
+        let bias = model
+            .add_const(format!("{name}.b"), tensor1(&values(c_out, seed + 1)))
+            .unwrap();
         let conv = Conv {
             pool_spec: PoolSpec {
                 data_format: if batched {
@@ -275,12 +276,12 @@ pub(super) mod tests {
                 kernel_shape: tvec![k, k],
                 padding: PaddingSpec::Explicit(tvec![before, before], tvec![after, after]),
                 dilations: None,
-                strides: Some(tvec![s, s]),
-                input_channels: c,
-                output_channels: c,
+                strides: Some(tvec![stride, stride]),
+                input_channels: c_in,
+                output_channels: c_out,
             },
             kernel_fmt: KernelFormat::OIHW,
-            group: c,
+            group,
             q_params: None,
         };
         model.wire_node(name, conv, &[x, kernel, bias]).unwrap()[0]

@@ -9,6 +9,7 @@
 //! point all come from the signed manifest.
 pub mod activation;
 pub mod cam;
+pub mod conv_patch;
 pub mod dense_conv;
 pub mod depthwise;
 pub mod model;

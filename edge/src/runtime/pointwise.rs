@@ -444,7 +444,7 @@ fn bias_after(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::runtime::depthwise::tests::values;
     use tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
@@ -503,7 +503,7 @@ mod tests {
     }
 
     /// Runs `model` optimized; returns its output values and op names.
-    fn run(model: TypedModel, input: &Tensor) -> (Vec<f32>, Vec<String>) {
+    pub(in crate::runtime) fn run(model: TypedModel, input: &Tensor) -> (Vec<f32>, Vec<String>) {
         let m = model.into_optimized().unwrap();
         let names = m
             .nodes()
@@ -521,6 +521,26 @@ mod tests {
             .as_slice::<f32>()
             .unwrap();
         (v.to_vec(), names)
+    }
+
+    /// Asserts each of `got` within the rounding of an f32 sum of the bias and `terms` of the
+    /// f64 sum: `(terms + 2)·ε·(|b| + Σ|t|)`.
+    pub(in crate::runtime) fn assert_within_sum_rounding(
+        what: &str,
+        got: [(&str, f32); 2],
+        bias: f32,
+        terms: &[f64],
+    ) {
+        let exact = bias as f64 + terms.iter().sum::<f64>();
+        let size = bias.abs() as f64 + terms.iter().map(|t| t.abs()).sum::<f64>();
+        let bound = (terms.len() + 2) as f64 * f32::EPSILON as f64 * size;
+        for (who, v) in got {
+            let err = (v as f64 - exact).abs();
+            assert!(
+                err <= bound,
+                "{what}: {who} {v}, exact {exact}, off {err:e} > {bound:e}"
+            );
+        }
     }
 
     // Planes of one column tile and of several (C_out 1000: tiles of 65 columns, the last one
@@ -563,19 +583,17 @@ mod tests {
                 assert_eq!(ours.len(), co * hw, "{what}");
                 for o in 0..co {
                     for j in 0..hw {
-                        let terms =
-                            (0..ci).map(|c| weights[o * ci + c] as f64 * x[c * hw + j] as f64);
-                        let exact = bias[o] as f64 + terms.clone().sum::<f64>();
-                        let size = bias[o].abs() as f64 + terms.map(f64::abs).sum::<f64>();
-                        let bound = (ci + 2) as f64 * f32::EPSILON as f64 * size;
-                        for (who, v) in [("fovea", ours[o * hw + j]), ("tract", tract[o * hw + j])]
-                        {
-                            let err = (v as f64 - exact).abs();
-                            assert!(
-                                err <= bound,
-                                "{what}: {who} y[{o}, {j}] = {v}, exact {exact}, off {err:e} > {bound:e}"
-                            );
-                        }
+                        let terms: Vec<f64> = (0..ci)
+                            .map(|c| weights[o * ci + c] as f64 * x[c * hw + j] as f64)
+                            .collect();
+                        let at = o * hw + j;
+                        let got = [("fovea", ours[at]), ("tract", tract[at])];
+                        assert_within_sum_rounding(
+                            &format!("{what}: y[{o}, {j}]"),
+                            got,
+                            bias[o],
+                            &terms,
+                        );
                     }
                 }
             }
