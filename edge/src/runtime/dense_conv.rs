@@ -166,10 +166,10 @@ impl TypedOp for DenseConv {
 }
 
 thread_local! {
-    /// The unfolded input's buffer, kept between inferences by the thread that runs the op: a
-    /// fresh 1.35 MB allocation per inference (B0's stem at 224 px) is fresh pages to fault in,
-    /// 0.66 / 0.72 → 0.55 / 0.60 ms for the op in a Lite0 run (`node_profile`, one thread,
-    /// alternating).
+    /// The unfolded input's buffer, kept between inferences by the thread that runs the op
+    /// (1.35 MB for B0's stem at 224 px). Measured against a fresh allocation per inference:
+    /// 1.01 / 0.66 / 0.72 → 0.89 / 0.55 / 0.60 ms for the op in a Lite0 run (`node_profile`,
+    /// one thread, three alternating rounds); why was not traced (not page faults).
     static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
