@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use prost::Message;
-use tract_linalg::multithread::{Executor, current_tract_executor, set_default_executor};
+use tract_linalg::multithread::{
+    Executor, current_tract_executor, set_default_executor, set_threading_panel_threshold,
+};
 use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
 
@@ -58,9 +60,19 @@ pub fn load_proto(mut proto: ModelProto, side: usize) -> anyhow::Result<Plan> {
         .context("tract cannot plan the model")
 }
 
+/// How many output panels a tract matrix product needs before it splits over the pool (tract's
+/// default: 64). B0's and Lite0's 7×7 products into 192 channels (block 11's projection, 6.3 M
+/// multiply-adds, and blocks 12–14's, 10.8 M; 160–290 µs each on one core) fell below the
+/// default and ran on one thread. Measured at two threads (`node_profile`, B0 and Lite0 at 224
+/// px, 64 and 48 alternated, three rounds): those four products 952–1058 → 599–641 µs (B0) and
+/// 874–1016 → 599–716 µs (Lite0); squeeze-excitation's small products unchanged; 24 was no
+/// better than 48 (docs/PERFORMANCE.md).
+const PANEL_THRESHOLD: usize = 48;
+
 /// Sets how many threads each inference uses (at least 1): above one, tract's default executor
 /// becomes an `n`-thread rayon pool ([`infer`] runs on it; tract's matrix products and fovea's
-/// depthwise convs split over it). One keeps tract's single-thread executor.
+/// depthwise convs split over it) and tract's products split from [`PANEL_THRESHOLD`] panels.
+/// One keeps tract's single-thread executor.
 pub fn set_threads(n: usize) -> anyhow::Result<()> {
     anyhow::ensure!(n >= 1, "--threads must be at least 1");
     set_default_executor(if n == 1 {
@@ -68,6 +80,7 @@ pub fn set_threads(n: usize) -> anyhow::Result<()> {
     } else {
         Executor::multithread(n)
     });
+    set_threading_panel_threshold(PANEL_THRESHOLD);
     Ok(())
 }
 
