@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The device build: cross-compiles `edge` for aarch64 (the boards beside the cameras), runs it
-# under qemu-aarch64 and checks it computes what the x86 build computes:
+# The device build: cross-compiles `edge` for aarch64 (the boards beside the cameras) with the
+# profile a board is flashed with (`device`: fat LTO, one codegen unit, panic=abort; from cold
+# on 2 cores 558 s against 478 s for `release`), runs it under qemu-aarch64 and checks it
+# computes what the x86 build computes:
 #   - `edge check` (decode + quality gate) on synthetic, real and DICOM captures: same JSON;
 #   - `edge screen` with a freshly trained, int8-quantized (`weights`), bundled and flashed
 #     model: same findings, grades and gate verdicts, probabilities within 1e-5.
@@ -30,11 +32,11 @@ if ! rustup target list --installed | grep -qx "$target"; then
   rustup target add "$target" || skip "could not add the rustup target $target"
 fi
 
-echo "== cargo build --release -p fovea-edge --target $target" >&2
+echo "== cargo build --profile device -p fovea-edge --target $target" >&2
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
-cargo build --release --quiet -p fovea-edge --target "$target"
-arm_edge="$tdir/$target/release/edge"
+cargo build --profile device --quiet -p fovea-edge --target "$target"
+arm_edge="$tdir/$target/device/edge"
 # ELF e_machine (bytes 18-19, little-endian) is 0xb7 for aarch64.
 [[ $(od -An -tx1 -j18 -N2 "$arm_edge" | tr -d ' \n') == b700 ]] ||
   { echo "$arm_edge is not an aarch64 ELF binary" >&2; exit 1; }
