@@ -14,9 +14,10 @@ use tract_onnx::prelude::*;
 pub type Plan = Arc<TypedRunnableModel>;
 
 /// Loads `bytes` (ONNX) with the input fixed to `[1, 3, side, side]`, optimized: [`decode`]
-/// then [`load_proto`].
+/// then [`load_proto`], under the loading heap policy ([`super::heap::loading`]), as the
+/// screener loads a bundle's model.
 pub fn load_onnx(bytes: &[u8], side: usize) -> anyhow::Result<Plan> {
-    load_proto(decode(bytes)?, side)
+    super::heap::loading(|| load_proto(decode(bytes)?, side))
 }
 
 /// The ONNX protobuf message in `bytes`.

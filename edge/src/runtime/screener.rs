@@ -38,8 +38,13 @@ pub struct Screened {
 }
 
 impl Screener {
-    /// Verifies `bundle` against `trusted` keys and prepares its model.
+    /// Verifies `bundle` against `trusted` keys and prepares its model, under the loading
+    /// heap policy ([`super::heap::loading`]).
     pub fn load(bundle: &Path, trusted: &[VerifyingKey]) -> anyhow::Result<Screener> {
+        super::heap::loading(|| Self::load_verified(bundle, trusted))
+    }
+
+    fn load_verified(bundle: &Path, trusted: &[VerifyingKey]) -> anyhow::Result<Screener> {
         ensure!(
             !trusted.is_empty(),
             "no trusted keys: the device's keys/ folder is empty (flash with --trust) or --keys \
