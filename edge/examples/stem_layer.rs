@@ -2,7 +2,7 @@
 //! (its im2col and matrix product) on EfficientNet's stem at 224 px: 3→32 channels, 3×3,
 //! stride 2, TF "same" padding, batch 1, alone as a decluttered tract model, optimized as tract
 //! makes it and with fovea's op, timed in the same process, alternating; and fovea's unfolding
-//! (im2col) on its own.
+//! (im2col) of the whole input on its own, on the calling thread.
 //!
 //!   cargo run --release -p fovea-edge --example stem_layer [RUNS] [THREADS]
 //!
@@ -119,7 +119,7 @@ fn main() -> TractResult<()> {
                 t.push(start.elapsed().as_secs_f64() * 1e6);
             }
             let start = Instant::now();
-            dense_conv::unfold(&xs, &geo, threads > 1, &mut cols);
+            dense_conv::unfold(&xs, &geo, 0..geo.oh, &mut cols);
             times[2].push(start.elapsed().as_secs_f64() * 1e6);
         }
         Ok(())

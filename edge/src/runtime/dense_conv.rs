@@ -1,7 +1,11 @@
 //! fovea's k×k convolution (group 1) inside tract — EfficientNet's stem, 3→32 channels, 3×3,
 //! stride 2 — and [`replace`], the model patch that puts it in place of tract's `Conv` node:
-//! the input unfolded into a `C_in·kh·kw × oh·ow` matrix (im2col), then the product of the
-//! `C_out × C_in·kh·kw` weights with it on gemm, as fovea's 1×1 convs ([`super::pointwise`]).
+//! band by band of output rows, the band's input unfolded into a `C_in·kh·kw × rows·ow`
+//! matrix (im2col), then the product of the `C_out × C_in·kh·kw` weights with it on gemm, as
+//! fovea's 1×1 convs ([`super::pointwise`]). A band's unfolded input and output (256 KiB) stay
+//! in L2 between the two; unfolding the whole input first (1.35 MB for B0's stem at 224 px)
+//! made the op 0.67–0.89 ms in one-thread B0 and Lite0 runs (0.34 ms alone, `stem_layer`); in
+//! bands 0.58–0.69 ms (docs/PERFORMANCE.md).
 //!
 //! Why: tract 0.23.9 runs the stem as its own im2col and matrix product, 0.83 ms of a 15.2 ms
 //! B0 run at 224 px on one thread, against onnxruntime's 0.30 ms for the same conv
@@ -12,6 +16,7 @@
 //! sum's magnitude, as tract's own outputs). Threads follow tract's executor, as the 1×1 op.
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
+use std::ops::Range;
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -22,7 +27,7 @@ use tract_linalg::multithread::{Executor, current_tract_executor};
 
 use super::activation::Activation;
 use super::conv_patch::{ConvParts, replace_convs};
-use super::pointwise::{Dims, product};
+use super::pointwise::{Dims, SharedOut, band_product};
 
 /// A k×k convolution with constant weights and bias, group 1, dilation 1, NCHW at batch 1 or
 /// CHW.
@@ -102,51 +107,76 @@ impl EvalOp for DenseConv {
         let x = inputs[0].try_as_plain_ram()?.as_slice::<f32>()?;
         let g = &self.geo;
         let hw = g.oh * g.ow;
-        let parallel = !matches!(current_tract_executor(), Executor::SingleThread);
-        let run = || -> TractResult<Tensor> {
-            let mut cols = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
-            cols.clear();
-            cols.reserve(self.taps() * hw);
-            unfold(
-                x,
-                g,
-                parallel,
-                &mut cols.spare_capacity_mut()[..self.taps() * hw],
-            );
-            // SAFETY: `unfold` wrote every one of these elements.
-            unsafe { cols.set_len(self.taps() * hw) };
-            // SAFETY: `product` writes every element before the tensor is read.
-            let mut y =
-                unsafe { Tensor::uninitialized::<f32>(&self.shape(self.c_out, g.oh, g.ow))? };
-            let len = y.len();
-            // SAFETY: the tensor holds `len` f32s in one plain allocation; as
-            // `MaybeUninit<f32>` (f32's layout) they may be written before they are initialized.
-            let out = unsafe {
-                std::slice::from_raw_parts_mut(y.as_ptr_mut_unchecked::<f32>().cast(), len)
-            };
-            let dims = Dims {
-                c_in: self.taps(),
-                c_out: self.c_out,
-                hw,
-            };
-            product(
-                &cols,
-                &self.weights,
-                Some(&self.bias),
-                self.activation,
-                dims,
-                parallel,
-                out,
-            );
-            SCRATCH.with(|s| *s.borrow_mut() = cols);
-            Ok(y)
+        // SAFETY: every band writes its rows of every output plane before the tensor is read.
+        let mut y = unsafe { Tensor::uninitialized::<f32>(&self.shape(self.c_out, g.oh, g.ow))? };
+        if y.len() == 0 {
+            return Ok(tvec!(y.into_tvalue()));
+        }
+        // SAFETY: the tensor holds c_out·oh·ow f32s in one plain allocation, which the bands
+        // write through this pointer (as `MaybeUninit`, before anything reads them).
+        let out = SharedOut(unsafe { y.as_ptr_mut_unchecked::<f32>() });
+        let threads = match current_tract_executor() {
+            Executor::MultiThread(pool) => pool.current_num_threads().max(1),
+            _ => 1,
         };
-        let y = match current_tract_executor() {
-            Executor::MultiThread(pool) => pool.install(run)?,
-            _ => run()?,
+        let rows = band_rows(self.taps() + self.c_out, g.ow, g.oh, threads);
+        let band = |b: usize| {
+            let oy = b * rows..((b + 1) * rows).min(g.oh);
+            let cols = oy.len() * g.ow;
+            SCRATCH.with(|s| {
+                let mut buf = s.borrow_mut();
+                buf.clear();
+                buf.reserve(self.taps() * cols);
+                unfold(
+                    x,
+                    g,
+                    oy.clone(),
+                    &mut buf.spare_capacity_mut()[..self.taps() * cols],
+                );
+                // SAFETY: `unfold` wrote every one of these elements.
+                unsafe { buf.set_len(self.taps() * cols) };
+                let d = Dims {
+                    c_in: self.taps(),
+                    c_out: self.c_out,
+                    hw: cols,
+                };
+                // SAFETY: the band's output columns oy.start·ow .. + cols of each of the
+                // c_out planes (stride hw) lie inside `y`, and no other band writes them.
+                unsafe {
+                    band_product(
+                        &buf,
+                        &self.weights,
+                        Some(&self.bias),
+                        self.activation,
+                        d,
+                        out.at(oy.start * g.ow),
+                        hw,
+                    )
+                };
+            });
         };
+        let bands = g.oh.div_ceil(rows);
+        match current_tract_executor() {
+            Executor::MultiThread(pool) if threads > 1 => {
+                pool.install(|| (0..bands).into_par_iter().for_each(band))
+            }
+            _ => (0..bands).for_each(band),
+        }
         Ok(tvec!(y.into_tvalue()))
     }
+}
+
+/// Values (unfolded input and output) a band holds: 64 Ki f32 (256 KiB), so both stay in L2
+/// between the unfolding and the product.
+const BAND_VALUES: usize = 1 << 16;
+
+/// Output rows per band: as many as keep `per_column` values a column within
+/// [`BAND_VALUES`], then evened out so the bands are a multiple of `threads` (at least one
+/// row).
+fn band_rows(per_column: usize, ow: usize, oh: usize, threads: usize) -> usize {
+    let rows = (BAND_VALUES / (per_column * ow).max(1)).clamp(1, oh.max(1));
+    let bands = oh.div_ceil(rows).div_ceil(threads) * threads;
+    oh.div_ceil(bands).max(1)
 }
 
 impl TypedOp for DenseConv {
@@ -166,22 +196,22 @@ impl TypedOp for DenseConv {
 }
 
 thread_local! {
-    /// The unfolded input's buffer, kept between inferences by the thread that runs the op
-    /// (1.35 MB for B0's stem at 224 px). Measured against a fresh allocation per inference:
-    /// 1.01 / 0.66 / 0.72 → 0.89 / 0.55 / 0.60 ms for the op in a Lite0 run (`node_profile`,
-    /// one thread, three alternating rounds); why was not traced (not page faults).
+    /// A band's unfolded input, kept between bands and inferences by each thread that runs
+    /// them (27 × 1008 values for B0's stem at 224 px).
     static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Writes the unfolded input into `cols` (`C_in·kh·kw` rows of `oh·ow`): row
-/// `(c·kh + ky)·kw + kx`, column `oy·ow + ox` holds `x[c, oy·sh + ky − ph, ox·sw + kx − pw]`,
-/// 0 outside the image. Every element is written. Rows split over rayon's current pool when
-/// `parallel`.
-pub(super) fn unfold(x: &[f32], g: &Geometry, parallel: bool, cols: &mut [MaybeUninit<f32>]) {
-    let hw = g.oh * g.ow;
+/// Writes the unfolded input of output rows `oys` into `cols` (`C_in·kh·kw` rows of
+/// `oys.len()·ow`): row `(c·kh + ky)·kw + kx`, column `(oy − oys.start)·ow + ox` holds
+/// `x[c, oy·sh + ky − ph, ox·sw + kx − pw]`, 0 outside the image. Every element is written.
+pub(super) fn unfold(x: &[f32], g: &Geometry, oys: Range<usize>, cols: &mut [MaybeUninit<f32>]) {
+    let hw = oys.len() * g.ow;
     assert!(
-        x.len() == g.c * g.h * g.w && cols.len() == g.c * g.kh * g.kw * hw && hw > 0,
-        "unfold: sizes {g:?}"
+        x.len() == g.c * g.h * g.w
+            && cols.len() == g.c * g.kh * g.kw * hw
+            && hw > 0
+            && oys.end <= g.oh,
+        "unfold: sizes {g:?}, rows {oys:?}"
     );
     let row = |(r, dst): (usize, &mut [MaybeUninit<f32>])| {
         let (c, ky, kx) = (r / (g.kh * g.kw), r / g.kw % g.kh, r % g.kw);
@@ -192,7 +222,7 @@ pub(super) fn unfold(x: &[f32], g: &Geometry, parallel: bool, cols: &mut [MaybeU
             .saturating_sub(kx)
             .div_ceil(g.sw)
             .clamp(lo, g.ow);
-        for (oy, out) in dst.chunks_exact_mut(g.ow).enumerate() {
+        for (oy, out) in oys.clone().zip(dst.chunks_exact_mut(g.ow)) {
             let iy = (oy * g.sh + ky).wrapping_sub(g.ph);
             if iy >= g.h {
                 out.fill(MaybeUninit::new(0.0));
@@ -235,11 +265,7 @@ pub(super) fn unfold(x: &[f32], g: &Geometry, parallel: bool, cols: &mut [MaybeU
             }
         }
     };
-    if parallel {
-        cols.par_chunks_mut(hw).enumerate().for_each(row);
-    } else {
-        cols.chunks_mut(hw).enumerate().for_each(row);
-    }
+    cols.chunks_mut(hw).enumerate().for_each(row);
 }
 
 /// Replaces every k×k (k > 1 on either axis) group-1 convolution of the decluttered `model`
@@ -330,7 +356,8 @@ pub(super) mod tests {
     }
 
     // EfficientNet's stem (3→32, 3×3, stride 2, TF "same": 0 before, 1 after) on a plane of
-    // two gemm column tiles (64×64 outputs, 2048 columns a tile at 32 channels) and of one;
+    // four bands (64×64 outputs: 17 rows a band at 27 + 32 values a column, evened to 16) and
+    // of one (two at two threads);
     // symmetric padding on odd, non-square sides; a 5×5 at stride 1; a "valid" stride-2 conv
     // whose last input row and column no output reads; without and with the batch axis.
     const CASES: [Case; 5] = [

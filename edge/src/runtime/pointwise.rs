@@ -215,13 +215,25 @@ pub(super) fn product(
     }
 }
 
-/// The output as a pointer the column tiles share across threads.
+/// An output as a pointer the column tiles (or the k×k op's bands) share across threads.
 #[derive(Clone, Copy)]
-struct SharedOut(*mut f32);
+pub(super) struct SharedOut(pub(super) *mut f32);
 
-// SAFETY: the tiles writing through it address disjoint elements (see `product`).
+// SAFETY: the tiles or bands writing through it address disjoint elements (see `product` and
+// `DenseConv::eval`).
 unsafe impl Send for SharedOut {}
 unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    /// The pointer `k` values on (a method, so closures capture the `Sync` wrapper, not its
+    /// raw field).
+    ///
+    /// # Safety
+    /// `k` must lie inside the output.
+    pub(super) unsafe fn at(self, k: usize) -> *mut f32 {
+        unsafe { self.0.add(k) }
+    }
+}
 
 /// Columns `j0 .. j0 + tile` (clipped to `hw`) of `out = act(W·x (+ b))`.
 ///
@@ -241,26 +253,105 @@ unsafe fn column_tile(
     parallelism: gemm::Parallelism,
 ) {
     let cols = tile.min(d.hw - j0);
-    let hw = d.hw as isize;
-    // SAFETY: dst (row stride hw, column stride 1, from column j0) addresses columns
-    // j0 .. j0 + cols of c_out rows inside `out`; lhs is W (row stride c_in) and rhs the same
-    // columns of x (row stride hw), both inside their slices; gemm writes dst without reading
-    // it (read_dst false) and computes 1·W·x.
+    // SAFETY: x's columns j0 .. j0 + cols of c_in rows (stride hw) lie inside `x` (asserted
+    // by `product`); the caller's contract covers `out`'s.
+    unsafe {
+        tile_product(
+            x.as_ptr().add(j0),
+            d.hw,
+            w,
+            bias,
+            act,
+            Dims { hw: cols, ..d },
+            out.0.add(j0),
+            d.hw,
+            parallelism,
+        )
+    }
+}
+
+/// `out = act(W·x (+ b per row))` for one band of columns that has its own input matrix:
+/// `x` is `c_in × hw` (row-major, `d.hw` columns), the output's `c_out` rows of `d.hw` values
+/// lie `out_stride` apart from `out`. One thread. fovea's k×k conv unfolds its input band by
+/// band and runs each band through this ([`super::dense_conv`]).
+///
+/// # Safety
+/// `out` must be valid for writes at `o·out_stride + j` for `o < c_out`, `j < d.hw`, and no
+/// other thread may touch those elements meanwhile.
+pub(super) unsafe fn band_product(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Option<Activation>,
+    d: Dims,
+    out: *mut f32,
+    out_stride: usize,
+) {
+    assert!(
+        x.len() == d.c_in * d.hw
+            && w.len() == d.c_out * d.c_in
+            && bias.is_none_or(|b| b.len() == d.c_out)
+            && d.c_in > 0
+            && d.hw <= out_stride,
+        "band product: sizes {d:?}, output stride {out_stride}"
+    );
+    if d.hw == 0 || d.c_out == 0 {
+        return;
+    }
+    // SAFETY: x holds c_in rows of d.hw (asserted); the caller's contract covers `out`'s.
+    unsafe {
+        tile_product(
+            x.as_ptr(),
+            d.hw,
+            w,
+            bias,
+            act,
+            d,
+            out,
+            out_stride,
+            gemm::Parallelism::None,
+        )
+    }
+}
+
+/// `out = act(W·x (+ b))` for `d.hw` columns: x's `c_in` rows `x_stride` apart, the output's
+/// `c_out` rows `out_stride` apart.
+///
+/// # Safety
+/// `x` must be valid for reads at `i·x_stride + j` (`i < c_in`, `j < d.hw`), `out` for
+/// writes at `o·out_stride + j` (`o < c_out`) that no other thread touches meanwhile; `w` holds
+/// `c_out·c_in` values and `bias` `c_out`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_product(
+    x: *const f32,
+    x_stride: usize,
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Option<Activation>,
+    d: Dims,
+    out: *mut f32,
+    out_stride: usize,
+    parallelism: gemm::Parallelism,
+) {
+    let cols = d.hw;
+    // SAFETY: dst (row stride out_stride, column stride 1) and rhs (row stride x_stride) are
+    // as the caller's contract gives them; lhs is W (row stride c_in); gemm writes dst without
+    // reading it (read_dst false) and computes 1·W·x.
     unsafe {
         gemm::gemm(
             d.c_out,
             cols,
             d.c_in,
-            out.0.add(j0),
+            out,
             1,
-            hw,
+            out_stride as isize,
             false,
             w.as_ptr(),
             1,
             d.c_in as isize,
-            x.as_ptr().add(j0),
+            x,
             1,
-            hw,
+            x_stride as isize,
             0.0,
             1.0,
             false,
@@ -273,8 +364,8 @@ unsafe fn column_tile(
         return;
     }
     for o in 0..d.c_out {
-        // SAFETY: row o's columns j0 .. j0 + cols lie inside `out` and were just written.
-        let row = unsafe { std::slice::from_raw_parts_mut(out.0.add(o * d.hw + j0), cols) };
+        // SAFETY: row o's `cols` values lie inside the caller's `out` and were just written.
+        let row = unsafe { std::slice::from_raw_parts_mut(out.add(o * out_stride), cols) };
         if let Some(b) = bias {
             row.iter_mut().for_each(|v| *v += b[o]);
         }
