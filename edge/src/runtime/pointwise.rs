@@ -154,7 +154,6 @@ const TILE_VALUES: usize = 1 << 16;
 
 /// `out = act(W·x (+ b per row))`, row-major `c_out × hw`, every element written; column tiles
 /// split over rayon's current pool when `parallel` (a single tile splits inside gemm instead).
-/// fovea's k×k conv ([`super::dense_conv`]) runs its unfolded input through it too.
 pub(super) fn product(
     x: &[f32],
     w: &[f32],
@@ -263,7 +262,7 @@ unsafe fn column_tile(
             bias,
             act,
             Dims { hw: cols, ..d },
-            out.0.add(j0),
+            out.at(j0),
             d.hw,
             parallelism,
         )
