@@ -63,7 +63,7 @@ pub fn load_proto(mut proto: ModelProto, side: usize) -> anyhow::Result<Plan> {
 
 /// How many output panels a tract matrix product needs before it splits over the pool (tract's
 /// default: 64). B0's and Lite0's 7×7 products into 192 channels (block 11's projection, 6.3 M
-/// multiply-adds, and blocks 12–14's, 10.8 M; 160–290 µs each on one core) fell below the
+/// multiply-adds, and blocks 12–14's, 10.8 M; 160–325 µs each on one core) fell below the
 /// default and ran on one thread. Measured at two threads (`node_profile`, B0 and Lite0 at 224
 /// px, 64 and 48 alternated, three rounds): those four products 952–1058 → 599–641 µs (B0) and
 /// 874–1016 → 599–716 µs (Lite0); squeeze-excitation's small products unchanged; 24 was no
