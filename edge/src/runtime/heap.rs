@@ -5,7 +5,7 @@
 //! Under glibc's default policy (buffers below the mmap threshold — 128 KiB at first, raised
 //! by its dynamic rule as large blocks are freed — come from the heap, where freed memory stays
 //! resident) inference then allocated around the load's holes, and `edge screen`'s peak RSS
-//! with a B0 bundle sat at 60–64 MiB against issue 7's 64 MiB bound.
+//! with a B0 bundle read 59–65 MiB against issue 7's 64 MiB bound.
 //!
 //! - While a model loads ([`loading`]): buffers of 512 KiB and more get their own mappings,
 //!   which go back to the kernel when freed.
@@ -15,8 +15,10 @@
 //!
 //! Measured (`/usr/bin/time -f %M edge screen` of DRIVE_22 with a B0 int8 bundle; `edge bench`
 //! of its `weights` form for the load; binaries alternated, four rounds, docs/PERFORMANCE.md):
-//! peak RSS 61.4–62.9 → 57.4–57.8 MiB; load + optimize 227–253 → 270–310 ms on a loaded
-//! machine (the mappings' page faults; the same binary loaded in 170–242 ms minutes before).
+//! peak RSS 61.4–62.9 → 57.4–57.8 MiB (with the banded stem of `dense_conv.rs`; 57.7–58.7
+//! after the dequantization change of `shared::onnx::dequant`); load + optimize 227–253 →
+//! 270–310 ms on a loaded machine (the same binary loaded in 170–242 ms minutes before; page
+//! faults and page zeroing were ~12 % of a load in `perf`).
 //! A 256 KiB threshold: 55.7–57.4 MiB, 284–319 ms; 1 MiB: no lower RSS; mapping only until
 //! tract has copied the weights: 65.6–68.0 MiB (tract's optimization temporaries are what
 //! stays). Inference unchanged (`edge bench` medians within noise). Only on glibc targets (the
