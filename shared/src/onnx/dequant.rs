@@ -186,13 +186,15 @@ mod tests {
         }
     }
 
-    /// Per-axis int8 on axis 0 and per-tensor uint8, by hand: w[c, k] = (q − zp[c]) · s[c].
+    /// Per-axis int8 on axis 0, per-tensor uint8, and per-axis int8 on a middle axis (the
+    /// channel repeats for every outer index), by hand: w[c, k] = (q − zp[c]) · s[c].
     #[test]
     fn folds_per_axis_and_per_tensor_by_hand() {
         let mut g = GraphProto {
             node: vec![
                 dq(&["w.q", "w.s", "w.z"], "w", Some(0)),
                 dq(&["u.q", "u.s", "u.z"], "u", None),
+                dq(&["v.q", "v.s", "v.z"], "v", Some(1)),
                 NodeProto {
                     op_type: "Conv".to_owned(),
                     input: vec!["x".into(), "w".into(), "u".into()],
@@ -213,6 +215,10 @@ mod tests {
                 raw_tensor("u.q", &[3], DataType::Uint8, vec![0, 128, 255]),
                 raw_tensor("u.s", &[], DataType::Float, f32s(&[0.1])),
                 raw_tensor("u.z", &[], DataType::Uint8, vec![128]),
+                // [2, 2, 2] levels 1..=8, scales and zero points along axis 1.
+                raw_tensor("v.q", &[2, 2, 2], DataType::Int8, (1..=8).collect()),
+                raw_tensor("v.s", &[2], DataType::Float, f32s(&[0.5, 2.0])),
+                raw_tensor("v.z", &[2], DataType::Int8, vec![1, 0]),
             ],
             ..Default::default()
         };
@@ -224,12 +230,12 @@ mod tests {
             name: "u.s".into(),
             ..Default::default()
         });
-        assert_eq!(fold_constant_dequantize(&mut g).unwrap(), 2);
+        assert_eq!(fold_constant_dequantize(&mut g).unwrap(), 3);
         assert_eq!(g.node.len(), 1, "only the Conv is left");
         let names: Vec<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(
             names,
-            ["u.s", "spare", "w", "u"],
+            ["u.s", "spare", "w", "u", "v"],
             "the folded nodes' other initializers are gone"
         );
         let w = floats(&g.initializer[2]).unwrap().unwrap();
@@ -238,6 +244,10 @@ mod tests {
         assert_eq!(g.initializer[2].dims, [2, 3]);
         let u = floats(&g.initializer[3]).unwrap().unwrap();
         assert_eq!(u, [-128.0 * 0.1f32, 0.0, 127.0 * 0.1f32]);
+        let v = floats(&g.initializer[4]).unwrap().unwrap();
+        // [0][0]: (1, 2 − 1)·0.5 | [0][1]: (3, 4)·2 | [1][0]: (5, 6 − 1)·0.5 | [1][1]: (7, 8)·2
+        assert_eq!(v, [0.0, 0.5, 6.0, 8.0, 2.0, 2.5, 14.0, 16.0]);
+        assert_eq!(g.initializer[4].dims, [2, 2, 2]);
     }
 
     /// A node whose levels come from another node, or with an attribute this does not know,
