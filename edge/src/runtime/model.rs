@@ -33,7 +33,13 @@ pub fn decode(bytes: &[u8]) -> anyhow::Result<ModelProto> {
 /// is clamped inside it ([`super::activation`]). Taking the message (not the file's bytes) lets the
 /// caller free the bytes before tract copies the weights: the peak of a load holds the folded
 /// message and tract's copy of its weights, nothing more.
-pub fn load_proto(mut proto: ModelProto, side: usize) -> anyhow::Result<Plan> {
+pub fn load_proto(proto: ModelProto, side: usize) -> anyhow::Result<Plan> {
+    plan_decluttered(decluttered(proto, side)?)
+}
+
+/// tract's decluttered form of `proto`, the input fixed to `[1, 3, side, side]`, the constant
+/// weight dequantization folded first: what [`load_proto`] places fovea's ops in.
+pub fn decluttered(mut proto: ModelProto, side: usize) -> anyhow::Result<TypedModel> {
     let shape = [1, 3, side, side];
     if let Some(graph) = proto.graph.as_mut() {
         shared::onnx::dequant::fold_constant_dequantize(graph)?;
@@ -43,12 +49,17 @@ pub fn load_proto(mut proto: ModelProto, side: usize) -> anyhow::Result<Plan> {
         .model_for_proto_model(&proto)
         .context("tract cannot read the ONNX model")?;
     drop(proto);
-    let mut model = model
+    model
         .with_input_fact(0, f32::fact(shape).into())
         .with_context(|| format!("fixing the model input to {shape:?}"))?
         .into_typed()
         .and_then(|m| m.into_decluttered())
-        .context("tract cannot type the model")?;
+        .context("tract cannot type the model")
+}
+
+/// Places fovea's ops in tract's decluttered `model` (the ones [`load_proto`] lists), then
+/// optimizes and plans it.
+pub fn plan_decluttered(mut model: TypedModel) -> anyhow::Result<Plan> {
     super::depthwise::replace(&mut model).context("placing fovea's depthwise convolution")?;
     super::pointwise::replace(&mut model).context("placing fovea's 1×1 convolutions")?;
     super::dense_conv::replace(&mut model).context("placing fovea's k×k convolution")?;
