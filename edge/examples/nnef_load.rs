@@ -30,8 +30,6 @@ mod dense_conv;
 #[allow(dead_code)]
 #[path = "../src/runtime/depthwise.rs"]
 mod depthwise;
-#[path = "../src/runtime/expand_depthwise.rs"]
-mod expand_depthwise;
 #[path = "../src/runtime/heap.rs"]
 mod heap;
 #[allow(dead_code)]

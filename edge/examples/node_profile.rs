@@ -24,8 +24,6 @@ mod activation;
 #[allow(dead_code)]
 #[path = "../src/runtime/dense_conv.rs"]
 mod dense_conv;
-#[path = "../src/runtime/expand_depthwise.rs"]
-mod expand_depthwise;
 #[path = "../src/runtime/heap.rs"]
 mod heap;
 #[allow(dead_code)]

@@ -26,8 +26,6 @@ mod dense_conv;
 #[allow(dead_code)]
 #[path = "../src/runtime/depthwise.rs"]
 mod depthwise;
-// Its accessors for the fused expansion (expand_depthwise.rs) go unused here.
-#[allow(dead_code)]
 #[path = "../src/runtime/pointwise.rs"]
 mod pointwise;
 

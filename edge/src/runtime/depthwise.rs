@@ -105,28 +105,6 @@ impl Depthwise {
         }
     }
 
-    /// The layer: geometry, weights and bias.
-    pub fn layer(&self) -> &Prepared {
-        &self.layer
-    }
-
-    /// What it applies to its outputs.
-    pub fn activation(&self) -> Option<Activation> {
-        self.activation
-    }
-
-    /// The input's shape.
-    pub fn input_shape(&self) -> Vec<usize> {
-        let g = self.layer.geometry();
-        self.shape(g.h, g.w)
-    }
-
-    /// The output's shape.
-    pub fn output_shape(&self) -> Vec<usize> {
-        let g = self.layer.geometry();
-        self.shape(g.oh, g.ow)
-    }
-
     /// The input's (`h`, `w`) or output's (`oh`, `ow`) shape.
     fn shape(&self, h: usize, w: usize) -> Vec<usize> {
         let g = self.layer.geometry();

@@ -12,7 +12,6 @@ pub mod cam;
 pub mod conv_patch;
 pub mod dense_conv;
 pub mod depthwise;
-pub mod expand_depthwise;
 pub mod heap;
 pub mod model;
 pub mod outcome;

@@ -65,8 +65,6 @@ pub fn plan_decluttered(mut model: TypedModel) -> anyhow::Result<Plan> {
     super::dense_conv::replace(&mut model).context("placing fovea's k×k convolution")?;
     super::plane_sum::replace(&mut model).context("placing fovea's plane sums")?;
     super::activation::fuse(&mut model).context("fusing ReLU6 into fovea's convolutions")?;
-    super::expand_depthwise::fuse(&mut model)
-        .context("fusing expansions with their depthwise convolutions")?;
     model
         .into_optimized()
         .context("tract cannot optimize the model")?

@@ -70,23 +70,8 @@ impl Pointwise {
         }
     }
 
-    /// `[C_out, C_in]`, row-major.
-    pub(super) fn weights(&self) -> &[f32] {
-        &self.weights
-    }
-
-    /// `[C_out]`, if any.
-    pub(super) fn bias(&self) -> Option<&[f32]> {
-        self.bias.as_deref()
-    }
-
-    /// What it applies after the bias.
-    pub(super) fn activation(&self) -> Option<Activation> {
-        self.activation
-    }
-
     /// `(C_in, H·W)`.
-    pub(super) fn dims(&self) -> (usize, usize) {
+    fn dims(&self) -> (usize, usize) {
         let r = self.input.len();
         (self.input[r - 3], self.input[r - 2] * self.input[r - 1])
     }
@@ -336,7 +321,7 @@ pub(super) unsafe fn band_product(
 /// writes at `o·out_stride + j` (`o < c_out`) that no other thread touches meanwhile; `w` holds
 /// `c_out·c_in` values and `bias` `c_out`.
 #[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn tile_product(
+unsafe fn tile_product(
     x: *const f32,
     x_stride: usize,
     w: &[f32],
