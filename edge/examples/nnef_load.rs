@@ -30,6 +30,8 @@ mod dense_conv;
 #[allow(dead_code)]
 #[path = "../src/runtime/depthwise.rs"]
 mod depthwise;
+#[path = "../src/runtime/fake_quant.rs"]
+mod fake_quant;
 #[path = "../src/runtime/heap.rs"]
 mod heap;
 #[allow(dead_code)]

@@ -24,6 +24,8 @@ mod activation;
 #[allow(dead_code)]
 #[path = "../src/runtime/dense_conv.rs"]
 mod dense_conv;
+#[path = "../src/runtime/fake_quant.rs"]
+mod fake_quant;
 #[path = "../src/runtime/heap.rs"]
 mod heap;
 #[allow(dead_code)]

@@ -38,7 +38,7 @@ impl Activation {
 }
 
 /// The only reader of `outlet` (none if it has several, or is a model output).
-fn only_reader(model: &TypedModel, outlet: OutletId) -> TractResult<Option<&TypedNode>> {
+pub(super) fn only_reader(model: &TypedModel, outlet: OutletId) -> TractResult<Option<&TypedNode>> {
     let successors = &model.node(outlet.node).outputs[outlet.slot].successors;
     if successors.len() != 1 || model.output_outlets()?.contains(&outlet) {
         return Ok(None);

@@ -12,6 +12,7 @@ pub mod cam;
 pub mod conv_patch;
 pub mod dense_conv;
 pub mod depthwise;
+pub mod fake_quant;
 pub mod heap;
 pub mod model;
 pub mod outcome;

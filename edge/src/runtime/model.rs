@@ -65,6 +65,7 @@ pub fn plan_decluttered(mut model: TypedModel) -> anyhow::Result<Plan> {
     super::dense_conv::replace(&mut model).context("placing fovea's k×k convolution")?;
     super::plane_sum::replace(&mut model).context("placing fovea's plane sums")?;
     super::activation::fuse(&mut model).context("fusing ReLU6 into fovea's convolutions")?;
+    super::fake_quant::fuse(&mut model).context("fusing uint8 quantize-dequantize pairs")?;
     model
         .into_optimized()
         .context("tract cannot optimize the model")?
