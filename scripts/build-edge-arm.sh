@@ -5,7 +5,8 @@
 # computes what the x86 build computes:
 #   - `edge check` (decode + quality gate) on synthetic, real and DICOM captures: same JSON;
 #   - `edge screen` with a freshly trained, int8-quantized (`weights`), bundled and flashed
-#     model: same findings, grades and gate verdicts, probabilities within 1e-5.
+#     model, and with its `compute` form (uint8 activations): same findings, grades and gate
+#     verdicts, probabilities within 1e-5.
 #
 # Installs what it needs: the rustup target, and from Debian gcc-aarch64-linux-gnu,
 # libc6-dev-arm64-cross and qemu-user (apt-get; as root or through sudo). When they cannot be
@@ -62,6 +63,13 @@ trap 'rm -rf "$tmp"' EXIT
 "$host" bundle --model "$tmp/model.int8.onnx" --run "$tmp/run" --key "$tmp/k.key" \
   --out "$tmp/m.fovea" >/dev/null
 "$host" flash "$tmp/m.fovea" --to "$tmp/device" --trust "$tmp/k.key.pub" >/dev/null
+# The `compute` form too (uint8 Q/DQ on every conv input, calibrated on the run's images):
+# the device runs each pair as fovea's vectorized op (edge/src/runtime/fake_quant.rs).
+"$host" quantize --model "$tmp/model.onnx" --run "$tmp/run" --mode compute --max-drop 1 \
+  --out "$tmp/model.qdq.onnx" >/dev/null
+"$host" bundle --model "$tmp/model.qdq.onnx" --run "$tmp/run" --key "$tmp/k.key" \
+  --out "$tmp/c.fovea" >/dev/null
+"$host" flash "$tmp/c.fovea" --to "$tmp/device-compute" --trust "$tmp/k.key.pub" >/dev/null
 
 # Two gradable and one ungradable synthetic capture, plus the real ones when cached.
 images=()
@@ -87,3 +95,9 @@ cp -a "$tmp/device" "$tmp/device-arm"
 
 python3 scripts/compare_edge_runs.py "$tmp/check-x86.jsonl" "$tmp/check-arm.jsonl" \
   "$tmp/screen-x86.jsonl" "$tmp/screen-arm.jsonl"
+cp -a "$tmp/device-compute" "$tmp/device-compute-arm"
+"$x86_edge" screen --device "$tmp/device-compute" "${images[@]}" >"$tmp/screen-compute-x86.jsonl"
+"${qemu[@]}" "$arm_edge" screen --device "$tmp/device-compute-arm" "${images[@]}" \
+  >"$tmp/screen-compute-arm.jsonl"
+python3 scripts/compare_edge_runs.py "$tmp/check-x86.jsonl" "$tmp/check-arm.jsonl" \
+  "$tmp/screen-compute-x86.jsonl" "$tmp/screen-compute-arm.jsonl"
