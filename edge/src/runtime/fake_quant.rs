@@ -14,9 +14,10 @@
 //! DequantizeLinear's `s'`, `z'`; a NaN gives `q = z` as tract's cast does. The rounding is done
 //! in f32 by adding and subtracting 1.5·2²³, exact round-half-to-even below 2²² in magnitude (any
 //! larger `x · s` clamps to 0 or 255 whichever way it rounds), so the loop vectorizes on every
-//! target without `round` instructions. One difference: where `x · s` reaches 2³¹ (an infinite
-//! activation), tract's integer addition overflows (wrapping to `q = 0` in release builds,
-//! panicking in debug ones); here `q` saturates to 255, as ONNX's QuantizeLinear defines.
+//! target without `round` instructions. One difference: where `x · s` comes within the zero point
+//! of 2³¹ (an infinite activation, a zero point above 0), tract's integer addition overflows
+//! (wrapping to `q = 0` in release builds, panicking in debug ones); here `q` saturates to 255,
+//! as ONNX's QuantizeLinear defines.
 //! Tested below against tract's pair, value for value, ties and both clamps included.
 use std::mem::MaybeUninit;
 
@@ -167,10 +168,11 @@ pub fn fuse(model: &mut TypedModel) -> TractResult<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::pointwise::tests::run;
     use tract_core::ops::quant::quantize_linear_u8;
     use tract_linalg::multithread::multithread_tract_scope;
 
-    /// tract's QuantizeLinearU8 → DequantizeLinearF32 on `x` (1-D, `n` values), and the same
+    /// tract's QuantizeLinearU8 → DequantizeLinearF32 on `x` (1-D), and the same
     /// model after [`fuse`]; returns both outputs and the fused plan's op names.
     fn both(x: &[f32], q: (f32, u8), dq: (f32, i32)) -> (Vec<f32>, Vec<f32>, Vec<String>) {
         let mut model = TypedModel::default();
@@ -182,34 +184,15 @@ mod tests {
             .wire_node("dq", DequantizeLinearF32::new(dq.0, dq.1), &[u])
             .unwrap()[0];
         model.select_output_outlets(&[y]).unwrap();
-        let run = |m: TypedModel| {
-            let plan = m.into_optimized().unwrap();
-            let names: Vec<String> = plan
-                .nodes()
-                .iter()
-                .map(|n| n.op().name().to_string())
-                .collect();
-            let out = plan
-                .into_runnable()
-                .unwrap()
-                .run(tvec!(tensor1(x).into()))
-                .unwrap();
-            let v = out[0]
-                .try_as_plain_ram()
-                .unwrap()
-                .as_slice::<f32>()
-                .unwrap()
-                .to_vec();
-            (v, names)
-        };
-        let (want, tract_ops) = run(model.clone());
+        let input = tensor1(x);
+        let (want, tract_ops) = run(model.clone(), &input);
         assert!(
             tract_ops.iter().any(|n| n.contains("QuantizeLinearU8")),
             "{tract_ops:?}"
         );
         let mut fused = model;
         assert_eq!(fuse(&mut fused).unwrap(), 1);
-        let (got, ops) = run(fused);
+        let (got, ops) = run(fused, &input);
         (want, got, ops)
     }
 
