@@ -12,9 +12,9 @@
 //! decode, dequantization fold, import, typing and declutter; NNEF = reading the tar and tract's
 //! declutter of what it read. It prints the medians per phase, both files' sizes, whether the two
 //! plans give the same outputs bit for bit on one input (and their largest difference) and which
-//! fovea ops each plan runs. `load` loads one file as
-//! the screener does (its bytes freed before tract's copy, under `heap::loading`), runs it once
-//! and prints the load time and the process's peak RSS, one form per process.
+//! fovea ops each plan runs. `load` loads one file as the screener does (its bytes freed before
+//! tract's copy, under `heap::loading`), runs it once and prints the load time and the process's
+//! peak RSS, one form per process.
 use std::time::Instant;
 
 use anyhow::Context;
@@ -51,7 +51,7 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// A constant-free test image: every value distinct enough to tell two plans apart.
+/// A test image of varied values (not a constant), so that two plans that differ show it.
 fn input(side: usize) -> Tensor {
     Tensor::from(tract_ndarray::Array4::<f32>::from_shape_fn(
         (1, 3, side, side),
