@@ -16,7 +16,8 @@
 //! larger `x · s` clamps to 0 or 255 whichever way it rounds), so the loop vectorizes on every
 //! target without `round` instructions. One difference: where `x · s` comes within the zero point
 //! of 2³¹ (an infinite activation, a zero point above 0), tract's integer addition overflows
-//! (wrapping to `q = 0` in release builds, panicking in debug ones); here `q` saturates to 255,
+//! (as its `quantize_linear_f32_u8` reads: wrapping to `q = 0` where overflow checks are off,
+//! panicking where they are on; not exercised by the tests); here `q` saturates to 255,
 //! as ONNX's QuantizeLinear defines.
 //! Tested below against tract's pair, value for value, ties and both clamps included.
 use std::mem::MaybeUninit;
