@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # tract (`edge bench`, release) vs onnxruntime on the same ONNX files: fp32 and each int8 form,
 # B0 and Lite0 at 224 px, batch 1, 1 and 2 threads. Prints a markdown table (median ms, the
-# tract/onnxruntime ratio, load(+optimize) ms, peak RSS MiB, how many depthwise, 1×1 and k×k convs
-# ran fovea's ops inside tract) and the machine load.
+# tract/onnxruntime ratio, load(+optimize) ms, peak RSS MiB, how many depthwise, 1×1, int8 1×1
+# and k×k convs ran fovea's ops inside tract), then each int8 form's tract time over tract's fp32
+# time (issue 7: the int8 default faster than fp32), and the machine load.
 #
 #   [ROUNDS=3] [FORMS="fp32 weights …"] scripts/bench-edge.sh [WORKDIR] [RUNS]
 #
@@ -46,11 +47,13 @@ for v in b0 lite0; do
   fi
 done
 
+medians="$(mktemp)"
+trap 'rm -f "$medians"' EXIT
 echo "machine: $(nproc) cores; load before: $(uptime | sed 's/.*load average: //')"
 echo "$rounds rounds, each: tract then onnxruntime, $runs runs apiece; ms: median over the rounds of each round's median; per round: each round's tract/ort"
 echo
-echo "| model | form | size MB | threads | tract ms | ort ms | tract/ort | per round | tract load ms | ort load ms | tract RSS MiB | ort RSS MiB | fovea dw | fovea 1×1 | fovea k×k |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| model | form | size MB | threads | tract ms | ort ms | tract/ort | per round | tract load ms | ort load ms | tract RSS MiB | ort RSS MiB | fovea dw | fovea 1×1 | fovea int8 1×1 | fovea k×k |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for v in b0 lite0; do
   for form in $forms; do
     f="$work/$v/$form.onnx"
@@ -62,7 +65,7 @@ for v in b0 lite0; do
         trs+="$("$EDGE" bench "$f" --threads "$t" --runs "$runs" 2>/dev/null || echo '{}')"$'\n'
         orts+="$("$PY" scripts/bench_ort.py "$f" "$t" "$runs" 2>/dev/null || echo '{}')"$'\n'
       done
-      "$PY" - "$v" "$form" "$size" "$t" "$trs" "$orts" <<'PYEOF'
+      "$PY" - "$v" "$form" "$size" "$t" "$trs" "$orts" "$medians" <<'PYEOF'
 import json, statistics, sys
 v, form, size, t, trs, orts = sys.argv[1:7]
 trs = [json.loads(l) for l in trs.splitlines() if l.strip()]
@@ -77,10 +80,30 @@ last = trs[-1] if trs else {}
 print(f"| {v} | {form} | {size} | {t} | {f(tr_ms)} | {f(ort_ms)} | {ratio} | {rounds} | "
       f"{f(med(trs, 'load_ms'))} | {f(med(orts, 'load_ms'))} | {f(max((d.get('peak_rss_mb') or 0) for d in trs) if trs else None)} | "
       f"{f(max((d.get('peak_rss_mb') or 0) for d in orts) if orts else None)} | "
-      f"{last.get('fovea_depthwise', '-')} | {last.get('fovea_pointwise', '-')} | {last.get('fovea_dense', '-')} |")
+      f"{last.get('fovea_depthwise', '-')} | {last.get('fovea_pointwise', '-')} | "
+      f"{last.get('fovea_int8_pointwise', '-')} | {last.get('fovea_dense', '-')} |")
+if tr_ms:
+    with open(sys.argv[7], "a") as out:
+        out.write(f"{v} {form} {t} {tr_ms}\n")
 PYEOF
     done
   done
 done
+echo
+echo "tract, int8 form vs fp32 (median ms over median ms, the rows above):"
+echo
+"$PY" - "$medians" <<'PYEOF'
+import sys
+ms = {}
+for line in open(sys.argv[1]):
+    v, form, t, m = line.split()
+    ms[v, form, t] = float(m)
+print("| model | form | threads | int8 ms | fp32 ms | int8/fp32 |")
+print("|---|---|---|---|---|---|")
+for (v, form, t), m in ms.items():
+    fp32 = ms.get((v, "fp32", t))
+    if form != "fp32" and fp32:
+        print(f"| {v} | {form} | {t} | {m:.1f} | {fp32:.1f} | {m / fp32:.2f} |")
+PYEOF
 echo
 echo "load after: $(uptime | sed 's/.*load average: //')"

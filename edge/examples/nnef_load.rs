@@ -34,6 +34,10 @@ mod depthwise;
 mod fake_quant;
 #[path = "../src/runtime/heap.rs"]
 mod heap;
+#[path = "../src/runtime/int8_pointwise.rs"]
+mod int8_pointwise;
+#[path = "../src/runtime/int8_product.rs"]
+mod int8_product;
 #[allow(dead_code)]
 #[path = "../src/runtime/model.rs"]
 mod model;

@@ -26,6 +26,15 @@ mod dense_conv;
 #[allow(dead_code)]
 #[path = "../src/runtime/depthwise.rs"]
 mod depthwise;
+#[allow(dead_code)]
+#[path = "../src/runtime/fake_quant.rs"]
+mod fake_quant;
+#[allow(dead_code)]
+#[path = "../src/runtime/int8_pointwise.rs"]
+mod int8_pointwise;
+#[allow(dead_code)]
+#[path = "../src/runtime/int8_product.rs"]
+mod int8_product;
 #[path = "../src/runtime/pointwise.rs"]
 mod pointwise;
 

@@ -30,6 +30,15 @@ mod dense_conv;
 #[path = "../src/runtime/depthwise.rs"]
 mod depthwise;
 #[allow(dead_code)]
+#[path = "../src/runtime/fake_quant.rs"]
+mod fake_quant;
+#[allow(dead_code)]
+#[path = "../src/runtime/int8_pointwise.rs"]
+mod int8_pointwise;
+#[allow(dead_code)]
+#[path = "../src/runtime/int8_product.rs"]
+mod int8_product;
+#[allow(dead_code)]
 #[path = "../src/runtime/pointwise.rs"]
 mod pointwise;
 

@@ -60,8 +60,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let plan = crate::runtime::model::load_onnx(&bytes, side)
         .with_context(|| format!("preparing {}", path.display()))?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
-    // How many depthwise, 1×1 and k×k convs run fovea's ops (`runtime::depthwise`,
-    // `runtime::pointwise`, `runtime::dense_conv`) instead of tract's.
+    // How many depthwise, 1×1, int8 1×1 and k×k convs run fovea's ops (`runtime::depthwise`,
+    // `runtime::pointwise`, `runtime::int8_pointwise`, `runtime::dense_conv`) instead of
+    // tract's.
     let count = |name: &str| {
         plan.model()
             .nodes()
@@ -69,9 +70,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .filter(|n| n.op().name() == name)
             .count()
     };
-    let (fovea_depthwise, fovea_pointwise, fovea_dense) = (
+    let (fovea_depthwise, fovea_pointwise, fovea_int8_pointwise, fovea_dense) = (
         count("FoveaDepthwise"),
         count("FoveaPointwise"),
+        count("FoveaInt8Pointwise"),
         count("FoveaDenseConv"),
     );
 
@@ -107,6 +109,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "load_ms": load_ms,
         "fovea_depthwise": fovea_depthwise,
         "fovea_pointwise": fovea_pointwise,
+        "fovea_int8_pointwise": fovea_int8_pointwise,
         "fovea_dense": fovea_dense,
         "peak_rss_mb": peak_rss_mb(),
     });

@@ -19,6 +19,7 @@ use tract_core::ops::math::{Max, Min};
 
 use super::dense_conv::DenseConv;
 use super::depthwise::Depthwise;
+use super::int8_pointwise::Int8Pointwise;
 use super::pointwise::Pointwise;
 
 /// An activation a fovea op applies to its own outputs.
@@ -80,6 +81,8 @@ pub fn fuse(model: &mut TypedModel) -> TractResult<usize> {
         } else if let Some(p) = conv.op_as::<Pointwise>() {
             Box::new(p.with_activation(Activation::Relu6))
         } else if let Some(p) = conv.op_as::<DenseConv>() {
+            Box::new(p.with_activation(Activation::Relu6))
+        } else if let Some(p) = conv.op_as::<Int8Pointwise>() {
             Box::new(p.with_activation(Activation::Relu6))
         } else {
             continue;

@@ -68,13 +68,20 @@ impl FakeQuant {
 #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma", "aarch64+neon"))]
 fn round_trip(xs: &[f32], ys: &mut [MaybeUninit<f32>], s: f32, z: f32, s_out: f32, z_out: f32) {
     for (x, y) in xs.iter().zip(ys) {
-        let v = x * s;
-        let q = ((v + ROUNDER) - ROUNDER + z).clamp(0.0, 255.0);
-        // A NaN quantizes to the zero point (tract's `as i32` of a NaN is 0).
-        let q = if v.is_nan() { z } else { q };
         // q and z' are small integers, exact in f32: the same product as tract's.
-        y.write((q - z_out) * s_out);
+        y.write((level(*x, s, z) - z_out) * s_out);
     }
+}
+
+/// tract's `QuantizeLinearU8` of `x` (multiplier `s`, zero point `z`): the uint8 level, as an
+/// f32 in `0 ..= 255`. fovea's int8 1×1 conv quantizes its input with this too
+/// ([`super::int8_product`]).
+#[inline(always)]
+pub(super) fn level(x: f32, s: f32, z: f32) -> f32 {
+    let v = x * s;
+    let q = ((v + ROUNDER) - ROUNDER + z).clamp(0.0, 255.0);
+    // A NaN quantizes to the zero point (tract's `as i32` of a NaN is 0).
+    if v.is_nan() { z } else { q }
 }
 
 impl Op for FakeQuant {

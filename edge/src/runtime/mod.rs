@@ -14,6 +14,8 @@ pub mod dense_conv;
 pub mod depthwise;
 pub mod fake_quant;
 pub mod heap;
+pub mod int8_pointwise;
+mod int8_product;
 pub mod model;
 pub mod outcome;
 pub mod plane_sum;

@@ -60,6 +60,7 @@ pub fn decluttered(mut proto: ModelProto, side: usize) -> anyhow::Result<TypedMo
 /// Places fovea's ops in tract's decluttered `model` (the ones [`load_proto`] lists), then
 /// optimizes and plans it.
 pub fn plan_decluttered(mut model: TypedModel) -> anyhow::Result<Plan> {
+    super::int8_pointwise::replace(&mut model).context("placing fovea's int8 1×1 convolutions")?;
     super::depthwise::replace(&mut model).context("placing fovea's depthwise convolution")?;
     super::pointwise::replace(&mut model).context("placing fovea's 1×1 convolutions")?;
     super::dense_conv::replace(&mut model).context("placing fovea's k×k convolution")?;

@@ -35,14 +35,14 @@ use super::activation::Activation;
 #[derive(Debug, Clone)]
 pub struct Pointwise {
     /// The input's shape: `[.., C_in, H, W]`, any leading axes of size 1.
-    input: TVec<usize>,
+    pub(super) input: TVec<usize>,
     /// The output's shape: `[.., C_out, H, W]`, any leading axes of size 1.
-    output: TVec<usize>,
+    pub(super) output: TVec<usize>,
     c_out: usize,
     /// `[C_out, C_in]`, row-major.
-    weights: Arc<[f32]>,
+    pub(super) weights: Arc<[f32]>,
     /// `[C_out]`.
-    bias: Option<Arc<[f32]>>,
+    pub(super) bias: Option<Arc<[f32]>>,
     /// Applied to the outputs after the bias, tile by tile ([`super::activation::fuse`]).
     activation: Option<Activation>,
 }
@@ -408,8 +408,9 @@ pub fn replace_where(
 }
 
 /// The [`Pointwise`] equal to `einsum` at `node` (and to the bias `Add` after it, whose node
-/// is returned too), if it covers it and `take` takes it.
-fn covered(
+/// is returned too), if it covers it and `take` takes it. fovea's int8 1×1 conv reads the
+/// same convs through this ([`super::int8_pointwise`]).
+pub(super) fn covered(
     model: &TypedModel,
     node: &TypedNode,
     einsum: &EinSum,

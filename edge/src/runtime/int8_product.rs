@@ -1,0 +1,501 @@
+//! The integer product under fovea's int8 1×1 convolution ([`super::int8_pointwise`]): each
+//! pixel's channels quantized to uint8 as they are packed, multiplied with int8 weights into
+//! exact i32 sums, and only the sums scaled back to f32.
+//!
+//! Layout: pixels go in blocks of 16 ([`LANES`], one 512-bit vector of i32 sums), channels in
+//! groups of 4; a block's group is 16 words of 4 uint8 each (pixel `l`'s 4 channels in word `l`),
+//! and a block's groups follow each other. The weights of 8 output channels ([`ROWS`]) are, per
+//! group, 8 words of 4 int8. One step of the kernel is then a `u8·i8` dot product of 4 channels
+//! per lane: AVX-512 VNNI's `vpdpbusd`, 64 multiply-adds in one instruction, where the f32 kernels
+//! do 16. The kernel keeps 8 rows × 2 blocks of sums (16 vectors) in registers.
+//!
+//! Where the CPU has no VNNI (AVX2-only x86, and every ARM board: the Cortex-A53/A72 have no
+//! dot-product instructions, and a portable `sdot` intrinsic is not stable in Rust 1.95), the
+//! same sums come from a portable loop: the same integers, slower. The f32 values that leave
+//! here are computed from the sums by one expression on every target, so x86 and ARM agree bit
+//! for bit (tested by the aarch64 check of `scripts/build-edge-arm.sh`).
+//!
+//! Exactness: a sum of `C_in` products of a uint8 and an int8 is below 2³¹ for `C_in` up to
+//! 66 313 (255·127·C_in), far above EfficientNet's widest 1×1 input (B7: 3 840).
+use std::mem::MaybeUninit;
+
+use multiversion::multiversion;
+use rayon::prelude::*;
+
+use super::activation::Activation;
+use super::fake_quant::level;
+use super::pointwise::SharedOut;
+
+/// Pixels per block: the i32 lanes of a 512-bit vector.
+pub(super) const LANES: usize = 16;
+/// Output channels per step of the kernel.
+pub(super) const ROWS: usize = 8;
+/// Bytes of packed input a tile aims at (this CPU's L1 data cache is 32 KiB).
+const TILE_BYTES: usize = 32 << 10;
+
+/// An int8 weight matrix `[C_out, C_in]` as the kernel reads it, with what turns its sums into
+/// the convolution's outputs.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Int8Weights {
+    c_in: usize,
+    c_out: usize,
+    /// `C_in / 4`, rounded up.
+    groups: usize,
+    /// `[C_out / ROWS (rounded up)][groups][ROWS]`, each word 4 int8 (channels `4g .. 4g + 4`,
+    /// the first in the low byte); padding channels and rows are 0.
+    words: Vec<u32>,
+    /// Per output channel: `z' · Σ w`, what the input's zero point adds to the sum.
+    offsets: Vec<i32>,
+    /// Per output channel: the input's scale times the weights' scale.
+    scales: Vec<f32>,
+    /// Per output channel (zeros without a bias).
+    bias: Vec<f32>,
+}
+
+impl Eq for Int8Weights {}
+
+impl Int8Weights {
+    /// `w` (`[C_out, C_in]` row-major) with one scale per row (`row_scales`), for inputs
+    /// dequantized as `(q − x_zero) · x_scale`, plus `bias`.
+    pub(super) fn new(
+        w: &[i8],
+        c_out: usize,
+        c_in: usize,
+        row_scales: &[f32],
+        (x_scale, x_zero): (f32, i32),
+        bias: Option<&[f32]>,
+    ) -> Self {
+        assert!(
+            w.len() == c_out * c_in
+                && row_scales.len() == c_out
+                && bias.is_none_or(|b| b.len() == c_out)
+                && c_in > 0,
+            "int8 weights: sizes {c_out}×{c_in}"
+        );
+        let groups = c_in.div_ceil(4);
+        let row_blocks = c_out.div_ceil(ROWS);
+        let mut words = vec![0u32; row_blocks * groups * ROWS];
+        for o in 0..c_out {
+            for i in 0..c_in {
+                let at = ((o / ROWS) * groups + i / 4) * ROWS + o % ROWS;
+                words[at] |= u32::from(w[o * c_in + i] as u8) << (8 * (i % 4));
+            }
+        }
+        let offsets = (0..c_out)
+            .map(|o| {
+                let sum: i32 = w[o * c_in..][..c_in].iter().map(|&v| i32::from(v)).sum();
+                x_zero * sum
+            })
+            .collect();
+        Int8Weights {
+            c_in,
+            c_out,
+            groups,
+            words,
+            offsets,
+            scales: row_scales.iter().map(|s| x_scale * s).collect(),
+            bias: bias.map_or_else(|| vec![0.0; c_out], <[f32]>::to_vec),
+        }
+    }
+
+    /// `(C_in, C_out)`.
+    pub(super) fn dims(&self) -> (usize, usize) {
+        (self.c_in, self.c_out)
+    }
+}
+
+/// How the input is quantized: tract's `QuantizeLinearU8` multiplier (1 / ONNX's scale) and
+/// zero point.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Quantize {
+    pub(super) scale: f32,
+    pub(super) zero_point: f32,
+}
+
+/// Which kernel computes the sums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kernel {
+    /// AVX-512 VNNI's `vpdpbusd`.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    Vnni,
+    /// The portable loop.
+    Portable,
+}
+
+impl Kernel {
+    /// The fastest kernel this CPU runs.
+    pub(super) fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vnni")
+        {
+            return Kernel::Vnni;
+        }
+        Kernel::Portable
+    }
+}
+
+/// `out = act(scale · (W · (q(x) − z')) + b)`, `out` row-major `C_out × hw`, every element
+/// written, for `x` row-major `C_in × hw`. Pixel tiles (and, when there are fewer tiles than
+/// twice the threads, ranges of output channels) split over rayon's current pool when
+/// `parallel`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn product(
+    x: &[f32],
+    hw: usize,
+    quantize: Quantize,
+    w: &Int8Weights,
+    act: Option<Activation>,
+    kernel: Kernel,
+    parallel: bool,
+    out: &mut [MaybeUninit<f32>],
+) {
+    assert!(
+        x.len() == w.c_in * hw && out.len() == w.c_out * hw,
+        "int8 product: {}×{} weights, {hw} pixels, {} inputs, {} outputs",
+        w.c_out,
+        w.c_in,
+        x.len(),
+        out.len()
+    );
+    if out.is_empty() {
+        return;
+    }
+    let blocks = hw.div_ceil(LANES);
+    // An even number of blocks per tile (the kernel takes two at a time).
+    let tile_blocks = (TILE_BYTES / (w.groups * 4 * LANES))
+        .clamp(2, 64)
+        .min(blocks.next_multiple_of(2))
+        & !1;
+    let tiles = blocks.div_ceil(tile_blocks);
+    let row_blocks = w.c_out.div_ceil(ROWS);
+    let threads = if parallel {
+        rayon::current_num_threads().max(1)
+    } else {
+        1
+    };
+    let row_parts = if tiles < 2 * threads {
+        (2 * threads).div_ceil(tiles).min(row_blocks)
+    } else {
+        1
+    };
+    let dst = SharedOut(out.as_mut_ptr().cast::<f32>());
+    let item = |i: usize, buf: &mut Vec<u32>| {
+        let (t, part) = (i / row_parts, i % row_parts);
+        let first = t * tile_blocks;
+        let n = tile_blocks.min(blocks - first).next_multiple_of(2);
+        buf.resize(n * w.groups * LANES, 0);
+        pack(x, w.c_in, hw, quantize, first, n, buf);
+        let rows = part * row_blocks / row_parts..(part + 1) * row_blocks / row_parts;
+        // SAFETY: items cover disjoint (pixel tile × row range) parts of `out` (c_out·hw
+        // values, asserted), so no two write the same element.
+        unsafe { tile(buf, w, first, n, rows, hw, act, kernel, dst) };
+    };
+    let items = tiles * row_parts;
+    if parallel && items > 1 {
+        (0..items)
+            .into_par_iter()
+            .for_each_init(Vec::new, |buf, i| item(i, buf));
+    } else {
+        let mut buf = Vec::new();
+        (0..items).for_each(|i| item(i, &mut buf));
+    }
+}
+
+/// Packs blocks `first .. first + n` of `x` quantized (see the module doc for the layout):
+/// `buf[(b·groups + g)·LANES + l]` holds pixel `(first + b)·LANES + l`'s channels `4g .. 4g + 4`;
+/// pixels past `hw` and channels past `c_in` are 0.
+#[multiversion(targets("x86_64+avx512f+avx512bw", "x86_64+avx2+fma", "aarch64+neon"))]
+fn pack(x: &[f32], c_in: usize, hw: usize, q: Quantize, first: usize, n: usize, buf: &mut [u32]) {
+    let groups = c_in.div_ceil(4);
+    // The level is an integer in 0 ..= 255, so adding 2²³ puts it in the low bits of the f32's
+    // mantissa: taking it from there vectorizes to plain integer ops, where `as u32` (a
+    // saturating conversion) made this loop the run's slowest (`perf`: 19 % of B0's `compute`
+    // form, over the kernel's 11 %).
+    let byte = |v: f32| (level(v, q.scale, q.zero_point) + 8_388_608.0).to_bits() & 0xff;
+    for g in 0..groups {
+        let full = 4 * g + 4 <= c_in;
+        for b in 0..n {
+            let p = (first + b) * LANES;
+            let dst = &mut buf[(b * groups + g) * LANES..][..LANES];
+            if full && p + LANES <= hw {
+                let row = |c: usize| &x[(4 * g + c) * hw + p..][..LANES];
+                let (r0, r1, r2, r3) = (row(0), row(1), row(2), row(3));
+                for l in 0..LANES {
+                    dst[l] = byte(r0[l]) | byte(r1[l]) << 8 | byte(r2[l]) << 16 | byte(r3[l]) << 24;
+                }
+            } else {
+                for (l, d) in dst.iter_mut().enumerate() {
+                    *d = (0..4)
+                        .filter(|c| 4 * g + c < c_in && p + l < hw)
+                        .map(|c| byte(x[(4 * g + c) * hw + p + l]) << (8 * c))
+                        .fold(0, |a, v| a | v);
+                }
+            }
+        }
+    }
+}
+
+/// The outputs of one packed tile (`n` blocks from block `first`) for the row blocks `rows`.
+///
+/// # Safety
+/// `out` must be valid for writes of `c_out·hw` values, none of which another thread touches
+/// in these rows and pixels meanwhile.
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile(
+    buf: &[u32],
+    w: &Int8Weights,
+    first: usize,
+    n: usize,
+    rows: std::ops::Range<usize>,
+    hw: usize,
+    act: Option<Activation>,
+    kernel: Kernel,
+    out: SharedOut,
+) {
+    let g = w.groups;
+    let mut sums = [[0i32; 2 * LANES]; ROWS];
+    for rb in rows {
+        let weights = &w.words[rb * g * ROWS..][..g * ROWS];
+        for pair in (0..n).step_by(2) {
+            let a = &buf[pair * g * LANES..][..2 * g * LANES];
+            match kernel {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `Vnni` comes from `Kernel::detect` (or a test on a CPU that has it).
+                Kernel::Vnni => unsafe { sums_vnni(a, weights, g, &mut sums) },
+                _ => sums_portable(a, weights, g, &mut sums),
+            }
+            // The pair's first block holds pixels (only the padding block after it may not).
+            let p = (first + pair) * LANES;
+            let cols = (hw - p).min(2 * LANES);
+            for (r, row_sums) in sums.iter().enumerate() {
+                let o = rb * ROWS + r;
+                if o >= w.c_out {
+                    break;
+                }
+                // SAFETY: row o's pixels p .. p + cols lie inside `out` (o < c_out, p + cols
+                // ≤ hw); the caller's contract gives this thread those elements.
+                let dst = unsafe { std::slice::from_raw_parts_mut(out.at(o * hw + p), cols) };
+                finish(row_sums, w.offsets[o], w.scales[o], w.bias[o], dst);
+                if let Some(a) = act {
+                    a.apply(dst);
+                }
+            }
+        }
+    }
+}
+
+/// One output row's values from its sums: `(sum − offset) · scale + bias`, the same
+/// expression (no fused multiply-add) on every target.
+#[inline]
+fn finish(sums: &[i32; 2 * LANES], offset: i32, scale: f32, bias: f32, dst: &mut [f32]) {
+    for (d, &s) in dst.iter_mut().zip(sums) {
+        *d = (s - offset) as f32 * scale + bias;
+    }
+}
+
+/// Sums of two blocks (`a`: block 0's groups then block 1's) with 8 rows of weights
+/// (`w[g·ROWS + r]`), over `groups` groups, by `vpdpbusd`.
+///
+/// # Safety
+/// The CPU must have AVX-512F and AVX-512 VNNI.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vnni")]
+unsafe fn sums_vnni(a: &[u32], w: &[u32], groups: usize, sums: &mut [[i32; 2 * LANES]; ROWS]) {
+    use std::arch::x86_64::*;
+    assert!(a.len() == 2 * groups * LANES && w.len() == groups * ROWS);
+    let mut acc = [[_mm512_setzero_si512(); 2]; ROWS];
+    for g in 0..groups {
+        // SAFETY: both loads read 16 words inside `a` (asserted length).
+        let (a0, a1) = unsafe {
+            (
+                _mm512_loadu_si512(a.as_ptr().add(g * LANES).cast()),
+                _mm512_loadu_si512(a.as_ptr().add((groups + g) * LANES).cast()),
+            )
+        };
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let b = _mm512_set1_epi32(w[g * ROWS + r] as i32);
+            acc[0] = _mm512_dpbusd_epi32(acc[0], a0, b);
+            acc[1] = _mm512_dpbusd_epi32(acc[1], a1, b);
+        }
+    }
+    for (row, acc) in sums.iter_mut().zip(acc) {
+        // SAFETY: each row holds 32 i32, two vectors' worth.
+        unsafe {
+            _mm512_storeu_si512(row.as_mut_ptr().cast(), acc[0]);
+            _mm512_storeu_si512(row.as_mut_ptr().add(LANES).cast(), acc[1]);
+        }
+    }
+}
+
+/// [`sums_vnni`]'s sums by a portable loop.
+#[multiversion(targets("x86_64+avx512f+avx512bw", "x86_64+avx2+fma", "aarch64+neon"))]
+fn sums_portable(a: &[u32], w: &[u32], groups: usize, sums: &mut [[i32; 2 * LANES]; ROWS]) {
+    for row in sums.iter_mut() {
+        row.fill(0);
+    }
+    for g in 0..groups {
+        for (r, row) in sums.iter_mut().enumerate() {
+            let wb = w[g * ROWS + r].to_le_bytes().map(|b| i32::from(b as i8));
+            for (j, s) in row.iter_mut().enumerate() {
+                let word = a[((j / LANES) * groups + g) * LANES + j % LANES];
+                let ab = word.to_le_bytes().map(i32::from);
+                *s += ab[0] * wb[0] + ab[1] * wb[1] + ab[2] * wb[2] + ab[3] * wb[3];
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use crate::runtime::depthwise::tests::values;
+
+    /// tract's uint8 level of each of `x`, computed independently of `fake_quant::level`'s
+    /// rounding trick: `clamp(round_ties_even(x·s) + z, 0, 255)`, a NaN at `z`.
+    pub(in crate::runtime) fn levels(x: &[f32], q: Quantize) -> Vec<i64> {
+        x.iter()
+            .map(|&v| {
+                let t = v * q.scale;
+                if t.is_nan() {
+                    q.zero_point as i64
+                } else {
+                    (t.round_ties_even() + q.zero_point).clamp(0.0, 255.0) as i64
+                }
+            })
+            .collect()
+    }
+
+    /// Int8 weights from `seed`: `c_out × c_in` levels in −127 ..= 127.
+    pub(in crate::runtime) fn int8_levels(len: usize, seed: u32) -> Vec<i8> {
+        values(len, seed)
+            .iter()
+            .map(|v| (v * 127.49).round() as i8)
+            .collect()
+    }
+
+    /// The product by hand: i64 sums of `(q_x − z') · q_w`, each then scaled and biased as
+    /// `finish` does.
+    #[allow(clippy::too_many_arguments)]
+    fn reference(
+        x: &[f32],
+        hw: usize,
+        q: Quantize,
+        w: &[i8],
+        (c_out, c_in): (usize, usize),
+        row_scales: &[f32],
+        (xs, xz): (f32, i32),
+        bias: &[f32],
+    ) -> Vec<f32> {
+        let qx = levels(x, q);
+        let mut y = vec![0.0; c_out * hw];
+        for o in 0..c_out {
+            for p in 0..hw {
+                let sum: i64 = (0..c_in)
+                    .map(|i| i64::from(w[o * c_in + i]) * (qx[i * hw + p] - i64::from(xz)))
+                    .sum();
+                y[o * hw + p] = sum as f32 * (xs * row_scales[o]) + bias[o];
+            }
+        }
+        y
+    }
+
+    /// Bit for bit the hand-computed product, on both kernels (VNNI where this CPU has it),
+    /// on one thread and split over two: channel counts that fill groups of 4 and that do not
+    /// (3, 37), planes of one partial block (17 pixels) up to many tiles (1 000, whose last
+    /// block is partial), output channels short of a row block (5) and many (96), inputs that
+    /// clamp at 0 and at 255, and a NaN (quantized to the zero point).
+    #[test]
+    fn sums_equal_the_hand_computed_product_bit_for_bit() {
+        let cases = [
+            (3, 5, 17),
+            (16, 96, 400),
+            (37, 24, 49),
+            (96, 16, 1000),
+            (1152, 40, 49),
+        ];
+        let mut kernels = vec![Kernel::Portable];
+        if Kernel::detect() == Kernel::Vnni {
+            kernels.push(Kernel::Vnni);
+        } else {
+            eprintln!("this CPU has no AVX-512 VNNI: only the portable kernel is tested");
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        for (k, (c_in, c_out, hw)) in cases.into_iter().enumerate() {
+            let seed = 7 * k as u32;
+            let mut x: Vec<f32> = values(c_in * hw, seed).iter().map(|v| v * 3.0).collect();
+            x[hw / 2] = f32::NAN;
+            let q = Quantize {
+                scale: 60.0,
+                zero_point: 100.0,
+            };
+            let w = int8_levels(c_out * c_in, seed + 1);
+            let scales: Vec<f32> = values(c_out, seed + 2)
+                .iter()
+                .map(|v| 0.01 + v.abs() / 50.0)
+                .collect();
+            let bias = values(c_out, seed + 3);
+            let dq = (1.0 / 60.0, 100);
+            let packed = Int8Weights::new(&w, c_out, c_in, &scales, dq, Some(&bias));
+            let want = reference(&x, hw, q, &w, (c_out, c_in), &scales, dq, &bias);
+            let qx = levels(&x, q);
+            assert!(
+                qx.contains(&0) && qx.contains(&255),
+                "the case reaches both clamps"
+            );
+            for &kernel in &kernels {
+                for parallel in [false, true] {
+                    let mut out = vec![MaybeUninit::new(f32::NAN); c_out * hw];
+                    let mut run = || product(&x, hw, q, &packed, None, kernel, parallel, &mut out);
+                    if parallel {
+                        pool.install(run)
+                    } else {
+                        run()
+                    }
+                    let got: Vec<f32> = out.iter().map(|v| unsafe { v.assume_init() }).collect();
+                    let what = format!("{c_in}→{c_out} on {hw}, {kernel:?}, parallel {parallel}");
+                    for (at, (a, b)) in want.iter().zip(&got).enumerate() {
+                        assert!(
+                            a.to_bits() == b.to_bits(),
+                            "{what}: y[{at}] want {a}, got {b}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// With ReLU6 the outputs are the product's, clamped to 0 ..= 6.
+    #[test]
+    fn relu6_clamps_the_outputs() {
+        let (c_in, c_out, hw) = (8, 8, 64);
+        let x: Vec<f32> = values(c_in * hw, 3).iter().map(|v| v * 2.0).collect();
+        let q = Quantize {
+            scale: 50.0,
+            zero_point: 128.0,
+        };
+        let w = int8_levels(c_out * c_in, 4);
+        let scales = vec![0.02; c_out];
+        let dq = (0.02, 128);
+        let packed = Int8Weights::new(&w, c_out, c_in, &scales, dq, None);
+        let want = reference(&x, hw, q, &w, (c_out, c_in), &scales, dq, &[0.0; 8]);
+        let mut out = vec![MaybeUninit::new(f32::NAN); c_out * hw];
+        product(
+            &x,
+            hw,
+            q,
+            &packed,
+            Some(Activation::Relu6),
+            Kernel::detect(),
+            false,
+            &mut out,
+        );
+        assert!(want.iter().any(|&v| v < 0.0) && want.iter().any(|&v| v > 6.0));
+        for (a, b) in want.iter().zip(&out) {
+            assert_eq!(a.clamp(0.0, 6.0), unsafe { b.assume_init() });
+        }
+    }
+}
