@@ -141,20 +141,7 @@ impl TypedOp for FakeQuant {
 pub fn fuse(model: &mut TypedModel) -> TractResult<usize> {
     let mut fused = 0;
     for id in model.eval_order()? {
-        let node = model.node(id);
-        let Some(q) = node
-            .op_as::<ElementWiseOp>()
-            .and_then(|e| e.0.downcast_ref::<QuantizeLinearU8>())
-        else {
-            continue;
-        };
-        if model.outlet_fact(node.inputs[0])?.datum_type != f32::datum_type() {
-            continue;
-        }
-        let Some(dq_node) = only_reader(model, OutletId::new(id, 0))? else {
-            continue;
-        };
-        let Some(dq) = dq_node.op_as::<DequantizeLinearF32>() else {
+        let Some((node, q, dq_node, dq)) = pair_at(model, id)? else {
             continue;
         };
         let op = FakeQuant {
@@ -171,6 +158,38 @@ pub fn fuse(model: &mut TypedModel) -> TractResult<usize> {
         fused += 1;
     }
     Ok(fused)
+}
+
+/// The nodes and ops of an f32 `QuantizeLinearU8` at node `id` whose output only a
+/// `DequantizeLinearF32` reads (what [`fuse`] and fovea's int8 1×1 conv look for).
+#[allow(clippy::type_complexity)]
+pub(super) fn pair_at(
+    model: &TypedModel,
+    id: usize,
+) -> TractResult<
+    Option<(
+        &TypedNode,
+        &QuantizeLinearU8,
+        &TypedNode,
+        &DequantizeLinearF32,
+    )>,
+> {
+    let node = model.node(id);
+    let Some(q) = node
+        .op_as::<ElementWiseOp>()
+        .and_then(|e| e.0.downcast_ref::<QuantizeLinearU8>())
+    else {
+        return Ok(None);
+    };
+    if model.outlet_fact(node.inputs[0])?.datum_type != f32::datum_type() {
+        return Ok(None);
+    }
+    let Some(dq_node) = only_reader(model, OutletId::new(id, 0))? else {
+        return Ok(None);
+    };
+    Ok(dq_node
+        .op_as::<DequantizeLinearF32>()
+        .map(|dq| (node, q, dq_node, dq)))
 }
 
 #[cfg(test)]

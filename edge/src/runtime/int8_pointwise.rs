@@ -21,13 +21,17 @@
 //! `(Σ q_w·q_x − z'·Σ q_w) · (s' · s_w) + b` in f32, where tract computes `Σ fl(w · x) + b` in f32:
 //! the same value up to the rounding of an f32 sum (tested below against tract's chain within
 //! that bound, and the sums bit for bit against an i64 reference).
+//!
+//! Only CHW layouts are taken (as [`super::pointwise`]): on aarch64 tract 0.23.9 declutters
+//! some models' 1×1 convs into a channels-last `EinSum` (a 64 px Lite0: 21 of 22), which stay
+//! f32 there. A whole model's outputs can move by more than one conv's rounding: an f32 sum on
+//! the other side of a uint8 rounding boundary moves that activation a whole level in the next
+//! quantize (B0 224: logits 8e-4 from tract's f32 chain; Lite0: 4.5e-2 of 7.4).
 use std::mem::MaybeUninit;
 use std::sync::Arc;
 
 use tract_core::internal::*;
 use tract_core::ops::einsum::EinSum;
-use tract_core::ops::element_wise::ElementWiseOp;
-use tract_core::ops::quant::{DequantizeLinearF32, QuantizeLinearU8};
 use tract_linalg::multithread::{Executor, current_tract_executor};
 
 use super::activation::{Activation, only_reader};
@@ -164,20 +168,7 @@ pub fn replace(model: &mut TypedModel) -> TractResult<usize> {
     let kernel = Kernel::detect();
     let mut replaced = 0;
     for id in model.eval_order()? {
-        let q_node = model.node(id);
-        let Some(q) = q_node
-            .op_as::<ElementWiseOp>()
-            .and_then(|e| e.0.downcast_ref::<QuantizeLinearU8>())
-        else {
-            continue;
-        };
-        if model.outlet_fact(q_node.inputs[0])?.datum_type != f32::datum_type() {
-            continue;
-        }
-        let Some(dq_node) = only_reader(model, OutletId::new(id, 0))? else {
-            continue;
-        };
-        let Some(dq) = dq_node.op_as::<DequantizeLinearF32>() else {
+        let Some((q_node, q, dq_node, dq)) = super::fake_quant::pair_at(model, id)? else {
             continue;
         };
         let Some(conv) = only_reader(model, OutletId::new(dq_node.id, 0))? else {
@@ -239,7 +230,7 @@ mod tests {
     use tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
     use tract_core::ops::math::{max, min};
     use tract_core::ops::nn::DataFormat;
-    use tract_core::ops::quant::quantize_linear_u8;
+    use tract_core::ops::quant::{DequantizeLinearF32, quantize_linear_u8};
     use tract_linalg::multithread::multithread_tract_scope;
 
     /// The input's quantization in these tests: ONNX scale 1/40, zero point 90.

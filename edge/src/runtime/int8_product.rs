@@ -11,9 +11,11 @@
 //!
 //! Where the CPU has no VNNI (AVX2-only x86, and every ARM board: the Cortex-A53/A72 have no
 //! dot-product instructions, and a portable `sdot` intrinsic is not stable in Rust 1.95), the
-//! same sums come from a portable loop: the same integers, slower. The f32 values that leave
-//! here are computed from the sums by one expression on every target, so x86 and ARM agree bit
-//! for bit (tested by the aarch64 check of `scripts/build-edge-arm.sh`).
+//! same sums come from a portable loop: the same integers, slower (its speed on an ARM board is
+//! not measured). The f32 values that leave here are computed from the sums by one expression
+//! on every target, so both kernels give the same values bit for bit (tested below; the tests
+//! also pass under qemu-aarch64, run by hand with `cargo test --profile device --target
+//! aarch64-unknown-linux-gnu`).
 //!
 //! Exactness: a sum of `C_in` products of a uint8 and an int8 is below 2³¹ for `C_in` up to
 //! 66 313 (255·127·C_in), far above EfficientNet's widest 1×1 input (B7: 3 840).
