@@ -176,7 +176,8 @@ pub(super) fn product(
     } else {
         1
     };
-    let row_parts = if tiles < 2 * threads {
+    // Only a pool splits rows: each part packs its tile again.
+    let row_parts = if parallel && tiles < 2 * threads {
         (2 * threads).div_ceil(tiles).min(row_blocks)
     } else {
         1
@@ -276,9 +277,13 @@ unsafe fn tile(
                     break;
                 }
                 // SAFETY: row o's pixels p .. p + cols lie inside `out` (o < c_out, p + cols
-                // ≤ hw); the caller's contract gives this thread those elements.
-                let dst = unsafe { std::slice::from_raw_parts_mut(out.at(o * hw + p), cols) };
-                finish(row_sums, w.offsets[o], w.scales[o], w.bias[o], dst);
+                // ≤ hw); the caller's contract gives this thread those elements. `finish`
+                // writes all `cols` of them before the slice is made.
+                let dst = unsafe {
+                    let at = out.at(o * hw + p);
+                    finish(row_sums, w.offsets[o], w.scales[o], w.bias[o], at, cols);
+                    std::slice::from_raw_parts_mut(at, cols)
+                };
                 if let Some(a) = act {
                     a.apply(dst);
                 }
@@ -289,10 +294,22 @@ unsafe fn tile(
 
 /// One output row's values from its sums: `(sum − offset) · scale + bias`, the same
 /// expression (no fused multiply-add) on every target.
+/// Writes the first `cols` (≤ 32) values through `dst`, which may point at uninitialized memory.
+///
+/// # Safety
+/// `dst` must be valid for writes of `cols` f32s.
 #[inline]
-fn finish(sums: &[i32; 2 * LANES], offset: i32, scale: f32, bias: f32, dst: &mut [f32]) {
-    for (d, &s) in dst.iter_mut().zip(sums) {
-        *d = (s - offset) as f32 * scale + bias;
+unsafe fn finish(
+    sums: &[i32; 2 * LANES],
+    offset: i32,
+    scale: f32,
+    bias: f32,
+    dst: *mut f32,
+    cols: usize,
+) {
+    for (l, &s) in sums[..cols].iter().enumerate() {
+        // SAFETY: l < cols, inside what the caller gives.
+        unsafe { dst.add(l).write((s - offset) as f32 * scale + bias) };
     }
 }
 
