@@ -293,8 +293,7 @@ unsafe fn tile(
 }
 
 /// One output row's values from its sums: `(sum − offset) · scale + bias`, the same
-/// expression (no fused multiply-add) on every target.
-/// Writes the first `cols` (≤ 32) values through `dst`, which may point at uninitialized memory.
+/// expression (no fused multiply-add) on every target. Writes the first `cols` (≤ 32) values through `dst`, which may point at uninitialized memory.
 ///
 /// # Safety
 /// `dst` must be valid for writes of `cols` f32s.
