@@ -5,15 +5,16 @@
 //!   cargo run --release -p fovea-edge --example nnef_load convert MODEL.onnx OUT.nnef.tar [SIDE]
 //!   cargo run --release -p fovea-edge --example nnef_load load FILE [SIDE]
 //!
-//! The NNEF form is tract's decluttered model as `edge`'s loader makes it before placing fovea's
-//! ops (`model::decluttered`), written by tract-nnef with its `tract_core` extension.
-//! `compare` converts once, then times ROUNDS (default 5) alternating loads of each form to a
-//! runnable plan with fovea's ops placed (`model::plan_decluttered`, the same for both): ONNX =
-//! decode, dequantization fold, import, typing and declutter; NNEF = reading the tar and tract's
-//! declutter of what it read. It prints the medians per phase, both files' sizes, whether the two
-//! plans give the same outputs bit for bit on one input (and their largest difference) and which
-//! fovea ops each plan runs. `load` loads one file as the screener does (its bytes freed before
-//! tract's copy, under `heap::loading`), runs it once and prints the load time and the process's
+//! The NNEF form is tract's own decluttered model of what `edge`'s loader reads (`model::typed`,
+//! then tract's declutter: the writer knows tract's ops, not fovea's), written by tract-nnef with
+//! its `tract_core` extension. `compare` converts once, then times ROUNDS (default 5)
+//! alternating loads of each form to a runnable plan with fovea's ops placed (fovea's declutter,
+//! `depthwise::declutter`, then `model::plan_decluttered`, the same for both): ONNX = decode,
+//! dequantization fold, import, typing and declutter; NNEF = reading the tar and the declutter of
+//! what it read. It prints the medians per phase, both files' sizes, whether the two plans give
+//! the same outputs bit for bit on one input (and their largest difference) and which fovea ops
+//! each plan runs. `load` loads one file as the screener does (its bytes freed before tract's
+//! copy, under `heap::loading`), runs it once and prints the load time and the process's
 //! peak RSS, one form per process.
 use std::time::Instant;
 
@@ -83,15 +84,18 @@ fn fovea_ops(plan: &model::Plan) -> std::collections::BTreeMap<String, usize> {
 }
 
 fn to_nnef(onnx: &[u8], side: usize) -> anyhow::Result<Vec<u8>> {
-    let m = model::decluttered(model::decode(onnx)?, side)?;
+    // tract's own declutter: the NNEF writer knows tract's ops, not fovea's depthwise op that
+    // `model::decluttered` places during the declutter.
+    let m = model::typed(model::decode(onnx)?, side)?.into_decluttered()?;
     tract_nnef::nnef().write_to_tar(&m, Vec::new())
 }
 
 fn nnef_decluttered(tar: &[u8]) -> anyhow::Result<TypedModel> {
-    let m = tract_nnef::nnef()
+    let mut m = tract_nnef::nnef()
         .model_for_read(&mut &tar[..])
         .context("tract cannot read the NNEF tar")?;
-    m.into_decluttered()
+    depthwise::declutter(&mut m)?;
+    Ok(m)
 }
 
 fn peak_rss_mib() -> anyhow::Result<f64> {
@@ -175,11 +179,12 @@ fn load(path: &str, side: usize) -> anyhow::Result<()> {
             drop(bytes);
             model::load_proto(proto, side)
         } else {
-            let m = tract_nnef::nnef()
+            let mut m = tract_nnef::nnef()
                 .model_for_read(&mut &bytes[..])
                 .context("tract cannot read the NNEF tar")?;
             drop(bytes);
-            model::plan_decluttered(m.into_decluttered()?)
+            depthwise::declutter(&mut m)?;
+            model::plan_decluttered(m)
         }
     })?;
     let load_ms = ms(t);

@@ -88,17 +88,29 @@ pub fn replace_convs<O: TypedOp>(
     covered: impl Fn(&TypedModel, &TypedNode, &Conv) -> TractResult<Option<O>>,
 ) -> TractResult<usize> {
     let mut replaced = 0;
+    while let Some(patch) = first_covered(model, &covered)? {
+        patch.apply(model)?;
+        replaced += 1;
+    }
+    Ok(replaced)
+}
+
+/// The patch swapping the first `Conv` node of `model` (in evaluation order) for which
+/// `covered` gives an op for that op, wired to the conv's input alone; `None` when no node is
+/// covered.
+pub fn first_covered<O: TypedOp>(
+    model: &TypedModel,
+    covered: impl Fn(&TypedModel, &TypedNode, &Conv) -> TractResult<Option<O>>,
+) -> TractResult<Option<TypedModelPatch>> {
     for id in model.eval_order()? {
         let node = model.node(id);
         let Some(conv) = node.op_as::<Conv>() else {
             continue;
         };
-        let Some(op) = covered(model, node, conv)? else {
-            continue;
-        };
-        let patch = TypedModelPatch::replace_single_op(model, node, &node.inputs[..1], op)?;
-        patch.apply(model)?;
-        replaced += 1;
+        if let Some(op) = covered(model, node, conv)? {
+            return TypedModelPatch::replace_single_op(model, node, &node.inputs[..1], op)
+                .map(Some);
+        }
     }
-    Ok(replaced)
+    Ok(None)
 }

@@ -37,9 +37,18 @@ pub fn load_proto(proto: ModelProto, side: usize) -> anyhow::Result<Plan> {
     plan_decluttered(decluttered(proto, side)?)
 }
 
-/// tract's decluttered form of `proto`, the input fixed to `[1, 3, side, side]`, the constant
-/// weight dequantization folded first: what [`load_proto`] places fovea's ops in.
-pub fn decluttered(mut proto: ModelProto, side: usize) -> anyhow::Result<TypedModel> {
+/// tract's decluttered form of `proto` ([`typed`]), fovea's depthwise op placed during the
+/// declutter ([`super::depthwise::declutter`]: on aarch64 tract alone would turn the model
+/// channels-last): what [`load_proto`] places fovea's other ops in.
+pub fn decluttered(proto: ModelProto, side: usize) -> anyhow::Result<TypedModel> {
+    let mut model = typed(proto, side)?;
+    super::depthwise::declutter(&mut model).context("tract cannot declutter the model")?;
+    Ok(model)
+}
+
+/// tract's typed form of `proto`, not yet decluttered: the input fixed to `[1, 3, side, side]`,
+/// the constant weight dequantization folded first.
+pub fn typed(mut proto: ModelProto, side: usize) -> anyhow::Result<TypedModel> {
     let shape = [1, 3, side, side];
     if let Some(graph) = proto.graph.as_mut() {
         shared::onnx::dequant::fold_constant_dequantize(graph)?;
@@ -53,7 +62,6 @@ pub fn decluttered(mut proto: ModelProto, side: usize) -> anyhow::Result<TypedMo
         .with_input_fact(0, f32::fact(shape).into())
         .with_context(|| format!("fixing the model input to {shape:?}"))?
         .into_typed()
-        .and_then(|m| m.into_decluttered())
         .context("tract cannot type the model")
 }
 
