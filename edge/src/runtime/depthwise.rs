@@ -172,6 +172,9 @@ pub fn declutter(model: &mut TypedModel) -> TractResult<()> {
         .passes
         .iter()
         .position(|p| format!("{p:?}") == "ChangeAxes")
+        // A tract that renamed the pass: placed last, the layout may move again on aarch64;
+        // `fovea_declutter_places_the_op_and_keeps_the_layout` under qemu-aarch64 and
+        // scripts/build-edge-arm.sh's `compute` tolerance would fail on it.
         .unwrap_or(optimizer.passes.len());
     optimizer.add_pass(at, Box::new(PlaceDepthwise));
     optimizer.optimize(model)
@@ -479,20 +482,16 @@ pub(super) mod tests {
             .to_vec()
     }
 
-    /// Asserts `a` within `bound(i)` of `b` at each value `i`; returns the largest difference.
-    fn assert_close(what: &str, a: &[f32], b: &[f32], bound: impl Fn(usize) -> f32) -> f32 {
+    /// Asserts `a` within `bound(i)` of `b` at each value `i`.
+    fn assert_close(what: &str, a: &[f32], b: &[f32], bound: impl Fn(usize) -> f32) {
         assert_eq!(a.len(), b.len(), "{what}: lengths");
-        let mut worst = 0f32;
         for (i, (x, y)) in a.iter().zip(b).enumerate() {
-            let d = (x - y).abs();
             assert!(
-                d <= bound(i),
+                (x - y).abs() <= bound(i),
                 "{what}: value {i}: {x} vs {y}, bound {}",
                 bound(i)
             );
-            worst = worst.max(d);
         }
-        worst
     }
 
     /// A chain's outputs against tract's: equal on x86 (tract's kernels there round each
