@@ -2,7 +2,7 @@
 # The device build: cross-compiles `edge` for aarch64 (the boards beside the cameras) with the
 # profile a board is flashed with (`device`: fat LTO, one codegen unit, panic=abort; from cold
 # on 2 cores 558 s against 478 s for `release`), runs it under qemu-aarch64 and checks it
-# computes what the x86 build computes:
+# computes what the x86 build computes (and runs edge's unit tests under qemu first):
 #   - `edge check` (decode + quality gate) on synthetic, real and DICOM captures: same JSON;
 #   - `edge screen` with a freshly trained, int8-quantized (`weights`), bundled and flashed
 #     model, and with its `compute` form (uint8 activations): probabilities within 1e-5, same
@@ -42,6 +42,13 @@ arm_edge="$tdir/$target/device/edge"
 [[ $(od -An -tx1 -j18 -N2 "$arm_edge" | tr -d ' \n') == b700 ]] ||
   { echo "$arm_edge is not an aarch64 ELF binary" >&2; exit 1; }
 qemu=(qemu-aarch64 -L /usr/aarch64-linux-gnu)
+
+# edge's unit tests in the same profile, run under qemu: tract's kernels differ by target (its
+# aarch64 depthwise fuses multiply-adds and asks for a channels-last layout), so the tests of
+# fovea's ops inside tract must pass on aarch64 too.
+echo "== cargo test --profile device -p fovea-edge --bins --target $target (qemu-aarch64)" >&2
+CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="${qemu[*]}" \
+  cargo test --profile device --quiet -p fovea-edge --bins --target "$target"
 
 echo "== x86 host and edge (debug) for the model and the reference run" >&2
 cargo build --quiet -p fovea-host -p fovea-edge
