@@ -2,7 +2,7 @@
 # The device build: cross-compiles `edge` for aarch64 (the boards beside the cameras) with the
 # profile a board is flashed with (`device`: fat LTO, one codegen unit, panic=abort; from cold
 # on 2 cores 558 s against 478 s for `release`), runs it under qemu-aarch64 and checks it
-# computes what the x86 build computes (and runs edge's unit tests under qemu first):
+# computes what the x86 build computes (and runs the unit tests of fovea's ops, shared::infer, under qemu first):
 #   - `edge check` (decode + quality gate) on synthetic, real and DICOM captures: same JSON;
 #   - `edge screen` with a freshly trained, int8-quantized (`weights`), bundled and flashed
 #     model, and with its `compute` form (uint8 activations): probabilities within 1e-5, same
@@ -43,12 +43,12 @@ arm_edge="$tdir/$target/device/edge"
   { echo "$arm_edge is not an aarch64 ELF binary" >&2; exit 1; }
 qemu=(qemu-aarch64 -L /usr/aarch64-linux-gnu)
 
-# edge's unit tests in the same profile, run under qemu: tract's kernels differ by target (its
-# aarch64 depthwise fuses multiply-adds and asks for a channels-last layout), so the tests of
-# fovea's ops inside tract must pass on aarch64 too.
-echo "== cargo test --profile device -p fovea-edge --bins --target $target (qemu-aarch64)" >&2
+# The unit tests of fovea's ops inside tract (shared::infer) in the same profile, run under
+# qemu: tract's kernels differ by target (its aarch64 depthwise fuses multiply-adds and asks for
+# a channels-last layout), so these tests must pass on aarch64 too.
+echo "== cargo test --profile device -p fovea-shared --features infer --lib --target $target infer:: (qemu-aarch64)" >&2
 CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="${qemu[*]}" \
-  cargo test --profile device --quiet -p fovea-edge --bins --target "$target"
+  cargo test --profile device --quiet -p fovea-shared --features infer --lib --target "$target" infer::
 
 echo "== x86 host and edge (debug) for the model and the reference run" >&2
 cargo build --quiet -p fovea-host -p fovea-edge
@@ -71,7 +71,7 @@ trap 'rm -rf "$tmp"' EXIT
   --out "$tmp/m.fovea" >/dev/null
 "$host" flash "$tmp/m.fovea" --to "$tmp/device" --trust "$tmp/k.key.pub" >/dev/null
 # The `compute` form too (uint8 Q/DQ on every conv input, calibrated on the run's images):
-# the device runs each pair as fovea's vectorized op (edge/src/runtime/fake_quant.rs), and
+# the device runs each pair as fovea's vectorized op (shared/src/infer/fake_quant.rs), and
 # each pair feeding a 1×1 conv as part of fovea's int8 conv where it can (see below).
 "$host" quantize --model "$tmp/model.onnx" --run "$tmp/run" --mode compute --max-drop 1 \
   --out "$tmp/model.qdq.onnx" >/dev/null
@@ -108,8 +108,8 @@ cp -a "$tmp/device-compute" "$tmp/device-compute-arm"
 "${qemu[@]}" "$arm_edge" screen --device "$tmp/device-compute-arm" "${images[@]}" \
   >"$tmp/screen-compute-arm.jsonl"
 # The `compute` form is held to the same 1e-5: both builds now run the same fovea ops (its
-# 1×1 convs as exact integer sums, edge/src/runtime/int8_pointwise.rs). Before fovea placed its
-# depthwise op during tract's declutter (edge/src/runtime/depthwise.rs, `declutter`), tract
+# 1×1 convs as exact integer sums, shared/src/infer/int8_pointwise.rs). Before fovea placed its
+# depthwise op during tract's declutter (shared/src/infer/depthwise.rs, `declutter`), tract
 # turned this model channels-last on aarch64, most 1×1 convs stayed f32 there and the two builds
 # were 9.47e-3 apart (a sum across a uint8 rounding boundary moves an activation a whole level);
 # measured after: 1.79e-7.

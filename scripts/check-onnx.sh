@@ -4,7 +4,7 @@
 # linear head), B3 (96 px, MLP head) and Lite0 (symmetric padding), each with reference
 # inputs (synthetic fundus photographs from `host synth`, plus real ones when cached) and the
 # host model's logits; trains a tiny Lite0 run and quantizes its export in both `host quantize`
-# modes (reference: tract's logits on the int8 file); then runs scripts/check_onnx.py:
+# modes (reference: the device runtime's logits on the int8 file, shared::infer); then runs scripts/check_onnx.py:
 # onnx.checker.check_model(full_check=True) and onnxruntime's logits against the reference.
 #
 # Env: FOVEA_CACHE (venv at $FOVEA_CACHE/venv-onnx, default ~/.cache/fovea), CARGO_TARGET_DIR.

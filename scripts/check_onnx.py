@@ -5,8 +5,9 @@ ONNX shape inference), the graph contract (input "input" [N, 3, S, S], output "l
 13; metadata keys), then onnxruntime on REF_DIR/reference.json's inputs, whose logits must
 match the reference logits within TOL. Exit status 1 on any failure.
 
-int8 files from `host quantize` (metadata key "quantization") carry tract's logits on the int8
-file as the reference. `weights` mode (int8 initializers + DequantizeLinear) is held to TOL too.
+int8 files from `host quantize` (metadata key "quantization") carry the device runtime's logits
+on the int8 file as the reference (tract with fovea's ops, shared::infer: a `compute` file's 1×1
+convolutions as exact integer sums). `weights` mode (int8 initializers + DequantizeLinear) is held to TOL too.
 `compute` mode (uint8 Q/DQ around every Conv input) is compared with onnxruntime's reference
 execution (graph optimizations off: each ONNX op as specified), holding the predicted class per
 image and max |difference| <= QDQ_REL x max |logit|: tract quantizes with x * (1/scale), the
@@ -53,7 +54,7 @@ def check(model_path, ref_dir):
     diff = float(np.abs(got - want).max())
     scale = float(np.abs(want).max())
     mode = json.loads(meta["quantization"])["mode"] if "quantization" in meta else None
-    what = f"int8 {mode}, reference tract" if mode else "fp32, reference host"
+    what = f"int8 {mode}, reference fovea runtime" if mode else "fp32, reference host"
     if mode == "compute":
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
@@ -64,7 +65,7 @@ def check(model_path, ref_dir):
         ok = spec.shape == want.shape and same and spec_diff <= QDQ_REL * scale
         print(
             f"{model_path}: checker ok, {meta['variant']} {meta['head']} head ({what}), "
-            f"{x.shape[0]} images, max |onnxruntime unoptimized - tract| = {spec_diff:.3e} "
+            f"{x.shape[0]} images, max |onnxruntime unoptimized - fovea runtime| = {spec_diff:.3e} "
             f"(max |logit| {scale:.3g}, same class: {same}; optimized onnxruntime: "
             f"{diff:.3e}, information only) -> {'ok' if ok else 'FAIL'}"
         )

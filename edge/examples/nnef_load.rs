@@ -5,11 +5,11 @@
 //!   cargo run --release -p fovea-edge --example nnef_load convert MODEL.onnx OUT.nnef.tar [SIDE]
 //!   cargo run --release -p fovea-edge --example nnef_load load FILE [SIDE]
 //!
-//! The NNEF form is tract's own decluttered model of what `edge`'s loader reads (`model::typed`,
+//! The NNEF form is tract's own decluttered model of what `edge`'s loader reads (`plan::typed`,
 //! then tract's declutter: the writer knows tract's ops, not fovea's), written by tract-nnef with
 //! its `tract_core` extension. `compare` converts once, then times ROUNDS (default 5)
 //! alternating loads of each form to a runnable plan with fovea's ops placed (fovea's declutter,
-//! `depthwise::declutter`, then `model::plan_decluttered`, the same for both): ONNX = decode,
+//! `depthwise::declutter`, then `plan::plan_decluttered`, the same for both): ONNX = decode,
 //! dequantization fold, import, typing and declutter; NNEF = reading the tar and the declutter of
 //! what it read. It prints the medians per phase, both files' sizes, whether the two plans give
 //! the same outputs bit for bit on one input (and their largest difference) and which fovea ops
@@ -19,33 +19,14 @@
 use std::time::Instant;
 
 use anyhow::Context;
+use shared::infer::{depthwise, plan};
 use tract_onnx::prelude::*;
 
-#[path = "../src/runtime/activation.rs"]
-mod activation;
-#[path = "../src/runtime/conv_patch.rs"]
-mod conv_patch;
-#[allow(dead_code)]
-#[path = "../src/runtime/dense_conv.rs"]
-mod dense_conv;
-#[allow(dead_code)]
-#[path = "../src/runtime/depthwise.rs"]
-mod depthwise;
-#[path = "../src/runtime/fake_quant.rs"]
-mod fake_quant;
 #[path = "../src/runtime/heap.rs"]
 mod heap;
-#[path = "../src/runtime/int8_pointwise.rs"]
-mod int8_pointwise;
-#[path = "../src/runtime/int8_product.rs"]
-mod int8_product;
 #[allow(dead_code)]
 #[path = "../src/runtime/model.rs"]
 mod model;
-#[path = "../src/runtime/plane_sum.rs"]
-mod plane_sum;
-#[path = "../src/runtime/pointwise.rs"]
-mod pointwise;
 
 fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e3
@@ -85,8 +66,8 @@ fn fovea_ops(plan: &model::Plan) -> std::collections::BTreeMap<String, usize> {
 
 fn to_nnef(onnx: &[u8], side: usize) -> anyhow::Result<Vec<u8>> {
     // tract's own declutter: the NNEF writer knows tract's ops, not fovea's depthwise op that
-    // `model::decluttered` places during the declutter.
-    let m = model::typed(model::decode(onnx)?, side)?.into_decluttered()?;
+    // `plan::decluttered` places during the declutter.
+    let m = plan::typed(model::decode(onnx)?, side)?.into_decluttered()?;
     tract_nnef::nnef().write_to_tar(&m, Vec::new())
 }
 
@@ -119,16 +100,16 @@ fn compare(path: &str, rounds: usize, side: usize) -> anyhow::Result<()> {
     let mut last = None;
     for _ in 0..rounds {
         let t = Instant::now();
-        let m = model::decluttered(model::decode(&onnx)?, side)?;
+        let m = plan::decluttered(model::decode(&onnx)?, side)?;
         o_import.push(ms(t));
         let t = Instant::now();
-        let a = model::plan_decluttered(m)?;
+        let a = plan::plan_decluttered(m)?;
         o_plan.push(ms(t));
         let t = Instant::now();
         let m = nnef_decluttered(&tar)?;
         n_read.push(ms(t));
         let t = Instant::now();
-        let b = model::plan_decluttered(m)?;
+        let b = plan::plan_decluttered(m)?;
         n_plan.push(ms(t));
         last = Some((a, b));
     }
@@ -184,7 +165,7 @@ fn load(path: &str, side: usize) -> anyhow::Result<()> {
                 .context("tract cannot read the NNEF tar")?;
             drop(bytes);
             depthwise::declutter(&mut m)?;
-            model::plan_decluttered(m)
+            Ok(plan::plan_decluttered(m)?)
         }
     })?;
     let load_ms = ms(t);

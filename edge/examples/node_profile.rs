@@ -13,32 +13,12 @@ use std::time::Instant;
 use tract_linalg::multithread::{Executor, current_tract_executor};
 use tract_onnx::prelude::*;
 
-#[path = "../src/runtime/conv_patch.rs"]
-mod conv_patch;
-#[allow(dead_code)]
-#[path = "../src/runtime/depthwise.rs"]
-mod depthwise;
 // The loader only; its run helpers go unused here.
-#[path = "../src/runtime/activation.rs"]
-mod activation;
-#[allow(dead_code)]
-#[path = "../src/runtime/dense_conv.rs"]
-mod dense_conv;
-#[path = "../src/runtime/fake_quant.rs"]
-mod fake_quant;
 #[path = "../src/runtime/heap.rs"]
 mod heap;
-#[path = "../src/runtime/int8_pointwise.rs"]
-mod int8_pointwise;
-#[path = "../src/runtime/int8_product.rs"]
-mod int8_product;
 #[allow(dead_code)]
 #[path = "../src/runtime/model.rs"]
 mod model;
-#[path = "../src/runtime/plane_sum.rs"]
-mod plane_sum;
-#[path = "../src/runtime/pointwise.rs"]
-mod pointwise;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);

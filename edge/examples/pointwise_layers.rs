@@ -1,4 +1,4 @@
-//! Per-layer benchmark of fovea's 1×1 convolution (`edge/src/runtime/pointwise.rs`) against
+//! Per-layer benchmark of fovea's 1×1 convolution (`shared/src/infer/pointwise.rs`) against
 //! tract's own (its `OptMatMul`) on EfficientNet-B0's 1×1 convs at 224 px, batch 1, one
 //! thread: each layer alone as a decluttered tract model, optimized as tract makes it and with
 //! the layer replaced by fovea's op, both timed in the same process, alternating.
@@ -9,34 +9,10 @@
 //! loader picks for that layer (`pointwise::replace`), and the B0 totals.
 use std::time::Instant;
 
+use shared::infer::pointwise;
 use tract_core::internal::*;
 use tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
 use tract_core::ops::nn::DataFormat;
-
-// Needed by pointwise.rs (its fused ReLU6); unused here.
-#[allow(dead_code)]
-#[path = "../src/runtime/activation.rs"]
-mod activation;
-#[allow(dead_code)]
-#[path = "../src/runtime/conv_patch.rs"]
-mod conv_patch;
-#[allow(dead_code)]
-#[path = "../src/runtime/dense_conv.rs"]
-mod dense_conv;
-#[allow(dead_code)]
-#[path = "../src/runtime/depthwise.rs"]
-mod depthwise;
-#[allow(dead_code)]
-#[path = "../src/runtime/fake_quant.rs"]
-mod fake_quant;
-#[allow(dead_code)]
-#[path = "../src/runtime/int8_pointwise.rs"]
-mod int8_pointwise;
-#[allow(dead_code)]
-#[path = "../src/runtime/int8_product.rs"]
-mod int8_product;
-#[path = "../src/runtime/pointwise.rs"]
-mod pointwise;
 
 /// B0's 1×1 convs at 224 px, squeeze-excite's aside: `(C_in, C_out, side, count)`.
 const LAYERS: [(usize, usize, usize, usize); 19] = [

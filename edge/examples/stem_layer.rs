@@ -1,4 +1,4 @@
-//! Benchmark of fovea's k×k convolution (`edge/src/runtime/dense_conv.rs`) against tract's own
+//! Benchmark of fovea's k×k convolution (`shared/src/infer/dense_conv.rs`) against tract's own
 //! (its im2col and matrix product) on EfficientNet's stem at 224 px: 3→32 channels, 3×3,
 //! stride 2, TF "same" padding, batch 1, alone as a decluttered tract model, optimized as tract
 //! makes it and with fovea's op, timed in the same process, alternating; and fovea's unfolding
@@ -11,36 +11,11 @@ use std::mem::MaybeUninit;
 use std::time::Instant;
 
 use shared::depthwise::Geometry;
+use shared::infer::dense_conv;
 use tract_core::internal::*;
 use tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
 use tract_core::ops::nn::DataFormat;
 use tract_linalg::multithread::{Executor, current_tract_executor, set_default_executor};
-
-// Needed by dense_conv.rs (the product it shares, its fused ReLU6); unused here.
-#[allow(dead_code)]
-#[path = "../src/runtime/activation.rs"]
-mod activation;
-#[allow(dead_code)]
-#[path = "../src/runtime/conv_patch.rs"]
-mod conv_patch;
-#[allow(dead_code)]
-#[path = "../src/runtime/dense_conv.rs"]
-mod dense_conv;
-#[allow(dead_code)]
-#[path = "../src/runtime/depthwise.rs"]
-mod depthwise;
-#[allow(dead_code)]
-#[path = "../src/runtime/fake_quant.rs"]
-mod fake_quant;
-#[allow(dead_code)]
-#[path = "../src/runtime/int8_pointwise.rs"]
-mod int8_pointwise;
-#[allow(dead_code)]
-#[path = "../src/runtime/int8_product.rs"]
-mod int8_product;
-#[allow(dead_code)]
-#[path = "../src/runtime/pointwise.rs"]
-mod pointwise;
 
 /// Deterministic values in [-1, 1).
 fn values(len: usize, seed: u32) -> Vec<f32> {

@@ -1,6 +1,6 @@
 //! `host quantize` on a fine-tuned run (Lite0 from ImageNet weights, 96 px, referable): both
-//! modes pass the gate and keep tract's logits near fp32; a calibration clipped to the middle
-//! of every activation is refused with both numbers and writes nothing.
+//! modes pass the gate and keep the device runtime's logits near fp32; a calibration clipped to
+//! the middle of every activation is refused with both numbers and writes nothing.
 use std::path::Path;
 
 use prost::Message;

@@ -11,7 +11,7 @@
 //! blocks, masked row copies; again the same sums in the same order). [`forward_with`] adds a
 //! per-channel bias and runs on one thread or on rayon's: the host trains with [`forward`], the
 //! device runs [`forward_with`] inside tract in place of tract's own depthwise op
-//! (`edge/src/runtime/depthwise.rs`), whose values it reproduces. burn 0.22.1's depthwise path
+//! (`shared/src/infer/depthwise.rs`), whose values it reproduces. burn 0.22.1's depthwise path
 //! instead adds each tap into the output plane in memory, and at stride 2 in scalar code (a strided gather): `perf` put it at 28 % of a
 //! frozen-backbone Lite0 step, mostly scalar adds. The inner loop is compiled for AVX-512,
 //! AVX2+FMA and NEON besides the baseline and picked at run time (`multiversion`).
@@ -101,7 +101,7 @@ pub enum Spread {
 /// Each output starts from its channel's bias and adds `w·x` tap by tap in row-major kernel
 /// order, one rounded product and one rounded sum per tap (no fused multiply-add): the
 /// arithmetic of tract 0.23's `DepthWise` op, so the device's outputs equal tract's own
-/// (`edge::runtime::depthwise` tests that). Taps over the padding add `w·0`, which changes
+/// (`shared::infer::depthwise` tests that). Taps over the padding add `w·0`, which changes
 /// no value (at most the sign of a zero).
 pub fn forward_with(
     x: &[f32],

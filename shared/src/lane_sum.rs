@@ -5,7 +5,7 @@
 //! scalar; eight lanes vectorize. The lanes are added in a fixed order, so the value does not
 //! depend on the version picked. The host trains with it (squeeze-excitation's plane means,
 //! BatchNorm's statistics: `host/src/model/net/simd.rs` re-exports it) and the device's
-//! plane-sum op runs it inside tract (`edge/src/runtime/plane_sum.rs`), so both take the same
+//! plane-sum op runs it inside tract (`shared/src/infer/plane_sum.rs`), so both take the same
 //! means.
 use multiversion::multiversion;
 

@@ -16,7 +16,9 @@
 //! - [`lane_sum`]: sums in eight vector lanes (the host's plane means and statistics, the
 //!   device's squeeze-excitation means);
 //! - [`onnx`] (feature `onnx`): initializer values, the linear head and constant weight
-//!   dequantization of ONNX models, read alike by host and device.
+//!   dequantization of ONNX models, read alike by host and device;
+//! - [`infer`] (feature `infer`): tract with fovea's own ops placed in the model, what the device
+//!   runs and `host quantize`'s accuracy gate scores.
 //!
 //! No training or accelerator dependency lives here; the crate builds for aarch64 and armv7.
 #![warn(missing_docs)]
@@ -27,6 +29,8 @@ pub mod decode;
 pub mod depthwise;
 pub mod device;
 pub mod heatmap;
+#[cfg(feature = "infer")]
+pub mod infer;
 pub mod lane_sum;
 pub mod metrics;
 #[cfg(feature = "onnx")]

@@ -60,9 +60,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let plan = crate::runtime::model::load_onnx(&bytes, side)
         .with_context(|| format!("preparing {}", path.display()))?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
-    // How many depthwise, 1×1, int8 1×1 and k×k convs run fovea's ops (`runtime::depthwise`,
-    // `runtime::pointwise`, `runtime::int8_pointwise`, `runtime::dense_conv`) instead of
-    // tract's.
+    // How many depthwise, 1×1, int8 1×1 and k×k convs run fovea's ops (`depthwise`, `pointwise`,
+    // `int8_pointwise`, `dense_conv` in `shared::infer`) instead of tract's.
     let count = |name: &str| {
         plan.model()
             .nodes()

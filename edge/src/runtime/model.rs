@@ -1,7 +1,7 @@
-//! Loading an ONNX model into tract once: input fixed to `1×3×S×S` f32, optimized, runnable.
-//! `edge bench` and the screener use this same loader, so the benchmark measures the runtime.
-use std::sync::Arc;
-
+//! Loading an ONNX model into tract once (input fixed to `1×3×S×S` f32, fovea's ops placed,
+//! optimized, runnable: [`shared::infer::plan`]) and running it on the thread count `--threads`
+//! sets. `edge bench` and the screener use this same loader, so the benchmark measures the
+//! runtime.
 use anyhow::Context;
 use prost::Message;
 use tract_linalg::multithread::{
@@ -10,8 +10,7 @@ use tract_linalg::multithread::{
 use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
 
-/// A model ready to run at batch 1.
-pub type Plan = Arc<TypedRunnableModel>;
+pub use shared::infer::plan::Plan;
 
 /// Loads `bytes` (ONNX) with the input fixed to `[1, 3, side, side]`, optimized: [`decode`]
 /// then [`load_proto`], under the loading heap policy ([`super::heap::loading`]), as the
@@ -25,61 +24,10 @@ pub fn decode(bytes: &[u8]) -> anyhow::Result<ModelProto> {
     ModelProto::decode(bytes).context("not an ONNX model")
 }
 
-/// Loads `proto` with the input fixed to `[1, 3, side, side]`, optimized. Constant weight
-/// dequantization is folded first ([`shared::onnx::dequant`]); the depthwise convolutions run
-/// fovea's kernel ([`super::depthwise`]), and the 1×1 convolutions on planes at least as large as
-/// their output channels run on gemm ([`super::pointwise`]); squeeze-excitation's plane sums
-/// run on the lane sum the host's means use ([`super::plane_sum`]); a ReLU6 after a fovea conv
-/// is clamped inside it ([`super::activation`]). Taking the message (not the file's bytes) lets the
-/// caller free the bytes before tract copies the weights: the peak of a load holds the folded
-/// message and tract's copy of its weights, nothing more.
+/// Loads `proto` with the input fixed to `[1, 3, side, side]`, fovea's ops placed, optimized:
+/// [`shared::infer::plan::load_proto`], the loader `host quantize`'s accuracy gate scores with.
 pub fn load_proto(proto: ModelProto, side: usize) -> anyhow::Result<Plan> {
-    plan_decluttered(decluttered(proto, side)?)
-}
-
-/// tract's decluttered form of `proto` ([`typed`]), fovea's depthwise op placed during the
-/// declutter ([`super::depthwise::declutter`]: on aarch64 tract alone would turn the model
-/// channels-last): what [`load_proto`] places fovea's other ops in.
-pub fn decluttered(proto: ModelProto, side: usize) -> anyhow::Result<TypedModel> {
-    let mut model = typed(proto, side)?;
-    super::depthwise::declutter(&mut model).context("tract cannot declutter the model")?;
-    Ok(model)
-}
-
-/// tract's typed form of `proto`, not yet decluttered: the input fixed to `[1, 3, side, side]`,
-/// the constant weight dequantization folded first.
-pub fn typed(mut proto: ModelProto, side: usize) -> anyhow::Result<TypedModel> {
-    let shape = [1, 3, side, side];
-    if let Some(graph) = proto.graph.as_mut() {
-        shared::onnx::dequant::fold_constant_dequantize(graph)?;
-    }
-    let onnx = tract_onnx::onnx();
-    let model = onnx
-        .model_for_proto_model(&proto)
-        .context("tract cannot read the ONNX model")?;
-    drop(proto);
-    model
-        .with_input_fact(0, f32::fact(shape).into())
-        .with_context(|| format!("fixing the model input to {shape:?}"))?
-        .into_typed()
-        .context("tract cannot type the model")
-}
-
-/// Places fovea's ops in tract's decluttered `model` (the ones [`load_proto`] lists), then
-/// optimizes and plans it.
-pub fn plan_decluttered(mut model: TypedModel) -> anyhow::Result<Plan> {
-    super::int8_pointwise::replace(&mut model).context("placing fovea's int8 1×1 convolutions")?;
-    super::depthwise::replace(&mut model).context("placing fovea's depthwise convolution")?;
-    super::pointwise::replace(&mut model).context("placing fovea's 1×1 convolutions")?;
-    super::dense_conv::replace(&mut model).context("placing fovea's k×k convolution")?;
-    super::plane_sum::replace(&mut model).context("placing fovea's plane sums")?;
-    super::activation::fuse(&mut model).context("fusing ReLU6 into fovea's convolutions")?;
-    super::fake_quant::fuse(&mut model).context("fusing uint8 quantize-dequantize pairs")?;
-    model
-        .into_optimized()
-        .context("tract cannot optimize the model")?
-        .into_runnable()
-        .context("tract cannot plan the model")
+    Ok(shared::infer::plan::load_proto(proto, side)?)
 }
 
 /// How many output panels a tract matrix product needs before it splits over the pool (tract's

@@ -119,7 +119,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let pre = crate::package::manifest::read_config(&args.run)?.preprocess;
         let side = pre.size as usize;
         let input = reference::inputs(&pre, &args.images)?;
-        let runner = Runner::new(&proto, side, None)?;
+        let runner = Runner::new(&proto, side)?;
         let per = 3 * side * side;
         let mut logits = Vec::new();
         for chw in input.chunks(per) {
@@ -135,7 +135,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         };
         let path = r.write(dir)?;
         println!(
-            "reference: {n} images and tract's int8 logits → {}",
+            "reference: {n} images and the device runtime's int8 logits → {}",
             path.display()
         );
     }

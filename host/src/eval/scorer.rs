@@ -1,5 +1,6 @@
 //! What `host eval` scores with: the run's burn model (`model.bpk`, the default), or an ONNX
-//! file exported from it (fp32 or `host quantize`'s int8) run by tract, the device's runtime.
+//! file exported from it (fp32 or `host quantize`'s int8) run by the device's loader
+//! (`shared::infer`).
 //! Both give softmax probabilities per prepared image and a heatmap per image: Grad-CAM through
 //! burn's autodiff for the host model, the class activation map from the export's `features`
 //! output and linear head for an ONNX file (tract has no gradients), as the device draws it.
@@ -46,7 +47,7 @@ impl OnnxModel {
         crate::package::onnx_check::check_model(path, &bytes, &cfg.classes, &cfg.preprocess)?;
         let proto = ModelProto::decode(bytes.as_slice())
             .with_context(|| format!("{}: not an ONNX model", path.display()))?;
-        let runner = Runner::new(&proto, cfg.preprocess.size as usize, None)
+        let runner = Runner::new(&proto, cfg.preprocess.size as usize)
             .with_context(|| format!("{}: tract", path.display()))?;
         let graph = (proto.graph.as_ref())
             .with_context(|| format!("{}: the model has no graph", path.display()))?;

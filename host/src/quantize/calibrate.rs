@@ -18,7 +18,7 @@ pub fn ranges(
     observer: Observer,
 ) -> anyhow::Result<BTreeMap<String, Range>> {
     anyhow::ensure!(!images.is_empty(), "no calibration images");
-    let runner = Runner::new(proto, side, Some(tensors))
+    let runner = Runner::tapping(proto, side, tensors)
         .context("building the calibration model (Conv inputs as outputs)")?;
     let per = 3 * side * side;
     let mut minmax = vec![MinMax::default(); tensors.len()];

@@ -156,7 +156,7 @@ fn headline(
     split: &Split,
     batch: &[f32],
 ) -> anyhow::Result<(&'static str, f64)> {
-    let runner = Runner::new(proto, cfg.preprocess.size as usize, None)?;
+    let runner = Runner::new(proto, cfg.preprocess.size as usize)?;
     let probs = runner.probabilities(batch)?;
     let h = cfg
         .task
@@ -292,20 +292,20 @@ mod tests {
     use super::*;
     use crate::export::graph::{Dim, GraphBuilder};
 
-    /// A 1×1 convolution 3 → 2 channels on a 2×2 image, with bias.
+    /// Side of [`tiny`]'s image: 16 pixels, the fewest the device's int8 1×1 op takes.
+    const SIDE: usize = 4;
+    /// Its pixels.
+    const PX: usize = SIDE * SIDE;
+
+    /// A 1×1 convolution 3 → 2 channels on a 4×4 image, with bias.
     fn tiny(weights: &[f32]) -> ModelProto {
         let mut g = GraphBuilder::new();
-        let x = g.input(
-            "input",
-            &[Dim::Fixed(1), Dim::Fixed(3), Dim::Fixed(2), Dim::Fixed(2)],
-        );
+        let s = || Dim::Fixed(SIDE);
+        let x = g.input("input", &[Dim::Fixed(1), Dim::Fixed(3), s(), s()]);
         let w = g.initializer("w", &[2, 3, 1, 1], weights);
         let b = g.initializer("b", &[2], &[0.5, -0.25]);
         let y = g.node("Conv", "y", &[&x, &w, &b], vec![]);
-        g.output(
-            &y,
-            &[Dim::Fixed(1), Dim::Fixed(2), Dim::Fixed(2), Dim::Fixed(2)],
-        );
+        g.output(&y, &[Dim::Fixed(1), Dim::Fixed(2), s(), s()]);
         ModelProto {
             ir_version: crate::export::IR_VERSION,
             opset_import: vec![tract_onnx::pb::OperatorSetIdProto {
@@ -317,12 +317,14 @@ mod tests {
         }
     }
 
-    /// tract on both int8 forms equals the arithmetic written out by hand: dequantized
-    /// per-channel weights, and (compute mode) the input rounded to its uint8 levels.
+    /// The runner (the device's loader) on both int8 forms equals the arithmetic written out
+    /// by hand: dequantized per-channel weights, and (compute mode) the input rounded to its
+    /// uint8 levels; the compute form runs on the device's int8 op (integer sums), the weights
+    /// form on its f32 1×1 op.
     #[test]
-    fn tract_runs_both_forms_as_the_arithmetic_says() {
+    fn the_runner_computes_both_forms_as_the_arithmetic_says() {
         let w = [0.9f32, -0.31, 0.05, 0.2, 0.7, -1.3];
-        let x: Vec<f32> = (0..12).map(|i| (i as f32 - 4.3) * 0.37).collect();
+        let x: Vec<f32> = (0..3 * PX).map(|i| (i as f32 - 17.3) * 0.11).collect();
         let q = weights::per_channel(&w, 2);
         let wdq: Vec<f32> = (0..6)
             .map(|i| q.levels[i] as f32 * q.scales[i / 3])
@@ -332,24 +334,31 @@ mod tests {
             hi: x.iter().copied().fold(0.0, f32::max),
         });
         let conv = |w: &[f32], x: &dyn Fn(usize) -> f32| -> Vec<f32> {
-            let mut y = vec![0.0f32; 8];
+            let mut y = vec![0.0f32; 2 * PX];
             for o in 0..2 {
-                for px in 0..4 {
-                    y[o * 4 + px] =
-                        [0.5, -0.25][o] + (0..3).map(|c| w[o * 3 + c] * x(c * 4 + px)).sum::<f32>();
+                for px in 0..PX {
+                    y[o * PX + px] = [0.5, -0.25][o]
+                        + (0..3).map(|c| w[o * 3 + c] * x(c * PX + px)).sum::<f32>();
                 }
             }
             y
         };
         let fp32 = tiny(&w);
-        for (mode, want) in [
-            (Mode::Weights, conv(&wdq, &|i| x[i])),
-            (Mode::Compute, conv(&wdq, &|i| p.fake_quantize(x[i]))),
+        for (mode, want, op) in [
+            (Mode::Weights, conv(&wdq, &|i| x[i]), "FoveaPointwise"),
+            (
+                Mode::Compute,
+                conv(&wdq, &|i| p.fake_quantize(x[i])),
+                "FoveaInt8Pointwise",
+            ),
         ] {
-            let (int8, summary, acts) = quantize(&fp32, mode, Observer::MinMax, 2, &x).unwrap();
+            let (int8, summary, acts) = quantize(&fp32, mode, Observer::MinMax, SIDE, &x).unwrap();
             assert_eq!(summary.convs, 1);
             assert_eq!(acts, usize::from(mode == Mode::Compute));
-            let got = Runner::new(&int8, 2, None).unwrap().run(&x).unwrap();
+            let runner = Runner::new(&int8, SIDE).unwrap();
+            let ops = runner.op_names();
+            assert!(ops.iter().any(|n| n == op), "{mode:?}: {ops:?}");
+            let got = runner.run(&x).unwrap();
             let diff = got[0]
                 .iter()
                 .zip(&want)
@@ -358,8 +367,8 @@ mod tests {
         }
         // And the rounding is visible: the compute form differs from fp32 by more than noise.
         let exact = conv(&w, &|i| x[i]);
-        let (int8, _, _) = quantize(&fp32, Mode::Compute, Observer::MinMax, 2, &x).unwrap();
-        let got = Runner::new(&int8, 2, None).unwrap().run(&x).unwrap();
+        let (int8, _, _) = quantize(&fp32, Mode::Compute, Observer::MinMax, SIDE, &x).unwrap();
+        let got = Runner::new(&int8, SIDE).unwrap().run(&x).unwrap();
         let moved = got[0]
             .iter()
             .zip(&exact)

@@ -1,7 +1,9 @@
-//! An ONNX model (as a `ModelProto`) run by tract, batch 1, on preprocessed NCHW images — the
-//! runtime the device uses, so calibration and the accuracy gate measure what will ship: constant
-//! weight dequantization is folded first, as the device's loader does
-//! (`shared::onnx::dequant`).
+//! An ONNX model (as a `ModelProto`) run batch 1 on preprocessed NCHW images. [`Runner::new`]
+//! loads it as the device does ([`shared::infer::plan::load_proto`]: constant weight
+//! dequantization folded, fovea's ops placed, a `compute` model's 1×1 convolutions in integers),
+//! so the accuracy gate, `host eval` of an ONNX file and the reference logits score the values
+//! the device will compute. [`Runner::tapping`] runs tract's own ops with chosen intermediate
+//! tensors as outputs: calibration observes the fp32 model's activations there.
 use std::sync::Arc;
 
 use anyhow::{Context, ensure};
@@ -15,13 +17,15 @@ pub struct Runner {
 }
 
 impl Runner {
-    /// The model's own outputs (`outputs` = `None`), or the named tensors (graph inputs,
-    /// initializer-free node outputs) in that order.
-    pub fn new(
-        proto: &ModelProto,
-        side: usize,
-        outputs: Option<&[String]>,
-    ) -> anyhow::Result<Self> {
+    /// The model's own outputs, loaded as the device loads it.
+    pub fn new(proto: &ModelProto, side: usize) -> anyhow::Result<Self> {
+        let plan = shared::infer::plan::load_proto(proto.clone(), side)?;
+        Ok(Runner { plan, side })
+    }
+
+    /// The named tensors (graph inputs, initializer-free node outputs) as outputs, in that
+    /// order, computed by tract's own ops (constant weight dequantization folded first).
+    pub fn tapping(proto: &ModelProto, side: usize, outputs: &[String]) -> anyhow::Result<Self> {
         let mut proto = proto.clone();
         if let Some(graph) = proto.graph.as_mut() {
             shared::onnx::dequant::fold_constant_dequantize(graph)?;
@@ -30,19 +34,17 @@ impl Runner {
             .parse(&proto, None)
             .context("tract cannot read the ONNX model")?;
         let mut model = parsed.model;
-        if let Some(names) = outputs {
-            let outlets = names
-                .iter()
-                .map(|n| {
-                    parsed
-                        .outlets_by_name
-                        .get(n)
-                        .copied()
-                        .with_context(|| format!("the model has no tensor named {n}"))
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            model.select_output_outlets(&outlets)?;
-        }
+        let outlets = outputs
+            .iter()
+            .map(|n| {
+                parsed
+                    .outlets_by_name
+                    .get(n)
+                    .copied()
+                    .with_context(|| format!("the model has no tensor named {n}"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        model.select_output_outlets(&outlets)?;
         let plan = model
             .with_input_fact(0, f32::fact([1, 3, side, side]).into())
             .with_context(|| format!("fixing the model input to [1, 3, {side}, {side}]"))?
@@ -51,6 +53,16 @@ impl Runner {
             .into_runnable()
             .context("tract cannot plan the model")?;
         Ok(Runner { plan, side })
+    }
+
+    /// The plan's operators other than its source and constants, by name (tests read which
+    /// of fovea's ops the loader placed).
+    #[cfg(test)]
+    pub fn op_names(&self) -> Vec<String> {
+        (self.plan.model().nodes().iter())
+            .map(|n| n.op().name().to_string())
+            .filter(|n| n != "Source" && n != "Const")
+            .collect()
     }
 
     /// Runs one image (`3·side²` values); returns every output, flattened.

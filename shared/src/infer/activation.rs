@@ -112,9 +112,9 @@ pub fn fuse(model: &mut TypedModel) -> TractResult<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::dense_conv::tests::wire_dense;
-    use crate::runtime::depthwise::tests::{values, wire_depthwise, wire_pointwise};
-    use crate::runtime::{dense_conv, depthwise, pointwise};
+    use crate::infer::dense_conv::tests::wire_dense;
+    use crate::infer::depthwise::tests::{values, wire_depthwise, wire_pointwise};
+    use crate::infer::{dense_conv, depthwise, pointwise};
     use tract_core::ops::math::{max, min};
 
     /// Wires `Clip(0, 6)` as tract's ONNX front end does: `Max` with 0 then `Min` with 6, the

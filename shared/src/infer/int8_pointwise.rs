@@ -5,7 +5,7 @@
 //! chain in tract's decluttered model, before the f32 ops are placed.
 //!
 //! Why: tract 0.23.9 runs the chain as written, in f32: the weights dequantized at load (fovea
-//! folds them, [`shared::onnx::dequant`]), the activations rounded to their uint8 levels and
+//! folds them, [`crate::onnx::dequant`]), the activations rounded to their uint8 levels and
 //! back ([`super::fake_quant`]), then an f32 product. So the `compute` form cost fp32's time,
 //! never less, and the int8 model bought nothing but a smaller file.
 //!
@@ -223,10 +223,10 @@ pub fn replace(model: &mut TypedModel) -> TractResult<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::activation;
-    use crate::runtime::depthwise::tests::values;
-    use crate::runtime::int8_product::tests::{int8_levels, levels};
-    use crate::runtime::pointwise::tests::{assert_within_sum_rounding, run};
+    use crate::infer::activation;
+    use crate::infer::depthwise::tests::values;
+    use crate::infer::int8_product::tests::{int8_levels, levels};
+    use crate::infer::pointwise::tests::{assert_within_sum_rounding, run};
     use tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
     use tract_core::ops::math::{max, min};
     use tract_core::ops::nn::DataFormat;

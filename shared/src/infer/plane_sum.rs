@@ -1,5 +1,5 @@
 //! fovea's plane sums inside tract: an op summing each `H×W` plane of an f32 tensor with
-//! [`shared::lane_sum::sum_map`] (the host's squeeze-excitation means use the same sum), and
+//! [`crate::lane_sum::sum_map`] (the host's squeeze-excitation means use the same sum), and
 //! [`replace`], the model patch that puts it in place of tract's `Reduce<Sum>` over the two
 //! trailing axes before tract optimizes the model.
 //!
@@ -13,8 +13,8 @@
 //! sum its own way; tested below within `(n + 1)·ε·Σ|x|`). The mean's `1/(H·W)` stays tract's
 //! multiplication after the op. Planes split over tract's executor's rayon pool when it has
 //! one.
+use crate::lane_sum::sum_map;
 use rayon::prelude::*;
-use shared::lane_sum::sum_map;
 use tract_core::internal::*;
 use tract_core::ops::nn::{Reduce, Reducer};
 use tract_linalg::multithread::{Executor, current_tract_executor};
@@ -131,7 +131,7 @@ pub fn replace(model: &mut TypedModel) -> TractResult<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::depthwise::tests::values;
+    use crate::infer::depthwise::tests::values;
     use tract_linalg::multithread::multithread_tract_scope;
 
     /// A model of tract's `Reduce<Sum>` over `axes` of an f32 input of `shape`.

@@ -195,7 +195,7 @@ pub(super) fn pair_at(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::pointwise::tests::run;
+    use crate::infer::pointwise::tests::run;
     use tract_core::ops::quant::quantize_linear_u8;
     use tract_linalg::multithread::multithread_tract_scope;
 

@@ -367,11 +367,11 @@ fn sums_portable(a: &[u32], w: &[u32], groups: usize, sums: &mut [[i32; 2 * LANE
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::runtime::depthwise::tests::values;
+    use crate::infer::depthwise::tests::values;
 
     /// tract's uint8 level of each of `x`, computed independently of `fake_quant::level`'s
     /// rounding trick: `clamp(round_ties_even(x·s) + z, 0, 255)`, a NaN at `z`.
-    pub(in crate::runtime) fn levels(x: &[f32], q: Quantize) -> Vec<i64> {
+    pub(in crate::infer) fn levels(x: &[f32], q: Quantize) -> Vec<i64> {
         x.iter()
             .map(|&v| {
                 let t = v * q.scale;
@@ -385,7 +385,7 @@ pub(super) mod tests {
     }
 
     /// Int8 weights from `seed`: `c_out × c_in` levels in −127 ..= 127.
-    pub(in crate::runtime) fn int8_levels(len: usize, seed: u32) -> Vec<i8> {
+    pub(in crate::infer) fn int8_levels(len: usize, seed: u32) -> Vec<i8> {
         values(len, seed)
             .iter()
             .map(|v| (v * 127.49).round() as i8)

@@ -19,8 +19,8 @@ use std::mem::MaybeUninit;
 use std::ops::Range;
 use std::sync::Arc;
 
+use crate::depthwise::Geometry;
 use rayon::prelude::*;
-use shared::depthwise::Geometry;
 use tract_core::internal::*;
 use tract_core::ops::cnn::Conv;
 use tract_linalg::multithread::{Executor, current_tract_executor};
@@ -204,7 +204,7 @@ thread_local! {
 /// Writes the unfolded input of output rows `oys` into `cols` (`C_in·kh·kw` rows of
 /// `oys.len()·ow`): row `(c·kh + ky)·kw + kx`, column `(oy − oys.start)·ow + ox` holds
 /// `x[c, oy·sh + ky − ph, ox·sw + kx − pw]`, 0 outside the image. Every element is written.
-pub(super) fn unfold(x: &[f32], g: &Geometry, oys: Range<usize>, cols: &mut [MaybeUninit<f32>]) {
+pub fn unfold(x: &[f32], g: &Geometry, oys: Range<usize>, cols: &mut [MaybeUninit<f32>]) {
     let hw = oys.len() * g.ow;
     assert!(
         x.len() == g.c * g.h * g.w
@@ -326,17 +326,16 @@ fn covered(model: &TypedModel, node: &TypedNode, conv: &Conv) -> TractResult<Opt
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::runtime::depthwise::tests::{ConvShape, values, wire_conv};
-    use crate::runtime::pointwise::tests::{assert_within_sum_rounding, run};
+    use crate::infer::depthwise::tests::{ConvShape, values, wire_conv};
+    use crate::infer::pointwise::tests::{assert_within_sum_rounding, run};
     use tract_linalg::multithread::multithread_tract_scope;
 
     /// One k×k conv: `(C_in, C_out, h, w, k, stride, padding before, after, batched)`.
-    pub(in crate::runtime) type Case =
-        (usize, usize, usize, usize, usize, usize, usize, usize, bool);
+    pub(in crate::infer) type Case = (usize, usize, usize, usize, usize, usize, usize, usize, bool);
 
     /// Wires tract's group-1 `Conv` of `case` on `x` in `model` (weights and bias from `seed`);
     /// returns its output.
-    pub(in crate::runtime) fn wire_dense(
+    pub(in crate::infer) fn wire_dense(
         model: &mut TypedModel,
         x: OutletId,
         case: Case,
@@ -475,7 +474,7 @@ pub(super) mod tests {
         assert_eq!(taken((3, 8, 8, 8, 1, 1, 0, 0, true)), 0, "1×1");
         let mut model = TypedModel::default();
         let x = model.add_source("x", f32::fact([1, 8, 9, 9])).unwrap();
-        let y = crate::runtime::depthwise::tests::wire_depthwise(
+        let y = crate::infer::depthwise::tests::wire_depthwise(
             &mut model,
             x,
             (8, 9, 9, 3, 1, 1, 1, true),

@@ -537,7 +537,7 @@ fn bias_after(
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::runtime::depthwise::tests::values;
+    use crate::infer::depthwise::tests::values;
     use tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
     use tract_core::ops::nn::DataFormat;
     use tract_linalg::multithread::multithread_tract_scope;
@@ -594,7 +594,7 @@ pub(super) mod tests {
     }
 
     /// Runs `model` optimized; returns its output values and op names.
-    pub(in crate::runtime) fn run(model: TypedModel, input: &Tensor) -> (Vec<f32>, Vec<String>) {
+    pub(in crate::infer) fn run(model: TypedModel, input: &Tensor) -> (Vec<f32>, Vec<String>) {
         let m = model.into_optimized().unwrap();
         let names = m
             .nodes()
@@ -616,7 +616,7 @@ pub(super) mod tests {
 
     /// Asserts each of `got` within the rounding of an f32 sum of the bias and `terms` of the
     /// f64 sum: `(terms + 2)·ε·(|b| + Σ|t|)`.
-    pub(in crate::runtime) fn assert_within_sum_rounding(
+    pub(in crate::infer) fn assert_within_sum_rounding(
         what: &str,
         got: [(&str, f32); 2],
         bias: f32,

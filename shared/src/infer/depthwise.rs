@@ -1,4 +1,4 @@
-//! fovea's depthwise convolution inside tract: an op running [`shared::depthwise`] (the kernel
+//! fovea's depthwise convolution inside tract: an op running [`crate::depthwise`] (the kernel
 //! the host trains with) and [`replace`], the model patch that puts it in place of tract's
 //! depthwise `Conv` nodes before tract optimizes the model.
 //!
@@ -15,7 +15,7 @@
 //! executor's rayon pool under `Executor::multithread`.
 use std::sync::Arc;
 
-use shared::depthwise::{Geometry, Prepared, Spread, forward_prepared_into};
+use crate::depthwise::{Geometry, Prepared, Spread, forward_prepared_into};
 use tract_core::internal::*;
 use tract_core::ops::cnn::Conv;
 use tract_core::optim::{Optimizer, OptimizerSession, TypedPass};
@@ -259,7 +259,7 @@ pub(super) mod tests {
     use tract_linalg::multithread::multithread_tract_scope;
 
     /// Deterministic values in [-1, 1) (a 32-bit LCG), `seed` picking the sequence.
-    pub(in crate::runtime) fn values(len: usize, seed: u32) -> Vec<f32> {
+    pub(in crate::infer) fn values(len: usize, seed: u32) -> Vec<f32> {
         let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
         (0..len)
             .map(|_| {
@@ -270,10 +270,10 @@ pub(super) mod tests {
     }
 
     /// One depthwise conv: `(channels, h, w, kernel side, stride, padding before, after, batched)`.
-    pub(in crate::runtime) type Case = (usize, usize, usize, usize, usize, usize, usize, bool);
+    pub(in crate::infer) type Case = (usize, usize, usize, usize, usize, usize, usize, bool);
 
     /// Wires tract's depthwise `Conv` of `case` on `x` in `model`; returns its output.
-    pub(in crate::runtime) fn wire_depthwise(
+    pub(in crate::infer) fn wire_depthwise(
         model: &mut TypedModel,
         x: OutletId,
         case: Case,
@@ -293,7 +293,7 @@ pub(super) mod tests {
     }
 
     /// A square 2-D `Conv` with explicit padding, for [`wire_conv`].
-    pub(in crate::runtime) struct ConvShape {
+    pub(in crate::infer) struct ConvShape {
         pub c_in: usize,
         pub c_out: usize,
         pub group: usize,
@@ -306,7 +306,7 @@ pub(super) mod tests {
 
     /// Wires tract's `Conv` of `shape` named `name` on `x` in `model`, weights and bias from
     /// `seed` ([`values`]); returns its output.
-    pub(in crate::runtime) fn wire_conv(
+    pub(in crate::infer) fn wire_conv(
         model: &mut TypedModel,
         x: OutletId,
         shape: ConvShape,
@@ -356,7 +356,7 @@ pub(super) mod tests {
 
     /// Wires tract's 1×1 `Conv` (`i` → `o` channels, NCHW, with a bias) on `x` in `model`;
     /// returns its output.
-    pub(in crate::runtime) fn wire_pointwise(
+    pub(in crate::infer) fn wire_pointwise(
         model: &mut TypedModel,
         x: OutletId,
         i: usize,
@@ -413,7 +413,7 @@ pub(super) mod tests {
     }
 
     /// Asserts equal shapes and values (`==`: a zero's sign may differ, see
-    /// `shared::depthwise::forward_with`).
+    /// `crate::depthwise::forward_with`).
     fn assert_same(what: &str, a: &Tensor, b: &Tensor) {
         assert_eq!(a.shape(), b.shape(), "{what}: shapes");
         let (a, b) = (

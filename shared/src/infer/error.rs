@@ -1,0 +1,21 @@
+//! [`InferError`]: why a model could not be loaded or planned with fovea's ops.
+use thiserror::Error;
+use tract_onnx::prelude::TractError;
+
+/// A model load that failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum InferError {
+    /// Folding the model's constant weight dequantization failed.
+    #[error(transparent)]
+    Onnx(#[from] crate::onnx::OnnxError),
+    /// A tract step failed; `step` says which.
+    #[error("{step}")]
+    Tract {
+        /// What was being done.
+        step: &'static str,
+        /// tract's error.
+        #[source]
+        source: TractError,
+    },
+}

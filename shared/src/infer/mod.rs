@@ -1,0 +1,29 @@
+//! fovea's inference (feature `infer`): tract 0.23.9 with fovea's own ops placed in the model,
+//! used alike by the device (`edge screen`, `edge bench`) and by `host quantize`'s accuracy gate,
+//! so the gate scores the values the device will compute.
+//! - [`plan`]: load an ONNX message, place the ops, optimize and plan;
+//! - [`depthwise`]: the depthwise convolution on [`crate::depthwise`]'s kernel, and the declutter
+//!   that places it before tract changes the layout;
+//! - [`pointwise`]: the 1×1 convolution on gemm; [`int8_pointwise`] (on [`int8_product`]): a
+//!   `compute` model's quantized 1×1 convolution in integers;
+//! - [`dense_conv`]: the k×k convolution (the stem); [`conv_patch`]: what the conv ops share
+//!   when they replace tract's `Conv`;
+//! - [`plane_sum`]: squeeze-excitation's plane sums on [`crate::lane_sum`];
+//! - [`activation`]: ReLU6 fused into the convolutions; [`fake_quant`]: an activation's uint8
+//!   round trip in one pass;
+//! - [`error`] holds [`InferError`].
+//!
+//! The ops run on tract-linalg's executor: one thread unless the caller sets a multithread one.
+pub mod activation;
+pub mod conv_patch;
+pub mod dense_conv;
+pub mod depthwise;
+pub mod error;
+pub mod fake_quant;
+pub mod int8_pointwise;
+mod int8_product;
+pub mod plan;
+pub mod plane_sum;
+pub mod pointwise;
+
+pub use self::error::InferError;

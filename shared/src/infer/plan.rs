@@ -1,0 +1,80 @@
+//! tract with fovea's ops in place: an ONNX model typed with its input fixed to `1×3×S×S` f32,
+//! decluttered, fovea's ops placed, optimized and planned. The device's screener and `edge
+//! bench` load models through here, and so does `host quantize`'s accuracy gate, so the gate
+//! scores the arithmetic that will ship (the `compute` form's integer sums, not tract's f32
+//! chain).
+use std::sync::Arc;
+
+use tract_onnx::pb::ModelProto;
+use tract_onnx::prelude::*;
+
+use super::InferError;
+
+/// A model ready to run at batch 1.
+pub type Plan = Arc<TypedRunnableModel>;
+
+/// Loads `proto` with the input fixed to `[1, 3, side, side]`, optimized. Constant weight
+/// dequantization is folded first ([`crate::onnx::dequant`]); the depthwise convolutions run
+/// fovea's kernel ([`super::depthwise`]), and the 1×1 convolutions on planes at least as large as
+/// their output channels run on gemm ([`super::pointwise`]); a `compute` model's quantized 1×1
+/// convolutions run in integers ([`super::int8_pointwise`]); squeeze-excitation's plane sums run
+/// on the lane sum the host's means use ([`super::plane_sum`]); a ReLU6 after a fovea conv is
+/// clamped inside it ([`super::activation`]). Taking the message (not the file's bytes) lets the
+/// caller free the bytes before tract copies the weights: the peak of a load holds the folded
+/// message and tract's copy of its weights, nothing more.
+pub fn load_proto(proto: ModelProto, side: usize) -> Result<Plan, InferError> {
+    plan_decluttered(decluttered(proto, side)?)
+}
+
+/// tract's decluttered form of `proto` ([`typed`]), fovea's depthwise op placed during the
+/// declutter ([`super::depthwise::declutter`]: on aarch64 tract alone would turn the model
+/// channels-last): what [`load_proto`] places fovea's other ops in.
+pub fn decluttered(proto: ModelProto, side: usize) -> Result<TypedModel, InferError> {
+    let mut model = typed(proto, side)?;
+    super::depthwise::declutter(&mut model).map_err(tract("tract cannot declutter the model"))?;
+    Ok(model)
+}
+
+/// tract's typed form of `proto`, not yet decluttered: the input fixed to `[1, 3, side, side]`,
+/// the constant weight dequantization folded first.
+pub fn typed(mut proto: ModelProto, side: usize) -> Result<TypedModel, InferError> {
+    let shape = [1, 3, side, side];
+    if let Some(graph) = proto.graph.as_mut() {
+        crate::onnx::dequant::fold_constant_dequantize(graph)?;
+    }
+    let model = tract_onnx::onnx()
+        .model_for_proto_model(&proto)
+        .map_err(tract("tract cannot read the ONNX model"))?;
+    drop(proto);
+    model
+        .with_input_fact(0, f32::fact(shape).into())
+        .map_err(tract(
+            "tract cannot fix the model input to [1, 3, side, side]",
+        ))?
+        .into_typed()
+        .map_err(tract("tract cannot type the model"))
+}
+
+/// Places fovea's ops in tract's decluttered `model` (the ones [`load_proto`] lists), then
+/// optimizes and plans it.
+pub fn plan_decluttered(mut model: TypedModel) -> Result<Plan, InferError> {
+    super::int8_pointwise::replace(&mut model)
+        .map_err(tract("placing fovea's int8 1×1 convolutions"))?;
+    super::depthwise::replace(&mut model)
+        .map_err(tract("placing fovea's depthwise convolution"))?;
+    super::pointwise::replace(&mut model).map_err(tract("placing fovea's 1×1 convolutions"))?;
+    super::dense_conv::replace(&mut model).map_err(tract("placing fovea's k×k convolution"))?;
+    super::plane_sum::replace(&mut model).map_err(tract("placing fovea's plane sums"))?;
+    super::activation::fuse(&mut model).map_err(tract("fusing ReLU6 into fovea's convolutions"))?;
+    super::fake_quant::fuse(&mut model).map_err(tract("fusing uint8 quantize-dequantize pairs"))?;
+    model
+        .into_optimized()
+        .map_err(tract("tract cannot optimize the model"))?
+        .into_runnable()
+        .map_err(tract("tract cannot plan the model"))
+}
+
+/// Wraps a tract error with what was being done.
+fn tract(step: &'static str) -> impl FnOnce(TractError) -> InferError {
+    move |source| InferError::Tract { step, source }
+}
