@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::ensure;
+use anyhow::{Context, ensure};
 use prost::Message;
 
 use crate::export::reference::{self, Reference};
@@ -119,11 +119,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let pre = crate::package::manifest::read_config(&args.run)?.preprocess;
         let side = pre.size as usize;
         let input = reference::inputs(&pre, &args.images)?;
-        let runner = Runner::new(&proto, side)?;
+        let output = (proto.graph.as_ref())
+            .and_then(|g| g.output.first())
+            .map(|o| o.name.clone())
+            .context("the int8 model has no output")?;
+        let device = Runner::new(&proto, side)?;
+        let spec = Runner::tapping(&proto, side, &[output])?;
         let per = 3 * side * side;
-        let mut logits = Vec::new();
+        let (mut logits, mut spec_logits) = (Vec::new(), Vec::new());
         for chw in input.chunks(per) {
-            logits.extend(runner.run(chw)?.swap_remove(0));
+            logits.extend(device.run(chw)?.swap_remove(0));
+            spec_logits.extend(spec.run(chw)?.swap_remove(0));
         }
         let n = args.images.len();
         let r = Reference {
@@ -132,10 +138,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             input,
             logits_shape: [n, logits.len() / n],
             logits,
+            spec_logits,
         };
         let path = r.write(dir)?;
         println!(
-            "reference: {n} images and the device runtime's int8 logits → {}",
+            "reference: {n} images, the device runtime's and tract's (as specified) int8 logits → {}",
             path.display()
         );
     }

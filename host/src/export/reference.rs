@@ -1,11 +1,12 @@
 //! Reference data beside an export: preprocessed input tensors and the logits of the model that
-//! wrote them (burn for `host export`, tract on the int8 file for `host quantize`), so checkers
-//! (the parity tests with tract, `scripts/check-onnx.sh` with onnxruntime) compare a runtime
-//! against it on exactly the same numbers.
+//! wrote them (burn for `host export`, the device's runtime on the int8 file for `host
+//! quantize`), so checkers (the parity tests with tract, `scripts/check-onnx.sh` with
+//! onnxruntime) compare a runtime against it on exactly the same numbers.
 //!
 //! `DIR/reference.json`: `{"images": [paths], "input_shape": [n, 3, s, s], "input": [n·3·s²
-//! f32, row-major], "logits_shape": [n, classes], "logits": [n·classes f32]}`; floats are
-//! written with shortest round-trip digits, so they read back bit-exact.
+//! f32, row-major], "logits_shape": [n, classes], "logits": [n·classes f32]}`, and from `host
+//! quantize` also `"spec_logits"` (tract's own ops on the int8 file: the ONNX as specified, in
+//! f32); floats are written with shortest round-trip digits, so they read back bit-exact.
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -32,8 +33,13 @@ pub struct Reference {
     /// `[n, classes]`.
     pub logits_shape: [usize; 2],
     /// The logits of the model that wrote the reference, row-major: burn's for `host export`,
-    /// tract's on the int8 file for `host quantize` (runtimes are then compared to those).
+    /// the device runtime's on the int8 file for `host quantize` (`shared::infer`: a `compute`
+    /// file's 1×1 convolutions as integer sums); runtimes are then compared to those.
     pub logits: Vec<f32>,
+    /// `host quantize` only: tract's own ops on the int8 file (each QuantizeLinear,
+    /// DequantizeLinear and Conv as ONNX specifies it, in f32), row-major; empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spec_logits: Vec<f32>,
 }
 
 /// Decodes and preprocesses `images` with `pre` (shared's code, as the device runs it):
@@ -70,6 +76,7 @@ pub fn compute(
         input,
         logits_shape: [n, classes],
         logits: values(logits)?,
+        spec_logits: Vec::new(),
     })
 }
 
