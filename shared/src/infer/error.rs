@@ -13,7 +13,7 @@ pub enum InferError {
     #[error("{step}")]
     Tract {
         /// What was being done.
-        step: &'static str,
+        step: String,
         /// tract's error.
         #[source]
         source: TractError,

@@ -22,11 +22,14 @@
 //! the same value up to the rounding of an f32 sum (tested below against tract's chain within
 //! that bound, and the sums bit for bit against an i64 reference).
 //!
-//! Only CHW layouts are taken (as [`super::pointwise`]): on aarch64 tract 0.23.9 declutters
-//! some models' 1×1 convs into a channels-last `EinSum` (a 64 px Lite0: 21 of 22), which stay
-//! f32 there. A whole model's outputs can move by more than one conv's rounding: an f32 sum on
-//! the other side of a uint8 rounding boundary moves that activation a whole level in the next
-//! quantize (B0 224: logits 8e-4 from tract's f32 chain; Lite0: 4.5e-2 of 7.4).
+//! Only CHW layouts are taken (as [`super::pointwise`]); tract keeps the model CHW on every
+//! target since fovea's depthwise op is placed during the declutter
+//! ([`super::depthwise::declutter`]; before, on aarch64, a 64 px Lite0's 1×1 convs went
+//! channels-last, 21 of 22, and stayed f32). A whole model's outputs can move by more than one
+//! conv's rounding: an f32 sum on the other side of a uint8 rounding boundary moves that
+//! activation a whole level in the next quantize (B0 224: logits 8e-4 from tract's f32 chain;
+//! Lite0: 4.5e-2 of 7.4), which is why `host quantize`'s gate scores a model with this op in
+//! place ([`super::plan`]).
 use std::mem::MaybeUninit;
 use std::sync::Arc;
 

@@ -75,6 +75,7 @@ pub fn plan_decluttered(mut model: TypedModel) -> Result<Plan, InferError> {
 }
 
 /// Wraps a tract error with what was being done.
-fn tract(step: &'static str) -> impl FnOnce(TractError) -> InferError {
+fn tract(step: impl Into<String>) -> impl FnOnce(TractError) -> InferError {
+    let step = step.into();
     move |source| InferError::Tract { step, source }
 }
