@@ -748,6 +748,15 @@ mod tests {
         (dw, dx, y)
     }
 
+    /// The kernels this CPU runs: the portable loop, and the AVX-512 one where it has it.
+    fn kernels() -> Vec<Kernel> {
+        #[cfg(target_arch = "x86_64")]
+        if avx512::available() {
+            return vec![Kernel::Portable, Kernel::Avx512];
+        }
+        vec![Kernel::Portable]
+    }
+
     /// Deterministic values in [−1, 1).
     fn values(len: usize, seed: u32) -> Vec<f32> {
         let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(12_345);
@@ -952,11 +961,8 @@ mod tests {
                 planes.iter().all(|b| !f32::from_bits(*b).is_nan()),
                 "{geo:?}"
             );
-            let mut kernels = vec![Kernel::Portable];
-            #[cfg(target_arch = "x86_64")]
-            if avx512::available() {
-                kernels.push(Kernel::Avx512);
-            } else {
+            let kernels = kernels();
+            if kernels.len() == 1 {
                 eprintln!("SKIPPED: this CPU has no AVX-512; only the portable lanes loop ran");
             }
             for kernel in kernels {
@@ -1109,12 +1115,7 @@ mod tests {
                     &mut plane,
                     &|_| {},
                 );
-                let mut kernels = vec![Kernel::Portable];
-                #[cfg(target_arch = "x86_64")]
-                if avx512::available() {
-                    kernels.push(Kernel::Avx512);
-                }
-                for kernel in kernels {
+                for kernel in kernels() {
                     let mut y = vec![MaybeUninit::new(f32::NAN); c * out * out];
                     lanes::forward_into(
                         &x,
