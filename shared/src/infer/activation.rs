@@ -114,6 +114,7 @@ mod tests {
     use super::*;
     use crate::infer::dense_conv::tests::wire_dense;
     use crate::infer::depthwise::tests::{values, wire_depthwise, wire_pointwise};
+    use crate::infer::pointwise::tests::{f32s, run_tensor};
     use crate::infer::{dense_conv, depthwise, pointwise};
     use tract_core::ops::math::{max, min};
 
@@ -172,41 +173,14 @@ mod tests {
         assert!(pointwise::replace(&mut ours).unwrap() >= 1);
         assert_eq!(dense_conv::replace(&mut ours).unwrap(), 1);
         assert_eq!(fuse(&mut ours).unwrap(), 3);
-        let run = |m: TypedModel| {
-            let m = m.into_optimized().unwrap();
-            let names: Vec<String> = m
-                .nodes()
-                .iter()
-                .map(|n| n.op().name().to_string())
-                .collect();
-            let out = m
-                .into_runnable()
-                .unwrap()
-                .run(tvec!(input.clone().into()))
-                .unwrap();
-            (out[0].clone().into_tensor(), names)
-        };
-        let (tract, _) = run(decluttered);
-        let (fovea, names) = run(ours);
+        let (tract, _) = run_tensor(decluttered, &input);
+        let (fovea, names) = run_tensor(ours, &input);
         assert!(
             !names.iter().any(|n| n.contains("Max") || n.contains("Min")),
             "{names:?}"
         );
         assert_eq!(tract.shape(), fovea.shape());
-        let (t, f) = (
-            tract
-                .try_as_plain_ram()
-                .unwrap()
-                .as_slice::<f32>()
-                .unwrap()
-                .to_vec(),
-            fovea
-                .try_as_plain_ram()
-                .unwrap()
-                .as_slice::<f32>()
-                .unwrap()
-                .to_vec(),
-        );
+        let (t, f) = (f32s(&tract), f32s(&fovea));
         // The stem and the expand are gemm's (their sums within rounding of tract's,
         // `dense_conv.rs`, `pointwise.rs`), so the chain's outputs agree to that rounding, not
         // bit for bit.

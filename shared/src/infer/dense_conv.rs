@@ -327,8 +327,7 @@ fn covered(model: &TypedModel, node: &TypedNode, conv: &Conv) -> TractResult<Opt
 pub(super) mod tests {
     use super::*;
     use crate::infer::depthwise::tests::{ConvShape, values, wire_conv};
-    use crate::infer::pointwise::tests::{assert_within_sum_rounding, run};
-    use tract_linalg::multithread::multithread_tract_scope;
+    use crate::infer::pointwise::tests::{assert_within_sum_rounding, on_threads, run};
 
     /// One k×k conv: `(C_in, C_out, h, w, k, stride, padding before, after, batched)`.
     pub(in crate::infer) type Case = (usize, usize, usize, usize, usize, usize, usize, usize, bool);
@@ -400,14 +399,10 @@ pub(super) mod tests {
                 .to_vec();
             let (oh, ow) = (oshape[oshape.len() - 2], oshape[oshape.len() - 1]);
             for threads in [1, 2] {
-                let executor = match threads {
-                    1 => Executor::SingleThread,
-                    n => Executor::multithread(n),
-                };
                 let what = format!("{case:?}, {threads} threads");
                 let mut patched = decluttered.clone();
                 assert_eq!(replace(&mut patched).unwrap(), 1, "{what}");
-                let ((tract, _), (ours, names)) = multithread_tract_scope(executor, || {
+                let ((tract, _), (ours, names)) = on_threads(threads, || {
                     (run(decluttered.clone(), &input), run(patched, &input))
                 });
                 assert!(

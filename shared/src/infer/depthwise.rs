@@ -252,11 +252,11 @@ fn covered(model: &TypedModel, node: &TypedNode, conv: &Conv) -> TractResult<Opt
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
+    use crate::infer::pointwise::tests::{f32s, on_threads, run_tensor};
     use tract_core::ops::cnn::{KernelFormat, PaddingSpec, PoolSpec};
     use tract_core::ops::math::mul;
     use tract_core::ops::nn::DataFormat;
     use tract_core::ops::nn::sigmoid;
-    use tract_linalg::multithread::multithread_tract_scope;
 
     /// Deterministic values in [-1, 1) (a 32-bit LCG), `seed` picking the sequence.
     pub(in crate::infer) fn values(len: usize, seed: u32) -> Vec<f32> {
@@ -392,42 +392,17 @@ pub(super) mod tests {
     /// Runs `model` on `input` optimized as tract makes it, and with [`replace`] first; returns
     /// both outputs, the op names of each optimized model and how many convs were replaced.
     fn both(model: TypedModel, input: &Tensor) -> [(Tensor, Vec<String>); 2] {
-        let run = |m: TypedModel| {
-            let m = m.into_optimized().unwrap();
-            let names = m
-                .nodes()
-                .iter()
-                .map(|n| n.op().name().to_string())
-                .collect();
-            let out = m
-                .into_runnable()
-                .unwrap()
-                .run(tvec!(input.clone().into()))
-                .unwrap();
-            (out[0].clone().into_tensor(), names)
-        };
-        let tract = run(model.clone());
+        let tract = run_tensor(model.clone(), input);
         let mut patched = model;
         replace(&mut patched).unwrap();
-        [tract, run(patched)]
+        [tract, run_tensor(patched, input)]
     }
 
     /// Asserts equal shapes and values (`==`: a zero's sign may differ, see
     /// `crate::depthwise::forward_with`).
     fn assert_same(what: &str, a: &Tensor, b: &Tensor) {
         assert_eq!(a.shape(), b.shape(), "{what}: shapes");
-        let (a, b) = (
-            a.try_as_plain_ram()
-                .unwrap()
-                .as_slice::<f32>()
-                .unwrap()
-                .to_vec(),
-            b.try_as_plain_ram()
-                .unwrap()
-                .as_slice::<f32>()
-                .unwrap()
-                .to_vec(),
-        );
+        let (a, b) = (f32s(a), f32s(b));
         let differ = a.iter().zip(&b).filter(|(x, y)| x != y).count();
         assert_eq!(differ, 0, "{what}: {differ} of {} values differ", a.len());
     }
@@ -473,15 +448,6 @@ pub(super) mod tests {
         (y, mag)
     }
 
-    /// The values of `t`.
-    fn flat(t: &Tensor) -> Vec<f32> {
-        t.try_as_plain_ram()
-            .unwrap()
-            .as_slice::<f32>()
-            .unwrap()
-            .to_vec()
-    }
-
     /// Asserts `a` within `bound(i)` of `b` at each value `i`.
     fn assert_close(what: &str, a: &[f32], b: &[f32], bound: impl Fn(usize) -> f32) {
         assert_eq!(a.len(), b.len(), "{what}: lengths");
@@ -503,7 +469,7 @@ pub(super) mod tests {
             assert_same(what, tract, ours);
         } else {
             assert_eq!(tract.shape(), ours.shape(), "{what}: shapes");
-            let (t, o) = (flat(tract), flat(ours));
+            let (t, o) = (f32s(tract), f32s(ours));
             let top = t.iter().fold(0f32, |m, v| m.max(v.abs()));
             assert_close(what, &o, &t, |_| 1e-5 * top);
         }
@@ -544,12 +510,8 @@ pub(super) mod tests {
                 .unwrap()
                 .into_tensor();
             for threads in [1, 2] {
-                let executor = match threads {
-                    1 => Executor::SingleThread,
-                    n => Executor::multithread(n),
-                };
                 let [(tract, tract_ops), (ours, our_ops)] =
-                    multithread_tract_scope(executor, || both(model.clone(), &input));
+                    on_threads(threads, || both(model.clone(), &input));
                 let what = format!("{case:?}, {threads} threads");
                 assert!(
                     tract_ops.iter().any(|n| n == "DepthWiseConv"),
@@ -563,9 +525,9 @@ pub(super) mod tests {
                     !our_ops.iter().any(|n| n == "DepthWiseConv"),
                     "{what}: {our_ops:?}"
                 );
-                let x = flat(&input);
+                let x = f32s(&input);
                 let (hand, mag) = by_hand(case, 10 + i as u32, &x);
-                let ours_v = flat(&ours);
+                let ours_v = f32s(&ours);
                 let differ = ours_v.iter().zip(&hand).filter(|(a, b)| a != b).count();
                 assert_eq!(
                     differ, 0,
@@ -574,7 +536,7 @@ pub(super) mod tests {
                 // tract's own op: the same rounding on x86; elsewhere one rounding per tap
                 // at most (aarch64's kernels fuse multiply-adds).
                 let taps = (case.3 * case.3 + 1) as f32;
-                assert_close(&what, &flat(&tract), &hand, |i| {
+                assert_close(&what, &f32s(&tract), &hand, |i| {
                     if cfg!(target_arch = "x86_64") {
                         0.0
                     } else {

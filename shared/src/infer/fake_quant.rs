@@ -195,9 +195,8 @@ pub(super) fn pair_at(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::infer::pointwise::tests::run;
+    use crate::infer::pointwise::tests::{on_threads, run};
     use tract_core::ops::quant::quantize_linear_u8;
-    use tract_linalg::multithread::multithread_tract_scope;
 
     /// tract's QuantizeLinearU8 → DequantizeLinearF32 on `x` (1-D), and the same
     /// model after [`fuse`]; returns both outputs and the fused plan's op names.
@@ -250,11 +249,7 @@ mod tests {
         }));
         for (q, dq) in [((16.0, 37u8), (0.0625, 37)), ((42.5, 0), (1.0 / 42.5, 0))] {
             for threads in [1, 2] {
-                let executor = match threads {
-                    1 => Executor::SingleThread,
-                    n => Executor::multithread(n),
-                };
-                let (want, got, ops) = multithread_tract_scope(executor, || both(&x, q, dq));
+                let (want, got, ops) = on_threads(threads, || both(&x, q, dq));
                 assert!(
                     ops.iter().any(|n| n == "FoveaFakeQuant")
                         && !ops.iter().any(|n| n.contains("QuantizeLinear")),

@@ -231,12 +231,11 @@ mod tests {
     use crate::infer::activation;
     use crate::infer::depthwise::tests::values;
     use crate::infer::int8_product::tests::{int8_levels, levels};
-    use crate::infer::pointwise::tests::{assert_within_sum_rounding, run};
+    use crate::infer::pointwise::tests::{assert_within_sum_rounding, on_threads, run};
     use tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
     use tract_core::ops::math::{max, min};
     use tract_core::ops::nn::DataFormat;
     use tract_core::ops::quant::{DequantizeLinearF32, quantize_linear_u8};
-    use tract_linalg::multithread::multithread_tract_scope;
 
     /// The input's quantization in these tests: ONNX scale 1/40, zero point 90.
     const Q: (f32, u8) = (40.0, 90);
@@ -345,12 +344,8 @@ mod tests {
                 .map(|&v| ((v - i64::from(Q.1)) as f32 * (1.0 / Q.0)) as f64)
                 .collect();
             for threads in [1, 2] {
-                let executor = match threads {
-                    1 => Executor::SingleThread,
-                    n => Executor::multithread(n),
-                };
                 let what = format!("{dims:?}, ReLU6 {relu6}, {threads} threads");
-                let ((tract, tract_ops), (fovea, ops)) = multithread_tract_scope(executor, || {
+                let ((tract, tract_ops), (fovea, ops)) = on_threads(threads, || {
                     (run(decluttered.clone(), &input), run(ours.clone(), &input))
                 });
                 assert!(

@@ -132,7 +132,7 @@ pub fn replace(model: &mut TypedModel) -> TractResult<usize> {
 mod tests {
     use super::*;
     use crate::infer::depthwise::tests::values;
-    use tract_linalg::multithread::multithread_tract_scope;
+    use crate::infer::pointwise::tests::{f32s, on_threads, run_tensor};
 
     /// A model of tract's `Reduce<Sum>` over `axes` of an f32 input of `shape`.
     fn model(shape: &[usize], axes: &[usize]) -> TypedModel {
@@ -144,26 +144,10 @@ mod tests {
         model
     }
 
+    /// [`run_tensor`]'s output values, its shape and the op names.
     fn run(model: TypedModel, input: &Tensor) -> (Vec<f32>, Vec<usize>, Vec<String>) {
-        let m = model.into_optimized().unwrap();
-        let names = m
-            .nodes()
-            .iter()
-            .map(|n| n.op().name().to_string())
-            .collect();
-        let out = m
-            .into_runnable()
-            .unwrap()
-            .run(tvec!(input.clone().into()))
-            .unwrap();
-        let shape = out[0].shape().to_vec();
-        let v = out[0]
-            .try_as_plain_ram()
-            .unwrap()
-            .as_slice::<f32>()
-            .unwrap()
-            .to_vec();
-        (v, shape, names)
+        let (out, names) = run_tensor(model, input);
+        (f32s(&out), out.shape().to_vec(), names)
     }
 
     /// Each plane's sum is the sum in f64 within `(n + 1)·ε·Σ|x|` (n values per plane), and so
@@ -184,17 +168,11 @@ mod tests {
                 .unwrap()
                 .into_tensor();
             for threads in [1, 2] {
-                let executor = match threads {
-                    1 => Executor::SingleThread,
-                    n => Executor::multithread(n),
-                };
                 let tract_model = model(&shape, &[r - 2, r - 1]);
                 let mut patched = tract_model.clone();
                 assert_eq!(replace(&mut patched).unwrap(), 1);
                 let ((tract, tract_shape, _), (ours, our_shape, names)) =
-                    multithread_tract_scope(executor, || {
-                        (run(tract_model, &input), run(patched, &input))
-                    });
+                    on_threads(threads, || (run(tract_model, &input), run(patched, &input)));
                 assert!(names.iter().any(|n| n == "FoveaPlaneSum"), "{names:?}");
                 assert_eq!(our_shape, tract_shape);
                 for (k, p) in x.chunks_exact(plane).enumerate() {

@@ -593,8 +593,9 @@ pub(super) mod tests {
         (model.into_decluttered().unwrap(), input, weights, bias)
     }
 
-    /// Runs `model` optimized; returns its output values and op names.
-    pub(in crate::infer) fn run(model: TypedModel, input: &Tensor) -> (Vec<f32>, Vec<String>) {
+    /// Runs `model` optimized on `input`; returns its first output and the optimized model's
+    /// op names (the op tests read which ops were placed).
+    pub(in crate::infer) fn run_tensor(model: TypedModel, input: &Tensor) -> (Tensor, Vec<String>) {
         let m = model.into_optimized().unwrap();
         let names = m
             .nodes()
@@ -606,12 +607,32 @@ pub(super) mod tests {
             .unwrap()
             .run(tvec!(input.clone().into()))
             .unwrap();
-        let v = out[0]
-            .try_as_plain_ram()
+        (out[0].clone().into_tensor(), names)
+    }
+
+    /// Runs `f` under tract's executor on `threads` threads (1: its single-thread executor), as
+    /// `edge --threads` sets it.
+    pub(in crate::infer) fn on_threads<R>(threads: usize, f: impl FnOnce() -> R) -> R {
+        let executor = match threads {
+            1 => Executor::SingleThread,
+            n => Executor::multithread(n),
+        };
+        multithread_tract_scope(executor, f)
+    }
+
+    /// [`run_tensor`]'s output as values.
+    pub(in crate::infer) fn run(model: TypedModel, input: &Tensor) -> (Vec<f32>, Vec<String>) {
+        let (out, names) = run_tensor(model, input);
+        (f32s(&out), names)
+    }
+
+    /// A tensor's f32 values.
+    pub(in crate::infer) fn f32s(t: &Tensor) -> Vec<f32> {
+        t.try_as_plain_ram()
             .unwrap()
             .as_slice::<f32>()
-            .unwrap();
-        (v.to_vec(), names)
+            .unwrap()
+            .to_vec()
     }
 
     /// Asserts each of `got` within the rounding of an f32 sum of the bias and `terms` of the
@@ -656,14 +677,10 @@ pub(super) mod tests {
             let (decluttered, input, weights, bias) = model(case, 10 * i as u32);
             let x = input.try_as_plain_ram().unwrap().as_slice::<f32>().unwrap();
             for threads in [1, 2] {
-                let executor = match threads {
-                    1 => Executor::SingleThread,
-                    n => Executor::multithread(n),
-                };
                 let what = format!("{case:?}, {threads} threads");
                 let mut patched = decluttered.clone();
                 assert_eq!(replace(&mut patched).unwrap(), 1, "{what}");
-                let ((tract, _), (ours, names)) = multithread_tract_scope(executor, || {
+                let ((tract, _), (ours, names)) = on_threads(threads, || {
                     (run(decluttered.clone(), &input), run(patched, &input))
                 });
                 assert!(
