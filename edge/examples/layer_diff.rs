@@ -9,10 +9,11 @@
 //!   cargo run --release -p fovea-edge --example layer_diff -- MODEL.onnx REFERENCE.json
 //!
 //! `REFERENCE.json` is what `host quantize --reference DIR` writes (its `input_shape` and
-//! `input`). Reading the table: a layer whose inputs sit on the same levels in both runs should
-//! differ by no more than an f32 sum's rounding (≈1e-5 steps) and change a level only where a
-//! value lies that close to a rounding boundary; a level changed with a large step difference
-//! there is an arithmetic fault.
+//! `input`; its `logits`, the device's without the taps, are held against this run's to show the
+//! taps left the device's plan as it was). Reading the table: a layer whose inputs sit on the
+//! same levels in both runs should differ by no more than an f32 sum's rounding (≈1e-4 steps)
+//! and change a level only where a value lies that close to a rounding boundary; a level
+//! changed with a large step difference there is an arithmetic fault.
 use anyhow::{Context, bail};
 use prost::Message;
 use tract_onnx::pb::{ModelProto, ValueInfoProto};
@@ -34,11 +35,13 @@ fn taps(proto: &ModelProto) -> anyhow::Result<Vec<Tap>> {
     let input = graph.input.first().map(|i| i.name.as_str()).unwrap_or("");
     let mut out = Vec::new();
     for node in graph.node.iter().filter(|n| n.op_type == "QuantizeLinear") {
-        let x = &node.input[0];
+        let (Some(x), Some(scale)) = (node.input.first(), node.input.get(1)) else {
+            bail!("QuantizeLinear {} has fewer than two inputs", node.name);
+        };
         if x == input || init(x).is_some() {
             continue;
         }
-        let scale = init(&node.input[1]).context("a QuantizeLinear without a constant scale")?;
+        let scale = init(scale).context("a QuantizeLinear without a constant scale")?;
         let scale = shared::onnx::initializer::f32_values(scale)?[0];
         let zero_point = match node.input.get(2).and_then(|z| init(z)) {
             Some(z) => shared::onnx::initializer::levels(z)?.map_or(0, |l| l[0]),
@@ -82,6 +85,7 @@ fn main() -> anyhow::Result<()> {
             .with_context(|| format!("{path} is not JSON"))?;
     let shape: [usize; 4] = field(&reference, "input_shape", path)?;
     let input: Vec<f32> = field(&reference, "input", path)?;
+    let logits: Vec<f32> = field(&reference, "logits", path)?;
     let side = shape[3];
     if shape[1..] != [3, side, side] || input.len() != shape.iter().product::<usize>() {
         bail!(
@@ -122,7 +126,17 @@ fn main() -> anyhow::Result<()> {
             .zip(&sl)
             .map(|(a, b)| (a - b).abs())
             .fold(0.0, f32::max);
-        println!("image {i}: max |logit difference| {logit:.3e}");
+        let per = dl.len();
+        let untapped = logits
+            .get(i * per..(i + 1) * per)
+            .context("too few `logits`")?;
+        let taps_moved = (dl.iter().zip(untapped))
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        println!(
+            "image {i}: max |logit difference| {logit:.3e} (the device's logits with the taps \
+             against {path}'s without: {taps_moved:.1e})"
+        );
         println!("| # | activation | values | levels changed | max level Δ | max f32 Δ (steps) |");
         println!("|---|---|---|---|---|---|");
         for (k, tap) in taps.iter().enumerate() {
