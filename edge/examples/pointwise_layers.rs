@@ -14,6 +14,10 @@ use tract_core::internal::*;
 use tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
 use tract_core::ops::nn::DataFormat;
 
+#[path = "common/values.rs"]
+mod common_values;
+use common_values::values;
+
 /// B0's 1×1 convs at 224 px, squeeze-excite's aside: `(C_in, C_out, side, count)`.
 const LAYERS: [(usize, usize, usize, usize); 19] = [
     (32, 16, 112, 1),
@@ -36,17 +40,6 @@ const LAYERS: [(usize, usize, usize, usize); 19] = [
     (1152, 320, 7, 1),
     (320, 1280, 7, 1),
 ];
-
-/// Deterministic values in [-1, 1).
-fn values(len: usize, seed: u32) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (s >> 8) as f32 / (1u32 << 23) as f32 - 1.0
-        })
-        .collect()
-}
 
 /// One 1×1 conv with bias on a `[C_in, side, side]` input, decluttered.
 fn layer(ci: usize, co: usize, side: usize) -> TractResult<TypedModel> {
