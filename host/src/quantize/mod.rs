@@ -12,9 +12,10 @@
 //! ```
 //!
 //! `weights` is the edge default: tract folds the dequantization at load, so it runs at fp32
-//! speed from a file a quarter the size; tract runs the QDQ form's convolutions in float with
-//! the quantize/dequantize ops added (slower, docs/PERFORMANCE.md), while onnxruntime runs it
-//! with integer kernels.
+//! speed from a file a quarter the size. The device runs the QDQ (`compute`) form's 1×1 convs
+//! in integers (`shared::infer::int8_pointwise`): faster than fp32 on a CPU with AVX-512 VNNI,
+//! an order of magnitude slower per conv on one without it, which today includes every ARM
+//! board (docs/PERFORMANCE.md, 2026-12-04); onnxruntime runs it with its integer kernels.
 pub mod activations;
 pub mod calibrate;
 pub mod gate;
@@ -52,7 +53,8 @@ pub const QUANTIZATION_KEY: &str = "quantization";
 pub enum Mode {
     /// Conv weights int8 (per output channel), activations f32: 4× smaller, fp32 speed.
     Weights,
-    /// Conv weights int8 and Conv inputs uint8 (QDQ), calibrated.
+    /// Conv weights int8 and Conv inputs uint8 (QDQ), calibrated: integer 1×1 convs on the
+    /// device, faster than fp32 only on CPUs with AVX-512 VNNI (not on ARM boards).
     Compute,
 }
 
