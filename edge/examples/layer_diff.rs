@@ -16,6 +16,7 @@
 //! changed with a large step difference there is an arithmetic fault.
 use anyhow::{Context, bail};
 use prost::Message;
+use shared::infer::fake_quant;
 use tract_onnx::pb::{ModelProto, ValueInfoProto};
 use tract_onnx::prelude::*;
 
@@ -56,9 +57,9 @@ fn taps(proto: &ModelProto) -> anyhow::Result<Vec<Tap>> {
     Ok(out)
 }
 
-/// tract's uint8 level of `x`.
+/// tract's uint8 level of `x` (`shared::infer::fake_quant::level`, tested against tract's op).
 fn level(x: f32, tap: &Tap) -> f32 {
-    ((x * tap.inv_scale).round_ties_even() + tap.zero_point).clamp(0.0, 255.0)
+    fake_quant::level(x, tap.inv_scale, tap.zero_point)
 }
 
 /// `reference[key]` as `T`; its absence is an error naming `path`.

@@ -75,9 +75,9 @@ fn round_trip(xs: &[f32], ys: &mut [MaybeUninit<f32>], s: f32, z: f32, s_out: f3
 
 /// tract's `QuantizeLinearU8` of `x` (multiplier `s`, zero point `z`): the uint8 level, as an
 /// f32 in `0 ..= 255`. fovea's int8 1×1 conv quantizes its input with this too
-/// ([`super::int8_product`]).
+/// ([`super::int8_product`]), and `edge/examples/layer_diff.rs` reads levels with it.
 #[inline(always)]
-pub(super) fn level(x: f32, s: f32, z: f32) -> f32 {
+pub fn level(x: f32, s: f32, z: f32) -> f32 {
     let v = x * s;
     let q = ((v + ROUNDER) - ROUNDER + z).clamp(0.0, 255.0);
     // A NaN quantizes to the zero point (tract's `as i32` of a NaN is 0).

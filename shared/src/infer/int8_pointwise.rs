@@ -30,7 +30,7 @@
 //! activation a whole level in the next quantize (B0 224: logits 8e-4 from tract's f32 chain;
 //! Lite0: 4.5e-2 of 7.4), which is why `host quantize`'s gate scores a model with this op in
 //! place ([`super::plan`]). `edge/examples/layer_diff.rs` shows it layer by layer: the first
-//! divergence from tract's chain is one value one level off, its f32 sums within 1.2e-4 of a
+//! divergence from tract's chain is one value one level off, its f32 sums within 1.6e-4 of a
 //! step of each other, which later layers spread (docs/PERFORMANCE.md, 2026-12-04).
 use std::mem::MaybeUninit;
 use std::sync::Arc;
