@@ -75,7 +75,7 @@ fn round_trip(xs: &[f32], ys: &mut [MaybeUninit<f32>], s: f32, z: f32, s_out: f3
 
 /// tract's `QuantizeLinearU8` of `x` (multiplier `s`, zero point `z`): the uint8 level, as an
 /// f32 in `0 ..= 255`. fovea's int8 1×1 conv quantizes its input with this too
-/// ([`super::int8_product`]), and `edge/examples/layer_diff.rs` reads levels with it.
+/// (`int8_product.rs`), and `edge/examples/layer_diff.rs` reads levels with it.
 #[inline(always)]
 pub fn level(x: f32, s: f32, z: f32) -> f32 {
     let v = x * s;
