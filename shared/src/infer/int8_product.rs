@@ -9,16 +9,21 @@
 //! per lane: AVX-512 VNNI's `vpdpbusd`, 64 multiply-adds in one instruction, where the f32 kernels
 //! do 16. The kernel keeps 8 rows × 2 blocks of sums (16 vectors) in registers.
 //!
-//! Where the CPU has no VNNI (AVX2-only x86, and every ARM board: the Cortex-A53/A72 have no
-//! dot-product instructions, and a portable `sdot` intrinsic is not stable in Rust 1.95), the
-//! same sums come from a portable loop: the same integers, slower (its speed on an ARM board is
-//! not measured). The f32 values that leave here are computed from the sums by one expression
-//! on every target, so both kernels give the same values bit for bit (tested below; the tests
-//! also pass under qemu-aarch64, run by hand with `cargo test --profile device --target
+//! On aarch64 the same layout feeds two NEON kernels. Arm has no `u8·i8` dot product before
+//! Armv8.6, so both flip each level's top bit (`q − 128`, an int8) and the offsets put `128·Σw`
+//! back: Armv8.2's `sdot` (Cortex-A55, A76 and later; written as inline assembly, its intrinsic is
+//! not stable in Rust 1.95) adds 16 products per instruction, where an f32 `fmla` adds 4; Armv8.0's
+//! `smull`/`smlal`/`sadalp` (every aarch64 CPU, the Cortex-A53 and A72 included) multiplies into
+//! i16 and adds pairs into i32. Elsewhere (armv7, x86 without VNNI) the sums come from a portable
+//! loop. Neither Arm kernel's speed is measured on a board yet. The f32 values that leave here are
+//! computed from the sums by one expression on every target, so all kernels give the same values
+//! bit for bit (tested below, the Arm kernels under qemu-aarch64, whose CPU has `sdot`:
+//! `scripts/build-edge-arm.sh` runs these tests with `--profile device --target
 //! aarch64-unknown-linux-gnu`).
 //!
 //! Exactness: a sum of `C_in` products of a uint8 and an int8 is below 2³¹ for `C_in` up to
-//! 66 313 (255·127·C_in), far above EfficientNet's widest 1×1 input (B7: 3 840).
+//! 66 313 (255·127·C_in), far above EfficientNet's widest 1×1 input (B7: 3 840); with the
+//! flipped int8 levels (|q − 128| ≤ 128, |w| ≤ 128) up to 131 071.
 use std::mem::MaybeUninit;
 
 use multiversion::multiversion;
@@ -48,6 +53,13 @@ pub(super) struct Int8Weights {
     words: Vec<u32>,
     /// Per output channel: `z' · Σ w`, what the input's zero point adds to the sum.
     offsets: Vec<i32>,
+    /// Per output channel: `(z' − 128) · Σ w`, the same for the signed kernels, whose sums are
+    /// of `(q − 128) · w` (see [`Kernel::signed`]).
+    signed_offsets: Vec<i32>,
+    /// Whether a level is −128: two products of such a weight with an input of −128 overflow
+    /// an i16, so the Armv8.0 kernel then widens every product (see `sums_neon`).
+    #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+    has_min_level: bool,
     /// Per output channel: the input's scale times the weights' scale.
     scales: Vec<f32>,
     /// Per output channel (zeros without a bias).
@@ -83,18 +95,17 @@ impl Int8Weights {
                 words[at] |= u32::from(w[o * c_in + i] as u8) << (8 * (i % 4));
             }
         }
-        let offsets = (0..c_out)
-            .map(|o| {
-                let sum: i32 = w[o * c_in..][..c_in].iter().map(|&v| i32::from(v)).sum();
-                x_zero * sum
-            })
+        let row_sums: Vec<i32> = (0..c_out)
+            .map(|o| w[o * c_in..][..c_in].iter().map(|&v| i32::from(v)).sum())
             .collect();
         Int8Weights {
             c_in,
             c_out,
             groups,
             words,
-            offsets,
+            offsets: row_sums.iter().map(|s| x_zero * s).collect(),
+            signed_offsets: row_sums.iter().map(|s| (x_zero - 128) * s).collect(),
+            has_min_level: w.contains(&i8::MIN),
             scales: row_scales.iter().map(|s| x_scale * s).collect(),
             bias: bias.map_or_else(|| vec![0.0; c_out], <[f32]>::to_vec),
         }
@@ -120,6 +131,13 @@ pub(super) enum Kernel {
     /// AVX-512 VNNI's `vpdpbusd`.
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     Vnni,
+    /// Armv8.2's dot product `sdot` (Cortex-A55, A76 and later; not the A53 or A72).
+    #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+    Sdot,
+    /// Armv8.0 NEON, which every aarch64 CPU has: widening multiplies into i16, added pairwise
+    /// into i32 (`smull`, `smlal`, `sadalp`).
+    #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+    Neon,
     /// The portable loop.
     Portable,
 }
@@ -133,7 +151,21 @@ impl Kernel {
         {
             return Kernel::Vnni;
         }
+        #[cfg(target_arch = "aarch64")]
+        return if std::arch::is_aarch64_feature_detected!("dotprod") {
+            Kernel::Sdot
+        } else {
+            Kernel::Neon
+        };
+        #[allow(unreachable_code)]
         Kernel::Portable
+    }
+
+    /// Whether the kernel multiplies `q − 128` (an int8) instead of the uint8 level `q`: Arm
+    /// has no `u8 · i8` dot product before Armv8.6, so its kernels flip each level's top bit,
+    /// and [`Int8Weights`]'s `signed_offsets` put the `128 · Σ w` back.
+    fn signed(self) -> bool {
+        matches!(self, Kernel::Sdot | Kernel::Neon)
     }
 }
 
@@ -266,8 +298,25 @@ unsafe fn tile(
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: `Vnni` comes from `Kernel::detect` (or a test on a CPU that has it).
                 Kernel::Vnni => unsafe { sums_vnni(a, weights, g, &mut sums) },
+                #[cfg(target_arch = "aarch64")]
+                // SAFETY: `Sdot` comes from `Kernel::detect` (or a test on a CPU that has it).
+                Kernel::Sdot => unsafe { sums_sdot(a, weights, g, &mut sums) },
+                #[cfg(target_arch = "aarch64")]
+                // SAFETY: every aarch64 CPU has NEON.
+                Kernel::Neon => unsafe {
+                    if w.has_min_level {
+                        sums_neon::<false>(a, weights, g, &mut sums)
+                    } else {
+                        sums_neon::<true>(a, weights, g, &mut sums)
+                    }
+                },
                 _ => sums_portable(a, weights, g, &mut sums),
             }
+            let offsets = if kernel.signed() {
+                &w.signed_offsets
+            } else {
+                &w.offsets
+            };
             // The pair's first block holds pixels (only the padding block after it may not).
             let p = (first + pair) * LANES;
             let cols = (hw - p).min(2 * LANES);
@@ -281,7 +330,7 @@ unsafe fn tile(
                 // writes all `cols` of them before the slice is made.
                 let dst = unsafe {
                     let at = out.at(o * hw + p);
-                    finish(row_sums, w.offsets[o], w.scales[o], w.bias[o], at, cols);
+                    finish(row_sums, offsets[o], w.scales[o], w.bias[o], at, cols);
                     std::slice::from_raw_parts_mut(at, cols)
                 };
                 if let Some(a) = act {
@@ -342,6 +391,147 @@ unsafe fn sums_vnni(a: &[u32], w: &[u32], groups: usize, sums: &mut [[i32; 2 * L
         unsafe {
             _mm512_storeu_si512(row.as_mut_ptr().cast(), acc[0]);
             _mm512_storeu_si512(row.as_mut_ptr().add(LANES).cast(), acc[1]);
+        }
+    }
+}
+
+/// `sums_vnni`'s sums of `(q − 128) · w` by Armv8.2's `sdot`: each of a block's four
+/// 128-bit quarters (4 pixels × 4 channels) against one row's 4 weights, taken from a lane of
+/// the weight register, adds 16 products into the quarter's 4 i32 lanes. The kernel keeps
+/// 8 rows × 2 quarters (16 vectors) of sums in registers and goes over the groups four times.
+///
+/// # Safety
+/// The CPU must have the dot-product extension (`dotprod`).
+#[cfg(target_arch = "aarch64")]
+#[target_feature(enable = "neon,dotprod")]
+unsafe fn sums_sdot(a: &[u32], w: &[u32], groups: usize, sums: &mut [[i32; 2 * LANES]; ROWS]) {
+    use std::arch::aarch64::*;
+    use std::arch::asm;
+    assert!(a.len() == 2 * groups * LANES && w.len() == groups * ROWS);
+    let flip = vdupq_n_u8(0x80);
+    // Quarters 2h and 2h + 1 of the 8 (4 per block, 2 blocks): pixels 8h .. 8h + 8.
+    for h in 0..4 {
+        let at = (h / 2) * groups * LANES + (h % 2) * 8;
+        let mut acc = [[vdupq_n_s32(0); 2]; ROWS];
+        for g in 0..groups {
+            // SAFETY: 8 words of block h / 2's group g (inside `a`), and the group's 8 weights
+            // (inside `w`): both lengths asserted.
+            let (x0, x1, w0, w1) = unsafe {
+                let x = a.as_ptr().add(at + g * LANES);
+                let w = w.as_ptr().add(g * ROWS);
+                (
+                    vreinterpretq_s8_u8(veorq_u8(vld1q_u8(x.cast()), flip)),
+                    vreinterpretq_s8_u8(veorq_u8(vld1q_u8(x.add(4).cast()), flip)),
+                    vld1q_s8(w.cast()),
+                    vld1q_s8(w.add(4).cast()),
+                )
+            };
+            macro_rules! rows {
+                ($($r:literal: $w:ident[$lane:literal]),*) => {$(
+                    for (acc, x) in acc[$r].iter_mut().zip([x0, x1]) {
+                        // SAFETY: `sdot` (by element) only reads and writes these registers;
+                        // the CPU has it (this function's contract).
+                        unsafe {
+                            asm!(
+                                "sdot {acc:v}.4s, {x:v}.16b, {w:v}.4b[{lane}]",
+                                acc = inout(vreg) *acc,
+                                x = in(vreg) x,
+                                w = in(vreg) $w,
+                                lane = const $lane,
+                                options(pure, nomem, nostack),
+                            )
+                        }
+                    }
+                )*};
+            }
+            rows!(0: w0[0], 1: w0[1], 2: w0[2], 3: w0[3], 4: w1[0], 5: w1[1], 6: w1[2], 7: w1[3]);
+        }
+        for (row, acc) in sums.iter_mut().zip(acc) {
+            // SAFETY: pixels 8h .. 8h + 8 of a row of 32.
+            unsafe {
+                vst1q_s32(row.as_mut_ptr().add(8 * h), acc[0]);
+                vst1q_s32(row.as_mut_ptr().add(8 * h + 4), acc[1]);
+            }
+        }
+    }
+}
+
+/// `sums_vnni`'s sums of `(q − 128) · w` by Armv8.0 NEON: `smull` multiplies a quarter of a
+/// block (4 pixels × 4 channels, int8) by one row's 4 weights (repeated) into 8 i16 products
+/// per half, `smlal` adds the next group's products to them when `PAIR` (then each i16 holds
+/// two products, at most 2 · 128 · 127 = 32 512: `PAIR` needs weights above −128), and `sadalp`
+/// adds neighbouring i16s into i32 sums, two per pixel (channels 0 + 1 and 2 + 3), which one
+/// `addp` per 4 pixels joins at the end.
+///
+/// # Safety
+/// The CPU must have NEON (every aarch64 CPU has).
+#[cfg(target_arch = "aarch64")]
+#[target_feature(enable = "neon")]
+unsafe fn sums_neon<const PAIR: bool>(
+    a: &[u32],
+    w: &[u32],
+    groups: usize,
+    sums: &mut [[i32; 2 * LANES]; ROWS],
+) {
+    use std::arch::aarch64::*;
+    assert!(a.len() == 2 * groups * LANES && w.len() == groups * ROWS);
+    let flip = vdupq_n_u8(0x80);
+    // SAFETY (every load below): `x` reads 4 words of a block's group g (g < groups, inside
+    // `a`), `w` one word of group g's 8 (inside `w`); lengths asserted. NEON is part of
+    // every aarch64 CPU.
+    let x = |at: usize| unsafe {
+        vreinterpretq_s8_u8(veorq_u8(vld1q_u8(a.as_ptr().add(at).cast()), flip))
+    };
+    let wr = |g: usize, r: usize| unsafe {
+        vreinterpretq_s8_u32(vld1q_dup_u32(w.as_ptr().add(g * ROWS + r)))
+    };
+    // Quarters 2h and 2h + 1 (pixels 8h .. 8h + 8), rows 4v .. 4v + 4.
+    for h in 0..4 {
+        let at = (h / 2) * groups * LANES + (h % 2) * 8;
+        for v in 0..2 {
+            // Per row and quarter, pixels 0–1 and 2–3 of the quarter.
+            let mut acc = [[[vdupq_n_s32(0); 2]; 2]; 4];
+            let mut g = 0;
+            while g < groups {
+                let pair = PAIR && g + 1 < groups;
+                let xs = [x(at + g * LANES), x(at + g * LANES + 4)];
+                let ys = if pair {
+                    [x(at + (g + 1) * LANES), x(at + (g + 1) * LANES + 4)]
+                } else {
+                    [vdupq_n_s8(0); 2]
+                };
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let wg = wr(g, 4 * v + r);
+                    let wh = if pair {
+                        wr(g + 1, 4 * v + r)
+                    } else {
+                        vdupq_n_s8(0)
+                    };
+                    for ((acc, xg), xh) in acc.iter_mut().zip(xs).zip(ys) {
+                        let mut lo = vmull_s8(vget_low_s8(xg), vget_low_s8(wg));
+                        let mut hi = vmull_high_s8(xg, wg);
+                        if pair {
+                            lo = vmlal_s8(lo, vget_low_s8(xh), vget_low_s8(wh));
+                            hi = vmlal_high_s8(hi, xh, wh);
+                        }
+                        acc[0] = vpadalq_s16(acc[0], lo);
+                        acc[1] = vpadalq_s16(acc[1], hi);
+                    }
+                }
+                g += if pair { 2 } else { 1 };
+            }
+            for (r, acc) in acc.iter().enumerate() {
+                let row = &mut sums[4 * v + r];
+                for (q, acc) in acc.iter().enumerate() {
+                    // SAFETY: pixels 8h + 4q .. 8h + 4q + 4 of a row of 32.
+                    unsafe {
+                        vst1q_s32(
+                            row.as_mut_ptr().add(8 * h + 4 * q),
+                            vpaddq_s32(acc[0], acc[1]),
+                        )
+                    };
+                }
+            }
         }
     }
 }
@@ -432,12 +622,7 @@ pub(super) mod tests {
             (96, 16, 1000),
             (1152, 40, 49),
         ];
-        let mut kernels = vec![Kernel::Portable];
-        if Kernel::detect() == Kernel::Vnni {
-            kernels.push(Kernel::Vnni);
-        } else {
-            eprintln!("this CPU has no AVX-512 VNNI: only the portable kernel is tested");
-        }
+        let kernels = kernels();
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(2)
             .build()
@@ -473,16 +658,70 @@ pub(super) mod tests {
                     } else {
                         run()
                     }
-                    let got: Vec<f32> = out.iter().map(|v| unsafe { v.assume_init() }).collect();
                     let what = format!("{c_in}→{c_out} on {hw}, {kernel:?}, parallel {parallel}");
-                    for (at, (a, b)) in want.iter().zip(&got).enumerate() {
-                        assert!(
-                            a.to_bits() == b.to_bits(),
-                            "{what}: y[{at}] want {a}, got {b}"
-                        );
-                    }
+                    assert_bits(&want, &out, &what);
                 }
             }
+        }
+    }
+
+    /// Every kernel this CPU runs: the portable loop, and VNNI, `sdot` or NEON where the CPU
+    /// has them (the aarch64 ones run under qemu-aarch64, whose CPU has `sdot`).
+    fn kernels() -> Vec<Kernel> {
+        let mut kernels = vec![Kernel::Portable];
+        match Kernel::detect() {
+            Kernel::Portable => {
+                eprintln!(
+                    "this CPU has no AVX-512 VNNI or NEON: only the portable kernel is tested"
+                )
+            }
+            Kernel::Sdot => kernels.extend([Kernel::Sdot, Kernel::Neon]),
+            other => kernels.push(other),
+        }
+        kernels
+    }
+
+    /// `got` holds `want`'s values bit for bit.
+    fn assert_bits(want: &[f32], got: &[MaybeUninit<f32>], what: &str) {
+        assert_eq!(want.len(), got.len(), "{what}");
+        for (at, (a, b)) in want.iter().zip(got).enumerate() {
+            let b = unsafe { b.assume_init() };
+            assert!(
+                a.to_bits() == b.to_bits(),
+                "{what}: y[{at}] want {a}, got {b}"
+            );
+        }
+    }
+
+    /// Weights at −128 against inputs at level 0 (−128 once the Arm kernels flip the top bit):
+    /// each product is 16 384, and two of them in one i16 (the NEON kernel's pairing) would
+    /// overflow to −32 768. Every kernel gives the hand-computed sums: row 0 all −128,
+    /// `Σ (0 − 3) · (−128) = 16 · 384 = 6 144`, then ·0.5 + 1 = 3 073; row 1 alternates −128
+    /// and 127, `8 · 384 + 8 · (−381) = 24`, 13.
+    #[test]
+    fn weights_at_minus_128_do_not_overflow() {
+        let (c_in, c_out, hw) = (16, 2, 32);
+        let x = vec![-10.0; c_in * hw];
+        let q = Quantize {
+            scale: 1.0,
+            zero_point: 3.0,
+        };
+        let mut w = vec![-128i8; c_in];
+        w.extend((0..c_in).map(|i| if i % 2 == 0 { -128i8 } else { 127 }));
+        let dq = (1.0, 3);
+        let packed = Int8Weights::new(&w, c_out, c_in, &[0.5, 0.5], dq, Some(&[1.0, 1.0]));
+        let want: Vec<f32> = [3073.0, 13.0]
+            .iter()
+            .flat_map(|&v| std::iter::repeat_n(v, hw))
+            .collect();
+        assert_eq!(
+            want,
+            reference(&x, hw, q, &w, (c_out, c_in), &[0.5, 0.5], dq, &[1.0, 1.0])
+        );
+        for kernel in kernels() {
+            let mut out = vec![MaybeUninit::new(f32::NAN); c_out * hw];
+            product(&x, hw, q, &packed, None, kernel, false, &mut out);
+            assert_bits(&want, &out, &format!("{kernel:?}"));
         }
     }
 
