@@ -491,26 +491,21 @@ unsafe fn sums_neon<const PAIR: bool>(
         for v in 0..2 {
             // Per row and quarter, pixels 0–1 and 2–3 of the quarter.
             let mut acc = [[[vdupq_n_s32(0); 2]; 2]; 4];
-            let mut g = 0;
-            while g < groups {
-                let pair = PAIR && g + 1 < groups;
+            // Groups g and, when `two`, g + 1 (a constant in each loop below).
+            let mut step = |g: usize, two: bool| {
                 let xs = [x(at + g * LANES), x(at + g * LANES + 4)];
-                let ys = if pair {
+                let ys = if two {
                     [x(at + (g + 1) * LANES), x(at + (g + 1) * LANES + 4)]
                 } else {
-                    [vdupq_n_s8(0); 2]
+                    xs
                 };
                 for (r, acc) in acc.iter_mut().enumerate() {
                     let wg = wr(g, 4 * v + r);
-                    let wh = if pair {
-                        wr(g + 1, 4 * v + r)
-                    } else {
-                        vdupq_n_s8(0)
-                    };
+                    let wh = if two { wr(g + 1, 4 * v + r) } else { wg };
                     for ((acc, xg), xh) in acc.iter_mut().zip(xs).zip(ys) {
                         let mut lo = vmull_s8(vget_low_s8(xg), vget_low_s8(wg));
                         let mut hi = vmull_high_s8(xg, wg);
-                        if pair {
+                        if two {
                             lo = vmlal_s8(lo, vget_low_s8(xh), vget_low_s8(wh));
                             hi = vmlal_high_s8(hi, xh, wh);
                         }
@@ -518,7 +513,13 @@ unsafe fn sums_neon<const PAIR: bool>(
                         acc[1] = vpadalq_s16(acc[1], hi);
                     }
                 }
-                g += if pair { 2 } else { 1 };
+            };
+            let pairs = if PAIR { groups / 2 } else { 0 };
+            for p in 0..pairs {
+                step(2 * p, true);
+            }
+            for g in 2 * pairs..groups {
+                step(g, false);
             }
             for (r, acc) in acc.iter().enumerate() {
                 let row = &mut sums[4 * v + r];
@@ -608,17 +609,19 @@ pub(super) mod tests {
         y
     }
 
-    /// Bit for bit the hand-computed product, on both kernels (VNNI where this CPU has it),
-    /// on one thread and split over two: channel counts that fill groups of 4 and that do not
-    /// (3, 37), planes of one partial block (17 pixels) up to many tiles (1 000, whose last
-    /// block is partial), output channels short of a row block (5) and many (96), inputs that
-    /// clamp at 0 and at 255, and a NaN (quantized to the zero point).
+    /// Bit for bit the hand-computed product, on every kernel this CPU runs ([`kernels`]), on one
+    /// thread and split over two: channel counts that fill groups of 4 and that do not (3, 37, 18:
+    /// an odd number of groups, which the NEON kernel takes in pairs), planes of one partial block
+    /// (17 pixels) up to many tiles (1 000, whose last block is partial), output channels short of
+    /// a row block (5) and many (96), inputs that clamp at 0 and at 255, and a NaN (quantized to
+    /// the zero point).
     #[test]
     fn sums_equal_the_hand_computed_product_bit_for_bit() {
         let cases = [
             (3, 5, 17),
             (16, 96, 400),
             (37, 24, 49),
+            (18, 8, 33),
             (96, 16, 1000),
             (1152, 40, 49),
         ];
