@@ -35,8 +35,9 @@ pub struct Args {
     out: Option<PathBuf>,
     /// `weights`: int8 Conv weights, f32 activations (4× smaller, tract runs it at fp32 speed;
     /// the edge default). `compute`: also uint8 Conv inputs (QDQ), calibrated; the device runs
-    /// its 1×1 convs in integers, faster than fp32 only on CPUs with AVX-512 VNNI (not on ARM
-    /// boards: docs/PERFORMANCE.md).
+    /// its 1×1 convs in integers: faster than fp32 with AVX-512 VNNI; on ARM boards by NEON
+    /// integer kernels not yet timed on a board; slow on x86 without VNNI and on armv7
+    /// (docs/PERFORMANCE.md).
     #[arg(long, value_enum, default_value = "weights")]
     mode: Mode,
     /// Activation ranges for --mode compute.

@@ -13,9 +13,11 @@
 //!
 //! `weights` is the edge default: tract folds the dequantization at load, so it runs at fp32
 //! speed from a file a quarter the size. The device runs the QDQ (`compute`) form's 1×1 convs
-//! in integers (`shared::infer::int8_pointwise`): faster than fp32 on a CPU with AVX-512 VNNI,
-//! an order of magnitude slower per conv on one without it, which today includes every ARM
-//! board (docs/PERFORMANCE.md, 2026-12-04); onnxruntime runs it with its integer kernels.
+//! in integers (`shared::infer::int8_pointwise`): faster than fp32 on a CPU with AVX-512 VNNI;
+//! on ARM boards with NEON kernels (`sdot` on Armv8.2 cores, widening multiplies on Armv8.0
+//! ones such as the Cortex-A53) whose speed against fp32 is not yet measured on a board; an
+//! order of magnitude slower per conv elsewhere (x86 without VNNI, armv7: a portable loop;
+//! docs/PERFORMANCE.md, 2026-12-04); onnxruntime runs it with its integer kernels.
 pub mod activations;
 pub mod calibrate;
 pub mod gate;
@@ -54,7 +56,8 @@ pub enum Mode {
     /// Conv weights int8 (per output channel), activations f32: 4× smaller, fp32 speed.
     Weights,
     /// Conv weights int8 and Conv inputs uint8 (QDQ), calibrated: integer 1×1 convs on the
-    /// device, faster than fp32 only on CPUs with AVX-512 VNNI (not on ARM boards).
+    /// device: faster than fp32 with AVX-512 VNNI; on ARM boards NEON integer kernels whose
+    /// speed is not yet measured on a board; slow on x86 without VNNI and on armv7.
     Compute,
 }
 

@@ -467,6 +467,7 @@ unsafe fn sums_sdot(a: &[u32], w: &[u32], groups: usize, sums: &mut [[i32; 2 * L
 /// The CPU must have NEON (every aarch64 CPU has).
 #[cfg(target_arch = "aarch64")]
 #[target_feature(enable = "neon")]
+#[inline(never)] // its own symbol, for scripts/arm-int8-loops.sh (as the sdot and VNNI ones are)
 unsafe fn sums_neon<const PAIR: bool>(
     a: &[u32],
     w: &[u32],
@@ -539,6 +540,7 @@ unsafe fn sums_neon<const PAIR: bool>(
 
 /// [`sums_vnni`]'s sums by a portable loop.
 #[multiversion(targets("x86_64+avx512f+avx512bw", "x86_64+avx2+fma", "aarch64+neon"))]
+#[inline(never)] // its own symbol, for scripts/arm-int8-loops.sh
 fn sums_portable(a: &[u32], w: &[u32], groups: usize, sums: &mut [[i32; 2 * LANES]; ROWS]) {
     for row in sums.iter_mut() {
         row.fill(0);
