@@ -105,14 +105,7 @@ fn main() -> anyhow::Result<()> {
         });
     }
     let device = shared::infer::plan::load_proto(proto.clone(), side)?;
-    if let Some(graph) = proto.graph.as_mut() {
-        shared::onnx::dequant::fold_constant_dequantize(graph)?;
-    }
-    let spec = tract_onnx::onnx()
-        .model_for_proto_model(&proto)?
-        .with_input_fact(0, f32::fact([1, 3, side, side]).into())?
-        .into_optimized()?
-        .into_runnable()?;
+    let spec = shared::infer::plan::load_spec(proto, side, &[])?;
 
     for (i, chw) in input.chunks(3 * side * side).enumerate() {
         let x = Tensor::from_shape(&[1, 3, side, side], chw)?;

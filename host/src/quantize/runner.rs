@@ -1,9 +1,9 @@
-//! An ONNX model (as a `ModelProto`) run batch 1 on preprocessed NCHW images. [`Runner::new`]
-//! loads it as the device does ([`shared::infer::plan::load_proto`]: constant weight
-//! dequantization folded, fovea's ops placed, a `compute` model's 1×1 convolutions in integers),
-//! so the accuracy gate, `host eval` of an ONNX file and the reference logits score the values
-//! the device will compute. [`Runner::tapping`] runs tract's own ops with chosen intermediate
-//! tensors as outputs: calibration observes the fp32 model's activations there.
+//! An ONNX model (as a `ModelProto`) run batch 1 on preprocessed NCHW images. [`Runner::new`] loads
+//! it as the device does ([`shared::infer::plan::load_proto`]: constant weight dequantization
+//! folded, fovea's ops placed, a `compute` model's 1×1 convolutions in integers), so the accuracy
+//! gate, `host eval` of an ONNX file and the reference logits score the values the device will
+//! compute. [`Runner::tapping`] runs tract's own ops ([`shared::infer::plan::load_spec`]) with
+//! chosen intermediate tensors as outputs: calibration observes the fp32 model's activations there.
 use std::sync::Arc;
 
 use anyhow::{Context, ensure};
@@ -26,32 +26,7 @@ impl Runner {
     /// The named tensors (graph inputs, initializer-free node outputs) as outputs, in that
     /// order, computed by tract's own ops (constant weight dequantization folded first).
     pub fn tapping(proto: &ModelProto, side: usize, outputs: &[String]) -> anyhow::Result<Self> {
-        let mut proto = proto.clone();
-        if let Some(graph) = proto.graph.as_mut() {
-            shared::onnx::dequant::fold_constant_dequantize(graph)?;
-        }
-        let parsed = tract_onnx::onnx()
-            .parse(&proto, None)
-            .context("tract cannot read the ONNX model")?;
-        let mut model = parsed.model;
-        let outlets = outputs
-            .iter()
-            .map(|n| {
-                parsed
-                    .outlets_by_name
-                    .get(n)
-                    .copied()
-                    .with_context(|| format!("the model has no tensor named {n}"))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        model.select_output_outlets(&outlets)?;
-        let plan = model
-            .with_input_fact(0, f32::fact([1, 3, side, side]).into())
-            .with_context(|| format!("fixing the model input to [1, 3, {side}, {side}]"))?
-            .into_optimized()
-            .context("tract cannot optimize the model")?
-            .into_runnable()
-            .context("tract cannot plan the model")?;
+        let plan = shared::infer::plan::load_spec(proto.clone(), side, outputs)?;
         Ok(Runner { plan, side })
     }
 

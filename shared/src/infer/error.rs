@@ -9,6 +9,12 @@ pub enum InferError {
     /// Folding the model's constant weight dequantization failed.
     #[error(transparent)]
     Onnx(#[from] crate::onnx::OnnxError),
+    /// An output asked for by name is not a tensor of the model.
+    #[error("the model has no tensor named {name}")]
+    NoTensor {
+        /// The name asked for.
+        name: String,
+    },
     /// A tract step failed; `step` says which.
     #[error("{step}")]
     Tract {

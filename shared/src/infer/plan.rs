@@ -74,8 +74,119 @@ pub fn plan_decluttered(mut model: TypedModel) -> Result<Plan, InferError> {
         .map_err(tract("tract cannot plan the model"))
 }
 
+/// `proto` as specified, with none of fovea's ops: tract's own, constant weight dequantization
+/// folded first, the input fixed to `[1, 3, side, side]`, optimized and planned. Its outputs are
+/// the tensors named in `outputs`, in that order (graph inputs or node outputs), or the model's
+/// own when `outputs` is empty. `host quantize`'s calibration observes the fp32 model's
+/// activations through it, `--reference` computes `spec_logits` with it, and
+/// `edge/examples/layer_diff.rs` holds the device's plan ([`load_proto`]) to it.
+pub fn load_spec(
+    mut proto: ModelProto,
+    side: usize,
+    outputs: &[String],
+) -> Result<Plan, InferError> {
+    if let Some(graph) = proto.graph.as_mut() {
+        crate::onnx::dequant::fold_constant_dequantize(graph)?;
+    }
+    let parsed = tract_onnx::onnx()
+        .parse(&proto, None)
+        .map_err(tract("tract cannot read the ONNX model"))?;
+    drop(proto);
+    let mut model = parsed.model;
+    if !outputs.is_empty() {
+        let outlets = outputs
+            .iter()
+            .map(|name| {
+                (parsed.outlets_by_name.get(name).copied())
+                    .ok_or_else(|| InferError::NoTensor { name: name.clone() })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        model
+            .select_output_outlets(&outlets)
+            .map_err(tract("selecting the outputs"))?;
+    }
+    model
+        .with_input_fact(0, f32::fact([1, 3, side, side]).into())
+        .map_err(tract(
+            "tract cannot fix the model input to [1, 3, side, side]",
+        ))?
+        .into_optimized()
+        .map_err(tract("tract cannot optimize the model"))?
+        .into_runnable()
+        .map_err(tract("tract cannot plan the model"))
+}
+
 /// Wraps a tract error with what was being done.
 fn tract(step: impl Into<String>) -> impl FnOnce(TractError) -> InferError {
     let step = step.into();
     move |source| InferError::Tract { step, source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tract_onnx::pb::{GraphProto, NodeProto, TypeProto, ValueInfoProto, type_proto};
+
+    /// `x` (f32, its shape left to the loader) → Relu → `r` → Neg → `y`, the graph's output.
+    fn relu_neg() -> ModelProto {
+        let node = |op: &str, input: &str, output: &str| NodeProto {
+            op_type: op.to_owned(),
+            input: vec![input.to_owned()],
+            output: vec![output.to_owned()],
+            ..Default::default()
+        };
+        let value = |name: &str| ValueInfoProto {
+            name: name.to_owned(),
+            ..Default::default()
+        };
+        ModelProto {
+            graph: Some(GraphProto {
+                node: vec![node("Relu", "x", "r"), node("Neg", "r", "y")],
+                input: vec![ValueInfoProto {
+                    r#type: Some(TypeProto {
+                        value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                            elem_type: 1, // FLOAT
+                            shape: None,
+                        })),
+                        ..Default::default()
+                    }),
+                    ..value("x")
+                }],
+                output: vec![value("y")],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn run(plan: &Plan, x: &[f32]) -> Vec<Vec<f32>> {
+        let x = Tensor::from_shape(&[1, 3, 1, 1], x).unwrap();
+        let outs = plan.run(tvec!(x.into())).unwrap();
+        outs.iter()
+            .map(|t| {
+                t.try_as_plain_ram()
+                    .unwrap()
+                    .as_slice::<f32>()
+                    .unwrap()
+                    .to_vec()
+            })
+            .collect()
+    }
+
+    /// By hand: relu(−2, 0.5, 3) = (0, 0.5, 3), negated (−0, −0.5, −3); the model's own output
+    /// without names, the named tensors in the order asked, and an unknown name refused by name.
+    #[test]
+    fn load_spec_outputs_the_named_tensors() {
+        let x = [-2.0, 0.5, 3.0];
+        let own = load_spec(relu_neg(), 1, &[]).unwrap();
+        assert_eq!(run(&own, &x), [vec![-0.0, -0.5, -3.0]]);
+        let names = ["y".to_owned(), "r".to_owned()];
+        let tapped = load_spec(relu_neg(), 1, &names).unwrap();
+        assert_eq!(
+            run(&tapped, &x),
+            [vec![-0.0, -0.5, -3.0], vec![0.0, 0.5, 3.0]]
+        );
+        let err = load_spec(relu_neg(), 1, &["nope".to_owned()]).unwrap_err();
+        assert_eq!(err.to_string(), "the model has no tensor named nope");
+    }
 }
