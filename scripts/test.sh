@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command, and what .ci/run calls: fetch the sample data (and make the Keras
-# ONNX export the weight-import test reads), then every check
-# CI makes (cargo fmt, cargo clippy, the aarch64 build of shared, cargo test, the ONNX checks,
-# edge on aarch64 under qemu), in that order.
+# ONNX export the weight-import test reads), then every check CI makes (cargo fmt, cargo clippy,
+# cargo doc, the aarch64 build of shared, cargo test, the ONNX checks, edge on aarch64 under
+# qemu), in that order.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { printf '\n== %s\n' "$*"; }
@@ -39,6 +39,9 @@ cargo fmt --all -- --check
 
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "cargo doc -D warnings (broken and private intra-doc links)"
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet --workspace --no-deps
 
 step "shared builds for aarch64"
 # edge needs a C cross-compiler for tract-linalg's assembly kernels: its aarch64 build and the

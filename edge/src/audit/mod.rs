@@ -10,7 +10,7 @@
 //! `prev`). No patient name, identifier or pixel is ever recorded: the image is named by its
 //! SHA-256 only.
 //!
-//! A power cut can leave a torn last line (no newline). [`verify`] reports it while the records
+//! A power cut can leave a torn last line (no newline). [`verify()`] reports it while the records
 //! before it stay valid; [`AuditLog::open`] moves the torn fragment to `audit.jsonl.torn-<ms>`
 //! (kept for inspection) and truncates the log to its last whole record before appending.
 pub mod record;

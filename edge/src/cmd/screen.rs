@@ -19,7 +19,7 @@ pub struct Args {
     #[arg(required = true)]
     images: Vec<PathBuf>,
     /// Write each gradable image's class activation map (where the model saw the evidence
-    /// for the positive classes) over the prepared photograph to DIR/<file>.cam.png.
+    /// for the positive classes) over the prepared photograph to `DIR/<file>.cam.png`.
     #[arg(long, value_name = "DIR")]
     heatmap: Option<PathBuf>,
     #[command(flatten)]

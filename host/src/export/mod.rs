@@ -19,7 +19,7 @@
 //! - [`emit`]: one emitter per layer (conv + folded BN + activation, SE, MBConv, classifier);
 //! - [`graph`]: the graph builder (nodes, f32 initializers, inputs / outputs);
 //! - [`metadata`]: the `metadata_props`;
-//! - [`reference`]: inputs and burn's logits written beside an export, for checkers.
+//! - [`mod@reference`]: inputs and burn's logits written beside an export, for checkers.
 //!
 //! Initializer names follow the burn module paths (`stem.conv.weight`, `blocks.3.se.reduce.bias`,
 //! `head_conv.conv.weight`, `classifier.output.weight`), so a fovea export can be read back.
@@ -54,7 +54,7 @@ pub const FEATURES: &str = shared::onnx::head::FEATURES;
 pub const BATCH: &str = "N";
 
 /// The model as an ONNX `ModelProto`, for `size`×`size` inputs. `model` must be in
-/// evaluation mode (built on a plain device, or [`burn::module::AutodiffModule::valid`]).
+/// evaluation mode (built on a plain device, or burn's `AutodiffModule::valid`).
 pub fn to_onnx(model: &EfficientNet, size: usize, meta: &Metadata) -> anyhow::Result<ModelProto> {
     let mut g = GraphBuilder::new();
     let input = g.input(

@@ -1,6 +1,6 @@
 //! Per-channel symmetric int8 convolution weights (`--mode weights`, and the weight half of
 //! `--mode compute`): each Conv's f32 weight initializer `W` [out, in/g, kh, kw] becomes
-//! `W.int8` (int8), `W.scale` (f32 [out], max |W[c]| / 127) and `W.zero_point` (int8 zeros),
+//! `W.int8` (int8), `W.scale` (f32 `[out]`, `max |W[c]| / 127`) and `W.zero_point` (int8 zeros),
 //! and a `DequantizeLinear(axis = 0)` node gives back the float tensor under the old name `W`,
 //! so the Conv itself is untouched. The device folds the dequantization into an f32 constant
 //! before tract loads the model (shared/src/onnx/dequant.rs; tract would fold it itself, more

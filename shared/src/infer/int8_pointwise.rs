@@ -1,7 +1,7 @@
 //! fovea's int8 1×1 convolution: [`Int8Pointwise`] runs a quantized model's
 //! `QuantizeLinear → DequantizeLinear → 1×1 Conv` (what `host quantize --mode compute` writes
 //! for every conv) as one op that quantizes its input to uint8 and multiplies it with the conv's
-//! int8 weights in integers ([`super::int8_product`]); [`replace`] puts it in place of each such
+//! int8 weights in integers (`super::int8_product`); [`replace`] puts it in place of each such
 //! chain in tract's decluttered model, before the f32 ops are placed.
 //!
 //! Why: tract 0.23.9 runs the chain as written, in f32: the weights dequantized at load (fovea
@@ -11,7 +11,7 @@
 //!
 //! Which weights: the folded weights tract holds are `fl(q · s)` for int8 `q` and one scale `s`
 //! per output channel, with `max |q| = 127` (the host quantizes each channel symmetrically on
-//! its largest weight). [`int8_rows`] recovers `q` and `s` from them and takes a conv only if
+//! its largest weight). `int8_rows` recovers `q` and `s` from them and takes a conv only if
 //! `fl(q · s)` gives back every weight bit for bit; an fp32 model's weights never pass, and
 //! neither would a channel quantized on anything but its largest weight (then the conv stays
 //! f32, not wrong).
@@ -167,7 +167,7 @@ pub(super) fn int8_rows(w: &[f32], c_in: usize) -> Option<(Vec<i8>, Vec<f32>)> {
 
 /// Replaces every f32 `QuantizeLinearU8` → `DequantizeLinearF32` → 1×1 conv (tract's
 /// decluttered `EinSum` and its bias `Add`, as [`super::pointwise`] reads them) on a plane of
-/// at least [`LANES`] pixels whose weights are int8 levels ([`int8_rows`]) with one
+/// at least `LANES` (16) pixels whose weights are int8 levels (`int8_rows`) with one
 /// [`Int8Pointwise`]; returns how many.
 pub fn replace(model: &mut TypedModel) -> TractResult<usize> {
     let kernel = Kernel::detect();

@@ -4,7 +4,7 @@
 //! - [`plan`]: load an ONNX message, place the ops, optimize and plan;
 //! - [`depthwise`]: the depthwise convolution on [`crate::depthwise`]'s kernel, and the declutter
 //!   that places it before tract changes the layout;
-//! - [`pointwise`]: the 1×1 convolution on gemm; [`int8_pointwise`] (on [`int8_product`]): a
+//! - [`pointwise`]: the 1×1 convolution on gemm; [`int8_pointwise`] (on `int8_product`): a
 //!   `compute` model's quantized 1×1 convolution in integers;
 //! - [`dense_conv`]: the k×k convolution (the stem); [`conv_patch`]: what the conv ops share
 //!   when they replace tract's `Conv`;

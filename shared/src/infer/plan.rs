@@ -26,7 +26,7 @@ pub fn load_proto(proto: ModelProto, side: usize) -> Result<Plan, InferError> {
     plan_decluttered(decluttered(proto, side)?)
 }
 
-/// tract's decluttered form of `proto` ([`typed`]), fovea's depthwise op placed during the
+/// tract's decluttered form of `proto` ([`typed()`]), fovea's depthwise op placed during the
 /// declutter ([`super::depthwise::declutter`]: on aarch64 tract alone would turn the model
 /// channels-last): what [`load_proto`] places fovea's other ops in.
 pub fn decluttered(proto: ModelProto, side: usize) -> Result<TypedModel, InferError> {
