@@ -140,6 +140,25 @@ fn times_a_model_and_reports_load_and_rss() {
             "the depthwise conv runs fovea's kernel: {v}"
         );
         assert_eq!(v["fovea_dense"], 1, "so does the 3×3 conv 3→4: {v}");
+        // The int8 kernel this CPU would run a `compute` model's 1×1 convs with, read from the
+        // CPU's features here, independently of shared's detection.
+        #[cfg(target_arch = "x86_64")]
+        let kernel = if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vnni")
+        {
+            "vnni"
+        } else {
+            "portable"
+        };
+        #[cfg(target_arch = "aarch64")]
+        let kernel = if std::arch::is_aarch64_feature_detected!("dotprod") {
+            "sdot"
+        } else {
+            "neon"
+        };
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        let kernel = "portable";
+        assert_eq!(v["int8_kernel"], kernel, "{v}");
         // The process maps at least the binary and tract's plan: more than one MiB.
         assert!(v["peak_rss_mb"].as_f64().unwrap() > 1.0, "{v}");
     }

@@ -1,5 +1,6 @@
 //! `edge bench`: time tract on one ONNX model at batch 1 — load+optimize, median run, peak RSS,
-//! and how many depthwise convs run fovea's kernel.
+//! how many convs run fovea's ops, and which int8 kernel this CPU runs a `compute` model's 1×1
+//! convs with (`int8_kernel`: `vnni`, `sdot`, `neon` or `portable`).
 //!
 //! It loads the file with the runtime's loader (`runtime::model::load_onnx`): input fixed to
 //! `1×3×S×S` f32 (S read from the model's input, or `--size`
@@ -109,6 +110,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "fovea_depthwise": fovea_depthwise,
         "fovea_pointwise": fovea_pointwise,
         "fovea_int8_pointwise": fovea_int8_pointwise,
+        "int8_kernel": shared::infer::int8_pointwise::kernel_name(),
         "fovea_dense": fovea_dense,
         "peak_rss_mb": peak_rss_mb(),
     });

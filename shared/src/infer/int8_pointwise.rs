@@ -165,6 +165,13 @@ pub(super) fn int8_rows(w: &[f32], c_in: usize) -> Option<(Vec<i8>, Vec<f32>)> {
     Some((levels, scales))
 }
 
+/// The kernel this CPU runs the integer 1×1 convs with (what [`replace`] puts in each op):
+/// `vnni` (AVX-512 VNNI), `sdot` (Armv8.2), `neon` (Armv8.0) or `portable` (anything else).
+/// `edge bench` prints it, so a board's timing says which kernel it timed.
+pub fn kernel_name() -> &'static str {
+    Kernel::detect().name()
+}
+
 /// Replaces every f32 `QuantizeLinearU8` → `DequantizeLinearF32` → 1×1 conv (tract's
 /// decluttered `EinSum` and its bias `Add`, as [`super::pointwise`] reads them) on a plane of
 /// at least `LANES` (16) pixels whose weights are int8 levels (`int8_rows`) with one

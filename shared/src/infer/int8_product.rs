@@ -161,6 +161,16 @@ impl Kernel {
         Kernel::Portable
     }
 
+    /// The kernel's name as `edge bench` prints it: `vnni`, `sdot`, `neon` or `portable`.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Kernel::Vnni => "vnni",
+            Kernel::Sdot => "sdot",
+            Kernel::Neon => "neon",
+            Kernel::Portable => "portable",
+        }
+    }
+
     /// Whether the kernel multiplies `q − 128` (an int8) instead of the uint8 level `q`: Arm
     /// has no `u8 · i8` dot product before Armv8.6, so its kernels flip each level's top bit,
     /// and [`Int8Weights`]'s `signed_offsets` put the `128 · Σ w` back.
