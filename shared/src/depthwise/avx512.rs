@@ -15,7 +15,7 @@
 //! (`_mm512_mul_ps` then `_mm512_add_ps`; Rust never fuses them), so the values are equal bit
 //! for bit (tested in `super`).
 use std::arch::x86_64::{
-    __mmask16, _mm512_add_ps, _mm512_castps_si512, _mm512_castsi512_ps, _mm512_loadu_ps,
+    __m512, __mmask16, _mm512_add_ps, _mm512_castps_si512, _mm512_castsi512_ps, _mm512_loadu_ps,
     _mm512_mask_i32gather_ps, _mm512_mask_i32scatter_ps, _mm512_mask_storeu_ps,
     _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_mullo_epi32, _mm512_permutex2var_epi32,
     _mm512_set1_epi32, _mm512_set1_ps, _mm512_setr_epi32, _mm512_setzero_ps, _mm512_storeu_ps,
@@ -141,6 +141,14 @@ pub(super) unsafe fn fill(stage: &Staging, xp: &[f32], geo: &Geometry, buf: &mut
     assert!(geo.sw <= 2, "depthwise: AVX-512 staging at stride 1 or 2");
     let evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     let rows = stage.rows.saturating_sub(geo.ph);
+    if let [a, b] = stage.spans[..]
+        && a.2 > 0
+        && b.2 > 0
+        && a.1.abs_diff(b.1) == 1
+    {
+        // SAFETY: the caller's promise of AVX-512F.
+        return unsafe { fill_pairs(stage, xp, geo, rows, [a, b], buf) };
+    }
     for (iy, src) in xp.chunks_exact(geo.w).take(rows).enumerate() {
         let staged = &mut buf[(iy + geo.ph) * stage.phases * stage.width..];
         for (dst, &(q0, first, count)) in staged.chunks_exact_mut(stage.width).zip(&stage.spans) {
@@ -151,27 +159,104 @@ pub(super) unsafe fn fill(stage: &Staging, xp: &[f32], geo: &Geometry, buf: &mut
                 // SAFETY: each load reads `src[at .. at + 16·sw]` masked to `src`'s length; the
                 // store writes `out` masked to its length.
                 unsafe {
-                    let lo = _mm512_maskz_loadu_ps(
-                        mask(src.len().saturating_sub(at).min(16)),
-                        src.as_ptr().add(at.min(src.len())),
-                    );
+                    let lo = load(src, at);
                     let v = if geo.sw == 1 {
                         lo
                     } else {
-                        let hi_at = at + 16;
-                        let hi = _mm512_maskz_loadu_ps(
-                            mask(src.len().saturating_sub(hi_at).min(16)),
-                            src.as_ptr().add(hi_at.min(src.len())),
-                        );
+                        let hi = load(src, at + 16);
                         _mm512_castsi512_ps(_mm512_permutex2var_epi32(
                             _mm512_castps_si512(lo),
                             evens,
                             _mm512_castps_si512(hi),
                         ))
                     };
-                    _mm512_mask_storeu_ps(out.as_mut_ptr(), mask(out.len()), v);
+                    if out.len() == 16 {
+                        _mm512_storeu_ps(out.as_mut_ptr(), v);
+                    } else {
+                        _mm512_mask_storeu_ps(out.as_mut_ptr(), mask(out.len()), v);
+                    }
                 }
             }
+        }
+    }
+}
+
+/// [`fill`] at stride 2 when both phases hold image columns (every layer with an image wider
+/// than its padding): each 32 values of a row loaded once and split by two permutes, its even
+/// columns to one phase's run and its odd ones to the other's, where the general loop loaded
+/// them once per phase, the second time one value off the cache lines. The same values land
+/// in the same places.
+///
+/// # Safety
+/// The CPU must have AVX-512F ([`available`]).
+#[target_feature(enable = "avx512f")]
+unsafe fn fill_pairs(
+    stage: &Staging,
+    xp: &[f32],
+    geo: &Geometry,
+    rows: usize,
+    spans: [(usize, usize, usize); 2],
+    buf: &mut [f32],
+) {
+    let evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let odds = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    // The first column either phase holds; the phase that starts there takes the evens.
+    let base = spans[0].1.min(spans[1].1);
+    let picks = spans.map(|(_, first, _)| if first == base { evens } else { odds });
+    let chunks = spans[0].2.max(spans[1].2).div_ceil(16);
+    for (iy, row) in xp.chunks_exact(geo.w).take(rows).enumerate() {
+        let src = &row[base..];
+        let staged = &mut buf[(iy + geo.ph) * 2 * stage.width..][..2 * stage.width];
+        let (phase0, phase1) = staged.split_at_mut(stage.width);
+        let mut runs = [
+            &mut phase0[spans[0].0..spans[0].0 + spans[0].2],
+            &mut phase1[spans[1].0..spans[1].0 + spans[1].2],
+        ];
+        for k in 0..chunks {
+            // SAFETY: the loads read `src[32k .. 32k + 32]` masked to `src`'s length.
+            let (lo, hi) = unsafe { (load(src, 32 * k), load(src, 32 * k + 16)) };
+            for (run, &pick) in runs.iter_mut().zip(&picks) {
+                let Some(out) = run.get_mut(16 * k..) else {
+                    continue;
+                };
+                let n = out.len().min(16);
+                let v = _mm512_castsi512_ps(_mm512_permutex2var_epi32(
+                    _mm512_castps_si512(lo),
+                    pick,
+                    _mm512_castps_si512(hi),
+                ));
+                // SAFETY: the store writes `out[..n]`, masked to it where `n < 16`.
+                unsafe {
+                    if n == 16 {
+                        _mm512_storeu_ps(out.as_mut_ptr(), v);
+                    } else {
+                        _mm512_mask_storeu_ps(out.as_mut_ptr(), mask(n), v);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The 16 values of `src` from `at`, zero past its end: a plain load where all 16 are inside (a
+/// masked one cost this CPU as much as the copy's store, `perf` of B0's stride-2 staging), a
+/// masked one at the end.
+///
+/// # Safety
+/// The CPU must have AVX-512F ([`available`]).
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn load(src: &[f32], at: usize) -> __m512 {
+    if at + 16 <= src.len() {
+        // SAFETY: `src[at .. at + 16]` is inside `src`.
+        unsafe { _mm512_loadu_ps(src.as_ptr().add(at)) }
+    } else {
+        // SAFETY: masked to the values of `src` from `at` (none past its end).
+        unsafe {
+            _mm512_maskz_loadu_ps(
+                mask(src.len().saturating_sub(at).min(16)),
+                src.as_ptr().add(at.min(src.len())),
+            )
         }
     }
 }
