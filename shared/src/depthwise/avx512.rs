@@ -129,10 +129,12 @@ fn mask(lanes: usize) -> __mmask16 {
     (((1u32 << lanes) - 1) & 0xffff) as __mmask16
 }
 
-/// [`Staging::fill`] at stride 1 or 2: each run of a staged row in 16-lane masked loads and
-/// stores (at stride 2 the even values of 32 picked by one permute), instead of a `memcpy` call
+/// [`Staging::fill`] at stride 1 or 2: each run of a staged row in 16-lane loads and stores,
+/// masked only at the run's end (at stride 2 the values of one phase picked from 32 by one
+/// permute; [`fill_pairs`] when both phases hold image columns), instead of a `memcpy` call
 /// per run and a scalar split. `perf` of B0's 480-channel 14×14 layers put 34 % of their time
-/// in `memcpy` for these runs of 14 values.
+/// in `memcpy` for these runs of 14 values; masked stores everywhere then cost B0's stride-2
+/// layer most of its staging time (docs/PERFORMANCE.md).
 ///
 /// # Safety
 /// The CPU must have AVX-512F ([`available`]).
