@@ -27,14 +27,15 @@ def main():
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.enable_profiling = True
-    so.profile_file_prefix = os.path.join(tempfile.mkdtemp(), "ort")
-    session = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-    inp = session.get_inputs()[0]
-    x = np.full((1, 3, 224, 224), 0.25, np.float32)
-    for _ in range(runs + 3):
-        session.run(None, {inp.name: x})
-    with open(session.end_profiling()) as f:
-        events = json.load(f)
+    with tempfile.TemporaryDirectory() as profile_dir:  # the JSON trace, gone after reading
+        so.profile_file_prefix = os.path.join(profile_dir, "ort")
+        session = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        inp = session.get_inputs()[0]
+        x = np.full((1, 3, 224, 224), 0.25, np.float32)
+        for _ in range(runs + 3):
+            session.run(None, {inp.name: x})
+        with open(session.end_profiling()) as f:
+            events = json.load(f)
     per_node = collections.defaultdict(list)
     for e in events:
         if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):

@@ -1002,6 +1002,9 @@ mod tests {
             (2, 3, 300, 3, 1),
             (3, 1, 1, 3, 1),
             (2, 2, 3, 5, 2),
+            // One input column, padded on both sides: at stride 2 one phase holds no image
+            // column (the staging's `fill_pairs` writes only the other).
+            (2, 3, 1, 3, 2),
         ] {
             let (oh, ph) = same(h, k, s);
             let (ow, pw) = same(w, k, s);

@@ -130,113 +130,96 @@ fn mask(lanes: usize) -> __mmask16 {
 }
 
 /// [`Staging::fill`] at stride 1 or 2: each run of a staged row in 16-lane loads and stores,
-/// masked only at the run's end (at stride 2 the values of one phase picked from 32 by one
-/// permute; [`fill_pairs`] when both phases hold image columns), instead of a `memcpy` call
-/// per run and a scalar split. `perf` of B0's 480-channel 14×14 layers put 34 % of their time
-/// in `memcpy` for these runs of 14 values; masked stores everywhere then cost B0's stride-2
-/// layer most of its staging time (docs/PERFORMANCE.md).
+/// masked only at the run's end ([`load`], [`store`]); at stride 2 [`fill_pairs`]. This
+/// replaced a `memcpy` call per run and a scalar split: `perf` of B0's 480-channel 14×14 layers
+/// put 34 % of their time in `memcpy` for these runs of 14 values; masked loads and stores
+/// everywhere then cost B0's stride-2 layer most of its staging time (docs/PERFORMANCE.md).
 ///
 /// # Safety
 /// The CPU must have AVX-512F ([`available`]).
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn fill(stage: &Staging, xp: &[f32], geo: &Geometry, buf: &mut [f32]) {
     assert!(geo.sw <= 2, "depthwise: AVX-512 staging at stride 1 or 2");
-    let evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     let rows = stage.rows.saturating_sub(geo.ph);
-    if let [a, b] = stage.spans[..]
-        && a.2 > 0
-        && b.2 > 0
-        && a.1.abs_diff(b.1) == 1
-    {
+    if geo.sw == 2 {
         // SAFETY: the caller's promise of AVX-512F.
-        return unsafe { fill_pairs(stage, xp, geo, rows, [a, b], buf) };
+        return unsafe { fill_pairs(stage, xp, geo, rows, buf) };
     }
+    let [(q0, first, count)] = stage.spans[..] else {
+        panic!("depthwise: stride 1 stages one phase");
+    };
     for (iy, src) in xp.chunks_exact(geo.w).take(rows).enumerate() {
-        let staged = &mut buf[(iy + geo.ph) * stage.phases * stage.width..];
-        for (dst, &(q0, first, count)) in staged.chunks_exact_mut(stage.width).zip(&stage.spans) {
-            let run = &mut dst[q0..q0 + count];
-            let src = &src[first..];
-            for (k, out) in run.chunks_mut(16).enumerate() {
-                let at = k * 16 * geo.sw;
-                // SAFETY: each load reads `src[at .. at + 16·sw]` masked to `src`'s length; the
-                // store writes `out` masked to its length.
-                unsafe {
-                    let lo = load(src, at);
-                    let v = if geo.sw == 1 {
-                        lo
-                    } else {
-                        let hi = load(src, at + 16);
-                        _mm512_castsi512_ps(_mm512_permutex2var_epi32(
-                            _mm512_castps_si512(lo),
-                            evens,
-                            _mm512_castps_si512(hi),
-                        ))
-                    };
-                    if out.len() == 16 {
-                        _mm512_storeu_ps(out.as_mut_ptr(), v);
-                    } else {
-                        _mm512_mask_storeu_ps(out.as_mut_ptr(), mask(out.len()), v);
-                    }
-                }
-            }
+        let run = &mut buf[(iy + geo.ph) * stage.width..][q0..q0 + count];
+        let src = &src[first..];
+        for (k, out) in run.chunks_mut(16).enumerate() {
+            // SAFETY: the caller's promise of AVX-512F.
+            unsafe { store(out, load(src, 16 * k)) };
         }
     }
 }
 
-/// [`fill`] at stride 2 when both phases hold image columns (every layer with an image wider
-/// than its padding): each 32 values of a row loaded once and split by two permutes, its even
-/// columns to one phase's run and its odd ones to the other's, where the general loop loaded
-/// them once per phase, the second time one value off the cache lines. The same values land
-/// in the same places.
+/// [`fill`] at stride 2: each 32 values of a row loaded once and split by two permutes, its
+/// even columns to one phase's run and its odd ones to the other's (a phase with no image
+/// columns, as when the padding is as wide as the image, gets none). B0's 96 × 112² stride-2
+/// layer (`cargo bench --bench depthwise`, one run each): 388 µs with masked loads and stores
+/// and a pass over the row per phase (each value loaded twice, the second time one value off
+/// the cache lines), 318 with plain ones, 276 with this (docs/PERFORMANCE.md).
 ///
 /// # Safety
 /// The CPU must have AVX-512F ([`available`]).
 #[target_feature(enable = "avx512f")]
-unsafe fn fill_pairs(
-    stage: &Staging,
-    xp: &[f32],
-    geo: &Geometry,
-    rows: usize,
-    spans: [(usize, usize, usize); 2],
-    buf: &mut [f32],
-) {
+unsafe fn fill_pairs(stage: &Staging, xp: &[f32], geo: &Geometry, rows: usize, buf: &mut [f32]) {
+    let [a, b] = stage.spans[..] else {
+        panic!("depthwise: stride 2 stages two phases");
+    };
+    // Position q of phase p holds padded column 2q + p, so the phases start at input columns 0
+    // and 1 (in some order; a phase with no image column starts past the row's end): the one
+    // that starts at 0 takes the evens.
+    assert!(
+        a.1.min(b.1) == 0 && a.1.abs_diff(b.1) == 1,
+        "depthwise: stride-2 phases {a:?}, {b:?}"
+    );
     let evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     let odds = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-    // The first column either phase holds; the phase that starts there takes the evens.
-    let base = spans[0].1.min(spans[1].1);
-    let picks = spans.map(|(_, first, _)| if first == base { evens } else { odds });
-    let chunks = spans[0].2.max(spans[1].2).div_ceil(16);
+    let picks = [a, b].map(|(_, first, _)| if first == 0 { evens } else { odds });
+    let chunks = a.2.max(b.2).div_ceil(16);
     for (iy, row) in xp.chunks_exact(geo.w).take(rows).enumerate() {
-        let src = &row[base..];
         let staged = &mut buf[(iy + geo.ph) * 2 * stage.width..][..2 * stage.width];
         let (phase0, phase1) = staged.split_at_mut(stage.width);
-        let mut runs = [
-            &mut phase0[spans[0].0..spans[0].0 + spans[0].2],
-            &mut phase1[spans[1].0..spans[1].0 + spans[1].2],
-        ];
+        let mut runs = [&mut phase0[a.0..a.0 + a.2], &mut phase1[b.0..b.0 + b.2]];
         for k in 0..chunks {
-            // SAFETY: the loads read `src[32k .. 32k + 32]` masked to `src`'s length.
-            let (lo, hi) = unsafe { (load(src, 32 * k), load(src, 32 * k + 16)) };
+            // SAFETY: the caller's promise of AVX-512F.
+            let (lo, hi) = unsafe { (load(row, 32 * k), load(row, 32 * k + 16)) };
             for (run, &pick) in runs.iter_mut().zip(&picks) {
-                let Some(out) = run.get_mut(16 * k..) else {
+                let Some(out) = run.get_mut(16 * k..).filter(|out| !out.is_empty()) else {
                     continue;
                 };
-                let n = out.len().min(16);
                 let v = _mm512_castsi512_ps(_mm512_permutex2var_epi32(
                     _mm512_castps_si512(lo),
                     pick,
                     _mm512_castps_si512(hi),
                 ));
-                // SAFETY: the store writes `out[..n]`, masked to it where `n < 16`.
-                unsafe {
-                    if n == 16 {
-                        _mm512_storeu_ps(out.as_mut_ptr(), v);
-                    } else {
-                        _mm512_mask_storeu_ps(out.as_mut_ptr(), mask(n), v);
-                    }
-                }
+                // SAFETY: the caller's promise of AVX-512F.
+                unsafe { store(out, v) };
             }
         }
+    }
+}
+
+/// The first `out.len().min(16)` lanes of `v` into `out`: a plain store where all 16 fit, a
+/// masked one at a run's end.
+///
+/// # Safety
+/// The CPU must have AVX-512F ([`available`]).
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn store(out: &mut [f32], v: __m512) {
+    if out.len() >= 16 {
+        // SAFETY: `out[..16]` is inside `out`.
+        unsafe { _mm512_storeu_ps(out.as_mut_ptr(), v) };
+    } else {
+        // SAFETY: masked to `out`'s length.
+        unsafe { _mm512_mask_storeu_ps(out.as_mut_ptr(), mask(out.len()), v) };
     }
 }
 
