@@ -98,6 +98,10 @@ fn folder_that_does_not_exist_names_it() {
             .starts_with(&format!("{}: ", missing.display())),
         "{err}"
     );
+    // The OS's reason is in the message and not chained too (an `{:#}` chain would say it
+    // twice).
+    assert!(err.to_string().contains("(os error 2)"), "{err}");
+    assert!(std::error::Error::source(&err).is_none());
 }
 
 // ---------------------------------------------------------------- APTOS

@@ -49,7 +49,8 @@ pub fn inputs(pre: &PreprocessConfig, images: &[PathBuf]) -> anyhow::Result<Vec<
     let s = pre.size as usize;
     let mut input = Vec::with_capacity(images.len() * 3 * s * s);
     for path in images {
-        let decoded = decode_file(path).with_context(|| format!("decoding {}", path.display()))?;
+        // DecodeError names the file.
+        let decoded = decode_file(path)?;
         let x = preprocess(&decoded.image, pre)
             .with_context(|| format!("preprocessing {}", path.display()))?;
         input.extend(x);

@@ -5,24 +5,27 @@ use super::hex;
 use super::sign::KeyId;
 
 /// Why a bundle or key could not be written, read or trusted.
+///
+/// A cause is written into the message rather than chained as `source()`, so an `{:#}` chain
+/// (how the binaries print errors) says it once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BundleError {
     /// Reading or writing a file failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The operating system's error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    /// A bundle file was read but is not acceptable; `source` says why.
-    #[error("bundle {}: {source}", path.display())]
+    /// A bundle file was read but is not acceptable; `problem` says why.
+    #[error("bundle {}: {problem}", path.display())]
     InFile {
         /// The bundle file.
         path: PathBuf,
         /// What is wrong with it.
-        source: Box<BundleError>,
+        problem: Box<BundleError>,
     },
     /// The file does not start with [`super::MAGIC`]: not a fovea bundle.
     #[error(
@@ -128,7 +131,7 @@ impl BundleError {
             e @ (BundleError::Io { .. } | BundleError::InFile { .. }) => e,
             e => BundleError::InFile {
                 path: path.into(),
-                source: Box::new(e),
+                problem: Box::new(e),
             },
         }
     }
@@ -136,7 +139,7 @@ impl BundleError {
     /// The underlying error, looking through [`BundleError::InFile`].
     pub fn kind(&self) -> &BundleError {
         match self {
-            BundleError::InFile { source, .. } => source.kind(),
+            BundleError::InFile { problem, .. } => problem.kind(),
             e => e,
         }
     }
@@ -159,5 +162,14 @@ mod tests {
             "bundle /boot/model.fovea: bundle is truncated: 7 bytes, 120 needed"
         );
         assert!(matches!(e.kind(), BundleError::Truncated { got: 7, .. }));
+        // The problem is in the message, not chained as `source()` too: an `{:#}` chain (how
+        // the binaries print errors) would say it twice.
+        assert!(std::error::Error::source(&e).is_none());
+        let io = BundleError::Io {
+            path: "/boot/model.fovea".into(),
+            cause: std::io::Error::other("gone"),
+        };
+        assert!(std::error::Error::source(&io).is_none());
+        assert_eq!(io.to_string(), "/boot/model.fovea: gone");
     }
 }

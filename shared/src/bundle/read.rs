@@ -132,9 +132,9 @@ fn section(bytes: &[u8], range: Range<usize>) -> Result<&[u8], BundleError> {
 
 /// The whole file, refusing one over [`MAX_BUNDLE_BYTES`] before reading it.
 fn read_limited(path: &Path) -> Result<Vec<u8>, BundleError> {
-    let io = |source| BundleError::Io {
+    let io = |cause| BundleError::Io {
         path: path.to_owned(),
-        source,
+        cause,
     };
     let file = std::fs::File::open(path).map_err(io)?;
     let len = file.metadata().map_err(io)?.len();

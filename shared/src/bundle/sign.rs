@@ -114,9 +114,9 @@ impl SigningKey {
 
     /// Writes the secret key file; refuses to overwrite an existing file. Mode 0600 on unix.
     pub fn write_file(&self, path: &Path) -> Result<(), BundleError> {
-        let io = |source| BundleError::Io {
+        let io = |cause| BundleError::Io {
             path: path.to_owned(),
-            source,
+            cause,
         };
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
@@ -133,9 +133,9 @@ impl SigningKey {
             path: path.to_owned(),
             reason,
         };
-        let meta = std::fs::metadata(path).map_err(|source| BundleError::Io {
+        let meta = std::fs::metadata(path).map_err(|cause| BundleError::Io {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
         #[cfg(unix)]
         {
@@ -153,9 +153,9 @@ impl SigningKey {
                 meta.len()
             )));
         }
-        let bytes = std::fs::read(path).map_err(|source| BundleError::Io {
+        let bytes = std::fs::read(path).map_err(|cause| BundleError::Io {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
         let seed: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
             bad(format!(
@@ -204,9 +204,9 @@ impl VerifyingKey {
 
     /// Writes the public key file: 64 hex digits and a newline.
     pub fn write_file(&self, path: &Path) -> Result<(), BundleError> {
-        std::fs::write(path, format!("{self}\n")).map_err(|source| BundleError::Io {
+        std::fs::write(path, format!("{self}\n")).map_err(|cause| BundleError::Io {
             path: path.to_owned(),
-            source,
+            cause,
         })
     }
 
@@ -217,9 +217,9 @@ impl VerifyingKey {
             path: path.to_owned(),
             reason,
         };
-        let meta = std::fs::metadata(path).map_err(|source| BundleError::Io {
+        let meta = std::fs::metadata(path).map_err(|cause| BundleError::Io {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
         if meta.len() > 1024 {
             return Err(bad(format!(
@@ -227,9 +227,9 @@ impl VerifyingKey {
                 meta.len()
             )));
         }
-        let text = std::fs::read_to_string(path).map_err(|source| BundleError::Io {
+        let text = std::fs::read_to_string(path).map_err(|cause| BundleError::Io {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
         text.trim().parse().map_err(|e| match e {
             BundleError::InvalidKey(reason) => bad(reason),

@@ -9,12 +9,12 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum DatasetError {
     /// A file or folder could not be read.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Io {
         /// The file or folder being read.
         path: PathBuf,
-        /// The underlying I/O error.
-        source: std::io::Error,
+        /// The underlying I/O error (in the message, not chained as `source()`).
+        cause: std::io::Error,
     },
     /// An image folder has no class sub-folders.
     #[error("{}: no class sub-folders (expected one sub-folder of images per class)", dir.display())]

@@ -24,9 +24,9 @@ fn is_hidden(path: &Path) -> bool {
 
 /// Entries of `dir`, sorted by path, hidden ones left out.
 fn visible_entries(dir: &Path) -> Result<Vec<PathBuf>, DatasetError> {
-    let io = |source| DatasetError::Io {
+    let io = |cause| DatasetError::Io {
         path: dir.to_path_buf(),
-        source,
+        cause,
     };
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {

@@ -135,9 +135,9 @@ impl Dataset {
         opts: &CsvOptions,
     ) -> Result<Dataset, DatasetError> {
         let file = csv_path.as_ref();
-        let bytes = std::fs::read(file).map_err(|source| DatasetError::Io {
+        let bytes = std::fs::read(file).map_err(|cause| DatasetError::Io {
             path: file.to_path_buf(),
-            source,
+            cause,
         })?;
         let lines = LineIndex::new(&bytes);
         let mut rdr = csv::ReaderBuilder::new()
@@ -287,9 +287,9 @@ fn malformed(file: &Path, line: u64, message: String) -> DatasetError {
 fn csv_error(file: &Path, err: csv::Error, lines: &LineIndex) -> DatasetError {
     let line = lines.line_of(err.position());
     match err.into_kind() {
-        csv::ErrorKind::Io(source) => DatasetError::Io {
+        csv::ErrorKind::Io(cause) => DatasetError::Io {
             path: file.to_path_buf(),
-            source,
+            cause,
         },
         csv::ErrorKind::UnequalLengths {
             expected_len, len, ..

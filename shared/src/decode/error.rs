@@ -6,16 +6,18 @@ use std::path::PathBuf;
 /// Every variant carries the file (its path, or the name given to
 /// [`decode_bytes`](super::decode_bytes)) and its message starts with it.
 /// Messages never quote DICOM element values, so no patient identifier leaks through them.
+/// A cause is written into the message rather than chained as `source()`, so an `{:#}` chain
+/// (how the binaries print errors) says it once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {
     /// The file could not be read from disk.
-    #[error("{}: cannot read file: {source}", file.display())]
+    #[error("{}: cannot read file: {cause}", file.display())]
     Io {
         /// The file.
         file: PathBuf,
-        /// The underlying I/O error.
-        source: std::io::Error,
+        /// The underlying I/O error (in the message, not chained as `source()`).
+        cause: std::io::Error,
     },
     /// The file is empty.
     #[error("{}: empty file", file.display())]
@@ -191,6 +193,20 @@ mod tests {
             errors[3].to_string(),
             "scans/eye 1.dcm: image of 20000x20000 pixels exceeds the limit of 100000000 pixels"
         );
+    }
+
+    /// The binaries print errors as anyhow's `{:#}` does: each message, then its sources'.
+    /// An I/O cause is in the message and not chained, so the chain says it once (before,
+    /// `"x.png: cannot read file: gone: gone"`).
+    #[test]
+    fn an_io_cause_is_said_once() {
+        let e = DecodeError::Io {
+            file: PathBuf::from("x.png"),
+            cause: std::io::Error::other("gone"),
+        };
+        assert!(std::error::Error::source(&e).is_none());
+        assert_eq!(error_chain(&e).0, "x.png: cannot read file: gone");
+        assert_eq!(e.to_string(), "x.png: cannot read file: gone");
     }
 
     #[test]

@@ -63,9 +63,9 @@ pub enum Source {
 
 /// Decode the file at `path` (DICOM or raster, sniffed from content) into 8-bit RGB.
 pub fn decode_file(path: &Path) -> Result<Decoded, DecodeError> {
-    let bytes = std::fs::read(path).map_err(|source| DecodeError::Io {
+    let bytes = std::fs::read(path).map_err(|cause| DecodeError::Io {
         file: path.to_path_buf(),
-        source,
+        cause,
     })?;
     decode_at(&bytes, path)
 }

@@ -19,12 +19,12 @@ use crate::bundle::{Bundle, BundleError, VerifyingKey, read_bundle, read_bundle_
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
     /// A file system operation failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Io {
         /// The path operated on.
         path: PathBuf,
-        /// The operating system's error.
-        source: std::io::Error,
+        /// The operating system's error (in the message, not chained as `source()`).
+        cause: std::io::Error,
     },
     /// The bundle (or a key file) was refused.
     #[error(transparent)]
@@ -47,9 +47,9 @@ pub enum DeviceError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DeviceError + '_ {
-    move |source| DeviceError::Io {
+    move |cause| DeviceError::Io {
         path: path.to_owned(),
-        source,
+        cause,
     }
 }
 
