@@ -3,11 +3,13 @@
 //! default), median µs of 300 calls per layer and the B0 total (each layer times how often B0
 //! has it). Each layer runs as the device runs it: `forward_prepared_into` with its weights
 //! prepared once, into a fresh output; what it picks per layer (the plane path or the
-//! small-plane path) is what is timed.
+//! small-plane path) is what is timed. Beside it, the same layer on channels-last tensors
+//! (`ChannelsLast`, input `[h, w, c]`: no staging), whose outputs are checked equal to the
+//! NCHW path's bit for bit before timing; the two are timed call by call in turn.
 use std::hint::black_box;
 use std::time::Instant;
 
-use shared::depthwise::{Geometry, Prepared, Spread, forward_prepared_into};
+use shared::depthwise::{ChannelsLast, Geometry, Prepared, Spread, forward_prepared_into};
 
 /// B0's depthwise layers: (channels, input side, kernel, stride, how many).
 const B0: [(usize, usize, usize, usize, usize); 12] = [
@@ -30,9 +32,9 @@ fn main() {
     // `cargo bench -p fovea-shared --bench depthwise -- 672` times only the layers with that
     // many channels (cargo's own `--bench` flag is passed through too, and ignored).
     let only: Option<usize> = std::env::args().skip(1).find_map(|a| a.parse().ok());
-    let mut total = 0.0;
-    println!("| channels | side | kernel | stride | µs | GMAC/s |");
-    println!("|---|---|---|---|---|---|");
+    let (mut total, mut total_last) = (0.0, 0.0);
+    println!("| channels | side | kernel | stride | µs | GMAC/s | channels-last µs |");
+    println!("|---|---|---|---|---|---|---|");
     for (c, side, k, s, count) in B0 {
         if only.is_some_and(|o| o != c) {
             continue;
@@ -63,31 +65,71 @@ fn main() {
         // As the device runs a layer: its weights prepared once, a fresh output per call.
         let layer = Prepared::new(&w, Some(&bias), &geo);
         let len = c * out * out;
-        let mut times: Vec<f64> = (0..calls)
-            .map(|_| {
-                let t = Instant::now();
-                let mut y = Vec::<f32>::with_capacity(len);
-                forward_prepared_into(
-                    &x,
-                    &layer,
-                    Spread::Serial,
-                    &mut y.spare_capacity_mut()[..len],
-                    &|_| {},
-                );
-                // SAFETY: `forward_prepared_into` wrote all `len` values.
-                unsafe { y.set_len(len) };
-                black_box(y);
-                t.elapsed().as_secs_f64() * 1e6
-            })
-            .collect();
-        times.sort_by(f64::total_cmp);
-        let us = times[calls / 2];
+        let nchw = || {
+            let mut y = Vec::<f32>::with_capacity(len);
+            forward_prepared_into(
+                &x,
+                &layer,
+                Spread::Serial,
+                &mut y.spare_capacity_mut()[..len],
+                &|_| {},
+            );
+            // SAFETY: `forward_prepared_into` wrote all `len` values.
+            unsafe { y.set_len(len) };
+            y
+        };
+        let last_layer = ChannelsLast::new(&w, Some(&bias), &geo);
+        let x_last = to_last(&x, c, side * side);
+        let last = || {
+            let mut y = Vec::<f32>::with_capacity(len);
+            last_layer.forward_into(&x_last, &mut y.spare_capacity_mut()[..len]);
+            // SAFETY: `forward_into` wrote all `len` values.
+            unsafe { y.set_len(len) };
+            y
+        };
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(&to_last(&nchw(), c, out * out)),
+            bits(&last()),
+            "{c} × {side}², {k}×{k} stride {s}: channels-last differs from NCHW"
+        );
+        let time = |f: &dyn Fn() -> Vec<f32>| {
+            let t = Instant::now();
+            black_box(f());
+            t.elapsed().as_secs_f64() * 1e6
+        };
+        let (mut times, mut times_last) = (Vec::new(), Vec::new());
+        for _ in 0..calls {
+            times.push(time(&nchw));
+            times_last.push(time(&last));
+        }
+        let median = |mut t: Vec<f64>| {
+            t.sort_by(f64::total_cmp);
+            t[calls / 2]
+        };
+        let (us, us_last) = (median(times), median(times_last));
         let macs = (c * out * out * k * k) as f64;
         total += us * count as f64;
+        total_last += us_last * count as f64;
         println!(
-            "| {c} | {side} | {k} | {s} | {us:.1} | {:.1} |",
+            "| {c} | {side} | {k} | {s} | {us:.1} | {:.1} | {us_last:.1} |",
             macs / us / 1e3
         );
     }
-    println!("\nB0 total (each layer × its count): {:.2} ms", total / 1e3);
+    println!(
+        "\nB0 total (each layer × its count): {:.2} ms; channels-last {:.2} ms",
+        total / 1e3,
+        total_last / 1e3
+    );
+}
+
+/// `[plane, c]` from `[c, plane]`.
+fn to_last(v: &[f32], c: usize, plane: usize) -> Vec<f32> {
+    let mut out = vec![0.0; v.len()];
+    for ch in 0..c {
+        for p in 0..plane {
+            out[p * c + ch] = v[ch * plane + p];
+        }
+    }
+    out
 }

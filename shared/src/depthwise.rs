@@ -8,7 +8,9 @@
 //! stores it once. Outputs of at most 8 columns go to `depthwise/lanes.rs` instead (16
 //! channels in the vector lanes; the same sums in the same order). On x86_64 CPUs with AVX-512
 //! the plane path stages and convolves with intrinsics (`depthwise/avx512.rs`: larger register
-//! blocks, masked row copies; again the same sums in the same order). [`forward_with`] adds a
+//! blocks, masked row copies; again the same sums in the same order). [`ChannelsLast`] runs the
+//! same layer on channels-last tensors (`depthwise/channels_last.rs`: no staging; the same
+//! values). [`forward_with`] adds a
 //! per-channel bias and runs on one thread or on rayon's: the host trains with [`forward`], the
 //! device runs [`forward_with`] inside tract in place of tract's own depthwise op
 //! (`shared/src/infer/depthwise.rs`), whose values it reproduces. burn 0.22.1's depthwise path
@@ -35,7 +37,9 @@ use multiversion::multiversion;
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+mod channels_last;
 mod lanes;
+pub use channels_last::ChannelsLast;
 use lanes::LaneWeights;
 use rayon::prelude::*;
 

@@ -1,0 +1,461 @@
+//! The depthwise convolution on channels-last tensors: input `[n, h, w, c]`, output
+//! `[n, oh, ow, c]`, the weights of each tap `[c]` contiguous. Channels sit in the vector lanes
+//! as they lie in memory, so no plane is staged: the NCHW paths copy every input plane into a
+//! padded (at stride 2, phase-split) or 16-channel-interleaved buffer first, which `perf` put at
+//! most of B0's stride-2 layers' time (docs/PERFORMANCE.md). onnxruntime runs its convolutions
+//! in a blocked channels-inner layout (NCHWc) for the same reason.
+//!
+//! The arithmetic is [`super::forward_with`]'s: each output starts from its channel's bias and
+//! adds one rounded product then one rounded sum per tap, in row-major kernel order, taps over
+//! the padding adding `w·0`; so the values equal the NCHW paths' (and tract's) bit for bit
+//! (tested below). On x86_64 CPUs with AVX-512 the square 3×3 and 5×5 kernels at strides 1 and 2
+//! (EfficientNet's) run on intrinsics: 16 channels by up to 8 output columns in registers, each
+//! input vector of a kernel row loaded once for all the columns and taps that read it; every
+//! other geometry and CPU runs the portable loop, vectorized over the channels by the compiler.
+use std::mem::MaybeUninit;
+
+use multiversion::multiversion;
+
+use super::Geometry;
+
+/// A layer's weights `[kh·kw, c]` and bias `[c]` in the channels-last order.
+#[derive(Debug, Clone)]
+pub struct ChannelsLast {
+    geo: Geometry,
+    /// `[kh·kw, c]`: tap-major, the channels of each tap contiguous.
+    w: Vec<f32>,
+    /// `[c]`, zero without a bias.
+    bias: Vec<f32>,
+}
+
+impl ChannelsLast {
+    /// `w` `[c, kh·kw]` (the NCHW weight `[c, 1, kh, kw]`) and the bias `[c]` (none is zero)
+    /// of the layer `geo`.
+    ///
+    /// # Panics
+    /// If a length does not match `geo`.
+    pub fn new(w: &[f32], bias: Option<&[f32]>, geo: &Geometry) -> Self {
+        let taps = geo.kh * geo.kw;
+        assert_eq!(w.len(), geo.c * taps, "depthwise: weight length");
+        if let Some(b) = bias {
+            assert_eq!(b.len(), geo.c, "depthwise: bias length");
+        }
+        let mut wt = vec![0.0; w.len()];
+        for (ch, taps_of) in w.chunks_exact(taps.max(1)).enumerate() {
+            for (t, &v) in taps_of.iter().enumerate() {
+                wt[t * geo.c + ch] = v;
+            }
+        }
+        ChannelsLast {
+            geo: *geo,
+            w: wt,
+            bias: bias.map_or_else(|| vec![0.0; geo.c], <[f32]>::to_vec),
+        }
+    }
+
+    /// The layer.
+    pub fn geometry(&self) -> &Geometry {
+        &self.geo
+    }
+
+    /// `y` `[n, oh, ow, c]` (possibly uninitialized; every element is written) from `x`
+    /// `[n, h, w, c]`, on the calling thread.
+    ///
+    /// # Panics
+    /// If a length does not match the layer.
+    pub fn forward_into(&self, x: &[f32], y: &mut [MaybeUninit<f32>]) {
+        self.run(x, y, Path::best(&self.geo));
+    }
+
+    fn run(&self, x: &[f32], y: &mut [MaybeUninit<f32>], path: Path) {
+        let g = &self.geo;
+        assert_eq!(x.len(), g.n * g.h * g.w * g.c, "depthwise: input length");
+        assert_eq!(y.len(), g.n * g.oh * g.ow * g.c, "depthwise: output length");
+        if y.is_empty() {
+            return;
+        }
+        let (image_in, image_out) = (g.h * g.w * g.c, g.oh * g.ow * g.c);
+        for (xi, yi) in x
+            .chunks_exact(image_in.max(1))
+            .zip(y.chunks_exact_mut(image_out))
+        {
+            match path {
+                #[cfg(target_arch = "x86_64")]
+                Path::Avx512 => avx512::image(xi, &self.w, &self.bias, g, yi),
+                Path::Portable => portable(xi, &self.w, &self.bias, g, yi),
+            }
+        }
+    }
+}
+
+/// Which loop runs a layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Path {
+    /// AVX-512 intrinsics ([`avx512`]), for the geometries it covers on CPUs that have it.
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+    /// The compiler-vectorized loop ([`portable`]), everywhere.
+    Portable,
+}
+
+impl Path {
+    fn best(geo: &Geometry) -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if avx512::covers(geo) && std::arch::is_x86_feature_detected!("avx512f") {
+            return Path::Avx512;
+        }
+        let _ = geo;
+        Path::Portable
+    }
+}
+
+/// One image: for each output pixel, the bias then every tap's `w·x` over the channels
+/// (`x` = 0 over the padding).
+#[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma", "aarch64+neon"))]
+fn portable(x: &[f32], w: &[f32], bias: &[f32], g: &Geometry, y: &mut [MaybeUninit<f32>]) {
+    let c = g.c;
+    let mut acc = vec![0.0f32; c];
+    for oy in 0..g.oh {
+        for ox in 0..g.ow {
+            acc.copy_from_slice(bias);
+            for i in 0..g.kh {
+                let iy = (oy * g.sh + i).checked_sub(g.ph).filter(|&iy| iy < g.h);
+                for j in 0..g.kw {
+                    let ix = (ox * g.sw + j).checked_sub(g.pw).filter(|&ix| ix < g.w);
+                    let wv = &w[(i * g.kw + j) * c..][..c];
+                    match iy.zip(ix) {
+                        Some((iy, ix)) => {
+                            let xv = &x[(iy * g.w + ix) * c..][..c];
+                            for ((a, &wk), &xk) in acc.iter_mut().zip(wv).zip(xv) {
+                                *a += wk * xk;
+                            }
+                        }
+                        None => {
+                            for (a, &wk) in acc.iter_mut().zip(wv) {
+                                *a += wk * 0.0;
+                            }
+                        }
+                    }
+                }
+            }
+            let at = (oy * g.ow + ox) * c;
+            for (d, &a) in y[at..at + c].iter_mut().zip(&acc) {
+                d.write(a);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    //! The square 3×3 and 5×5 kernels at strides 1 and 2 in AVX-512 intrinsics.
+    use std::arch::x86_64::{
+        __m512, __mmask16, _mm512_add_ps, _mm512_loadu_ps, _mm512_mask_storeu_ps,
+        _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+    };
+    use std::mem::MaybeUninit;
+
+    use super::Geometry;
+
+    /// Whether [`image`] runs `geo`: a square 3×3 or 5×5 kernel at the same stride 1 or 2 on
+    /// both axes.
+    pub(super) fn covers(geo: &Geometry) -> bool {
+        geo.kh == geo.kw && matches!(geo.kh, 3 | 5) && geo.sh == geo.sw && matches!(geo.sh, 1 | 2)
+    }
+
+    /// One image of a layer [`covers`] takes.
+    pub(super) fn image(
+        x: &[f32],
+        w: &[f32],
+        bias: &[f32],
+        g: &Geometry,
+        y: &mut [MaybeUninit<f32>],
+    ) {
+        assert!(covers(g) && std::arch::is_x86_feature_detected!("avx512f"));
+        // SAFETY: AVX-512F is present (asserted); the lengths are the caller's (checked in
+        // `ChannelsLast::run`).
+        unsafe {
+            match (g.kh, g.sh) {
+                (3, 1) => rows::<3, 1>(x, w, bias, g, y),
+                (3, 2) => rows::<3, 2>(x, w, bias, g, y),
+                (5, 1) => rows::<5, 1>(x, w, bias, g, y),
+                _ => rows::<5, 2>(x, w, bias, g, y),
+            }
+        }
+    }
+
+    /// Every output row in blocks of 8 columns, the last block overlapping the one before
+    /// where 8 does not divide the row (its shared outputs are computed twice, to the same
+    /// values); a row of fewer than 8 columns is one block of its width.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn rows<const K: usize, const S: usize>(
+        x: &[f32],
+        w: &[f32],
+        bias: &[f32],
+        g: &Geometry,
+        y: &mut [MaybeUninit<f32>],
+    ) {
+        // SAFETY (both calls): AVX-512F (this function's feature).
+        unsafe {
+            match g.ow {
+                8.. => blocks::<K, S, 8>(x, w, bias, g, y),
+                7 => blocks::<K, S, 7>(x, w, bias, g, y),
+                6 => blocks::<K, S, 6>(x, w, bias, g, y),
+                5 => blocks::<K, S, 5>(x, w, bias, g, y),
+                4 => blocks::<K, S, 4>(x, w, bias, g, y),
+                3 => blocks::<K, S, 3>(x, w, bias, g, y),
+                2 => blocks::<K, S, 2>(x, w, bias, g, y),
+                _ => blocks::<K, S, 1>(x, w, bias, g, y),
+            }
+        }
+    }
+
+    /// [`rows`] with blocks of `B ≤ ow` columns.
+    #[inline(always)]
+    unsafe fn blocks<const K: usize, const S: usize, const B: usize>(
+        x: &[f32],
+        w: &[f32],
+        bias: &[f32],
+        g: &Geometry,
+        y: &mut [MaybeUninit<f32>],
+    ) {
+        for oy in 0..g.oh {
+            for start in (0..g.ow).step_by(B) {
+                let ox = start.min(g.ow - B);
+                for c0 in (0..g.c).step_by(16) {
+                    // SAFETY: AVX-512F (the caller's); `block` reads and writes inside `x`,
+                    // `w`, `bias`, `y` (its contract: `ox + B ≤ ow`, `oy < oh`, `c0 < c`).
+                    unsafe {
+                        if g.c - c0 >= 16 {
+                            block::<K, S, B, true>(x, w, bias, g, y, oy, ox, c0);
+                        } else {
+                            block::<K, S, B, false>(x, w, bias, g, y, oy, ox, c0);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Outputs `ox0 .. ox0 + B` of row `oy`, channels `c0 .. c0 + 16` (`FULL`) or `c0 .. c`:
+    /// the bias, then per kernel row the `(B − 1)·S + K` input vectors it reads (zero outside
+    /// the image), each loaded once, and per tap one weight vector and `B` products and sums.
+    /// Loads and stores are masked only in the last, partial block of channels (a masked
+    /// store was the hottest instruction of the NCHW staging, `depthwise/avx512.rs`). The
+    /// loops run over constants, so the compiler unrolls them and keeps both arrays in
+    /// registers.
+    ///
+    /// # Safety
+    /// AVX-512F; `ox0 + B ≤ ow`, `oy < oh`, `c0 + 16 ≤ c` when `FULL`, else `c0 < c`; `x`,
+    /// `w`, `bias`, `y` of the lengths `ChannelsLast::run` checks.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    unsafe fn block<const K: usize, const S: usize, const B: usize, const FULL: bool>(
+        x: &[f32],
+        w: &[f32],
+        bias: &[f32],
+        g: &Geometry,
+        y: &mut [MaybeUninit<f32>],
+        oy: usize,
+        ox0: usize,
+        c0: usize,
+    ) {
+        let c = g.c;
+        let mask: __mmask16 = if FULL { 0xffff } else { (1 << (c - c0)) - 1 };
+        // SAFETY: AVX-512F (the caller's); `p .. p + 16` readable when FULL, else the lanes of
+        // `mask`.
+        let load = |p: *const f32| unsafe {
+            if FULL {
+                _mm512_loadu_ps(p)
+            } else {
+                _mm512_maskz_loadu_ps(mask, p)
+            }
+        };
+        // SAFETY (all loads and stores below): masked to the channels `c0 ..` that exist; the
+        // pixel offsets are inside the image (checked against `h`, `w` before each load) or
+        // the output block (the caller's bounds).
+        unsafe {
+            let mut acc = [load(bias.as_ptr().add(c0)); B];
+            let ix0 = (ox0 * S) as isize - g.pw as isize;
+            // The kernel row's input columns that lie in the image: `lo .. hi` of `0 .. n`.
+            let n = (B - 1) * S + K;
+            let lo = (-ix0).max(0) as usize;
+            let hi = (g.w as isize - ix0).clamp(0, n as isize) as usize;
+            for i in 0..K {
+                let iy = (oy * S + i) as isize - g.ph as isize;
+                let mut inp = [_mm512_setzero_ps(); 24];
+                if (0..g.h as isize).contains(&iy) {
+                    let row = x.as_ptr().add(iy as usize * g.w * c + c0);
+                    #[allow(clippy::needless_range_loop)] // unrolled over a constant `n`
+                    for k in 0..n {
+                        if (lo..hi).contains(&k) {
+                            inp[k] = load(row.offset((ix0 + k as isize) * c as isize));
+                        }
+                    }
+                }
+                for j in 0..K {
+                    let wv: __m512 = load(w.as_ptr().add((i * K + j) * c + c0));
+                    for (b, a) in acc.iter_mut().enumerate() {
+                        *a = _mm512_add_ps(*a, _mm512_mul_ps(wv, inp[b * S + j]));
+                    }
+                }
+            }
+            let out = y.as_mut_ptr().add((oy * g.ow + ox0) * c + c0).cast::<f32>();
+            for (b, a) in acc.into_iter().enumerate() {
+                if FULL {
+                    _mm512_storeu_ps(out.add(b * c), a);
+                } else {
+                    _mm512_mask_storeu_ps(out.add(b * c), mask, a);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Spread, forward_with};
+    use super::*;
+
+    /// Deterministic values in [−1, 1).
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(12_345);
+        (0..len)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s as f32 / u32::MAX as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// The paths this CPU runs for `geo`.
+    fn paths(geo: &Geometry) -> Vec<Path> {
+        let mut p = vec![Path::Portable];
+        #[cfg(target_arch = "x86_64")]
+        if avx512::covers(geo) && std::arch::is_x86_feature_detected!("avx512f") {
+            p.push(Path::Avx512);
+        }
+        let _ = geo;
+        p
+    }
+
+    /// `[n, a, b, c]` from `[n, c, a, b]`.
+    fn to_last(v: &[f32], n: usize, c: usize, plane: usize) -> Vec<f32> {
+        let mut out = vec![0.0; v.len()];
+        for i in 0..n {
+            for ch in 0..c {
+                for p in 0..plane {
+                    out[(i * plane + p) * c + ch] = v[(i * c + ch) * plane + p];
+                }
+            }
+        }
+        out
+    }
+
+    /// Each path's outputs equal the NCHW kernel's (the values tract's own depthwise op gives,
+    /// `shared::infer::depthwise`) bit for bit: B0's kinds of layer (3×3 and 5×5, strides 1
+    /// and 2, TF's "same" padding with the extra row and column at the end), channel counts
+    /// that fill 16 lanes, leave a partial block or stay under one, outputs of 1 to 13 columns
+    /// (every block width), a batch of 2, symmetric and no padding, a kernel the intrinsics do
+    /// not cover (3×5), and no bias.
+    #[test]
+    fn equals_the_nchw_kernel_bit_for_bit() {
+        // (c, h, w, kh, kw, s, TF "same" padding (else none), bias)
+        let cases = [
+            (32, 13, 13, 3, 3, 1, true, true),
+            (48, 14, 14, 5, 5, 2, true, true),
+            (37, 9, 12, 3, 3, 2, false, true),
+            (20, 7, 7, 5, 5, 1, true, true),
+            (5, 6, 1, 3, 3, 2, true, true),
+            (17, 8, 3, 5, 5, 1, true, false),
+            (16, 11, 23, 3, 3, 1, false, true),
+            (24, 6, 9, 3, 5, 1, true, true),
+            (40, 14, 14, 3, 3, 2, true, true),
+        ];
+        for (c, h, w, kh, kw, s, same, with_bias) in cases {
+            // "same": ⌈side / s⌉ outputs, half the padding before (the extra one after);
+            // none: the outputs that fit.
+            let size = |side: usize, k: usize| {
+                if same {
+                    let out = side.div_ceil(s);
+                    (out, ((out - 1) * s + k).saturating_sub(side) / 2)
+                } else {
+                    ((side - k) / s + 1, 0)
+                }
+            };
+            let ((oh, ph), (ow, pw)) = (size(h, kh), size(w, kw));
+            let geo = Geometry {
+                n: 2,
+                c,
+                h,
+                w,
+                kh,
+                kw,
+                oh,
+                ow,
+                sh: s,
+                sw: s,
+                ph,
+                pw,
+            };
+            let x = values(geo.n * c * h * w, 11);
+            let wt = values(c * kh * kw, 12);
+            let bias = values(c, 13);
+            let bias = with_bias.then_some(&bias[..]);
+            let nchw = forward_with(&x, &wt, bias, &geo, Spread::Serial);
+            let want: Vec<u32> = to_last(&nchw, geo.n, c, oh * ow)
+                .iter()
+                .map(|v| v.to_bits())
+                .collect();
+            let layer = ChannelsLast::new(&wt, bias, &geo);
+            let xl = to_last(&x, geo.n, c, h * w);
+            for path in paths(&geo) {
+                let mut y = vec![MaybeUninit::new(f32::NAN); want.len()];
+                layer.run(&xl, &mut y, path);
+                // SAFETY: initialized above (NaN), then written.
+                let got: Vec<u32> = y
+                    .iter()
+                    .map(|v| unsafe { v.assume_init() }.to_bits())
+                    .collect();
+                assert_eq!(got, want, "{geo:?} {path:?}");
+            }
+        }
+    }
+
+    /// A 3×3 stride-1 layer by hand: one channel, a 3×3 image 1..9, all-ones weights, bias
+    /// 0.5, padding 1: each output is 0.5 plus the sum of its 3×3 neighbourhood (corners 4
+    /// values, edges 6, centre 9).
+    #[test]
+    fn a_hand_computed_layer() {
+        let geo = Geometry {
+            n: 1,
+            c: 1,
+            h: 3,
+            w: 3,
+            kh: 3,
+            kw: 3,
+            oh: 3,
+            ow: 3,
+            sh: 1,
+            sw: 1,
+            ph: 1,
+            pw: 1,
+        };
+        let x: Vec<f32> = (1..=9).map(|v| v as f32).collect();
+        let layer = ChannelsLast::new(&[1.0; 9], Some(&[0.5]), &geo);
+        for path in paths(&geo) {
+            let mut y = vec![MaybeUninit::new(f32::NAN); 9];
+            layer.run(&x, &mut y, path);
+            // SAFETY: initialized above (NaN), then written.
+            let y: Vec<f32> = y.iter().map(|v| unsafe { v.assume_init() }).collect();
+            // 1+2+4+5 = 12, 1+2+3+4+5+6 = 21, 2+3+5+6 = 16, 1+2+4+5+7+8 = 27, 45, …
+            assert_eq!(
+                y,
+                [12.5, 21.5, 16.5, 27.5, 45.5, 33.5, 24.5, 39.5, 28.5],
+                "{path:?}"
+            );
+        }
+    }
+}
