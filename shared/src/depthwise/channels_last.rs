@@ -16,7 +16,24 @@ use std::mem::MaybeUninit;
 
 use multiversion::multiversion;
 
-use super::Geometry;
+use rayon::prelude::*;
+
+use super::{Geometry, Spread};
+
+/// The output of one image, shared by the threads that write disjoint channels of it.
+#[derive(Clone, Copy)]
+struct Out(*mut f32);
+
+// SAFETY: each thread writes only its own channels' elements (`ChannelsLast::run`).
+unsafe impl Send for Out {}
+unsafe impl Sync for Out {}
+
+impl Out {
+    /// The pointer (a method, so closures capture the `Sync` wrapper, not its raw field).
+    fn ptr(self) -> *mut f32 {
+        self.0
+    }
+}
 
 /// A layer's weights `[kh·kw, c]` and bias `[c]` in the channels-last order.
 #[derive(Debug, Clone)]
@@ -64,10 +81,48 @@ impl ChannelsLast {
     /// # Panics
     /// If a length does not match the layer.
     pub fn forward_into(&self, x: &[f32], y: &mut [MaybeUninit<f32>]) {
-        self.run(x, y, Path::best(&self.geo));
+        self.run(x, y, Path::best(&self.geo), false, Spread::Serial, &|_| {});
     }
 
-    fn run(&self, x: &[f32], y: &mut [MaybeUninit<f32>], path: Path) {
+    /// [`forward_into`](Self::forward_into) with the output in planes, `[n, c, oh, ow]`, and
+    /// a choice of threads (blocks of 16 channels spread over rayon's): the device's MBConv
+    /// reads a channels-last input (its expansion writes one) and hands the planes on to the
+    /// rest of tract's CHW graph. `then` runs on each finished block's planes on the thread
+    /// that wrote them, as [`super::forward_into`]'s does.
+    ///
+    /// # Panics
+    /// If a length does not match the layer.
+    pub fn forward_into_planes(
+        &self,
+        x: &[f32],
+        y: &mut [MaybeUninit<f32>],
+        spread: Spread,
+        then: &(dyn Fn(&mut [f32]) + Sync),
+    ) {
+        self.run(x, y, Path::best(&self.geo), true, spread, then);
+    }
+
+    /// Whether this CPU runs `geo` on intrinsics (else on the portable loop, which has not
+    /// been measured against the NCHW paths).
+    pub fn has_simd(geo: &Geometry) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if Path::best(geo) == Path::Avx512 {
+            return true;
+        }
+        let _ = geo;
+        false
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &self,
+        x: &[f32],
+        y: &mut [MaybeUninit<f32>],
+        path: Path,
+        planes: bool,
+        spread: Spread,
+        then: &(dyn Fn(&mut [f32]) + Sync),
+    ) {
         let g = &self.geo;
         assert_eq!(x.len(), g.n * g.h * g.w * g.c, "depthwise: input length");
         assert_eq!(y.len(), g.n * g.oh * g.ow * g.c, "depthwise: output length");
@@ -79,10 +134,37 @@ impl ChannelsLast {
             .chunks_exact(image_in.max(1))
             .zip(y.chunks_exact_mut(image_out))
         {
-            match path {
-                #[cfg(target_arch = "x86_64")]
-                Path::Avx512 => avx512::image(xi, &self.w, &self.bias, g, yi),
-                Path::Portable => portable(xi, &self.w, &self.bias, g, yi),
+            let out = Out(yi.as_mut_ptr().cast::<f32>());
+            // Channels `range.0 .. range.1` of this image.
+            let channels = |range: (usize, usize)| {
+                // SAFETY: `yi` holds the image's outputs (asserted lengths); each call writes
+                // only its own channels' (planes or lanes), a range no other call has.
+                unsafe {
+                    match path {
+                        #[cfg(target_arch = "x86_64")]
+                        Path::Avx512 => {
+                            avx512::image(xi, &self.w, &self.bias, g, out.ptr(), planes, range)
+                        }
+                        Path::Portable => {
+                            portable(xi, &self.w, &self.bias, g, out.ptr(), planes, range)
+                        }
+                    }
+                    if planes {
+                        // These channels' planes, contiguous and just written.
+                        let plane = g.oh * g.ow;
+                        let len = (range.1 - range.0) * plane;
+                        then(std::slice::from_raw_parts_mut(
+                            out.ptr().add(range.0 * plane),
+                            len,
+                        ));
+                    }
+                }
+            };
+            match spread {
+                Spread::Rayon => (0..g.c.div_ceil(16))
+                    .into_par_iter()
+                    .for_each(|k| channels((k * 16, (k * 16 + 16).min(g.c)))),
+                _ => channels((0, g.c)),
             }
         }
     }
@@ -109,23 +191,34 @@ impl Path {
     }
 }
 
-/// One image: for each output pixel, the bias then every tap's `w·x` over the channels
-/// (`x` = 0 over the padding).
+/// One image, channels `lo .. hi`: for each output pixel, the bias then every tap's `w·x`
+/// over the channels (`x` = 0 over the padding).
+///
+/// # Safety
+/// As [`avx512::image`]'s.
 #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma", "aarch64+neon"))]
-fn portable(x: &[f32], w: &[f32], bias: &[f32], g: &Geometry, y: &mut [MaybeUninit<f32>]) {
+unsafe fn portable(
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    g: &Geometry,
+    y: *mut f32,
+    planes: bool,
+    (lo, hi): (usize, usize),
+) {
     let c = g.c;
-    let mut acc = vec![0.0f32; c];
+    let mut acc = vec![0.0f32; hi - lo];
     for oy in 0..g.oh {
         for ox in 0..g.ow {
-            acc.copy_from_slice(bias);
+            acc.copy_from_slice(&bias[lo..hi]);
             for i in 0..g.kh {
                 let iy = (oy * g.sh + i).checked_sub(g.ph).filter(|&iy| iy < g.h);
                 for j in 0..g.kw {
                     let ix = (ox * g.sw + j).checked_sub(g.pw).filter(|&ix| ix < g.w);
-                    let wv = &w[(i * g.kw + j) * c..][..c];
+                    let wv = &w[(i * g.kw + j) * c + lo..][..hi - lo];
                     match iy.zip(ix) {
                         Some((iy, ix)) => {
-                            let xv = &x[(iy * g.w + ix) * c..][..c];
+                            let xv = &x[(iy * g.w + ix) * c + lo..][..hi - lo];
                             for ((a, &wk), &xk) in acc.iter_mut().zip(wv).zip(xv) {
                                 *a += wk * xk;
                             }
@@ -138,9 +231,19 @@ fn portable(x: &[f32], w: &[f32], bias: &[f32], g: &Geometry, y: &mut [MaybeUnin
                     }
                 }
             }
-            let at = (oy * g.ow + ox) * c;
-            for (d, &a) in y[at..at + c].iter_mut().zip(&acc) {
-                d.write(a);
+            // SAFETY: inside the image's outputs, these channels' (the caller's contract).
+            unsafe {
+                if planes {
+                    let plane = g.oh * g.ow;
+                    for (k, &a) in acc.iter().enumerate() {
+                        *y.add((lo + k) * plane + oy * g.ow + ox) = a;
+                    }
+                } else {
+                    let at = (oy * g.ow + ox) * c + lo;
+                    for (k, &a) in acc.iter().enumerate() {
+                        *y.add(at + k) = a;
+                    }
+                }
             }
         }
     }
@@ -149,13 +252,14 @@ fn portable(x: &[f32], w: &[f32], bias: &[f32], g: &Geometry, y: &mut [MaybeUnin
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     //! The square 3×3 and 5×5 kernels at strides 1 and 2 in AVX-512 intrinsics.
-    use std::arch::x86_64::{
-        __m512, __mmask16, _mm512_add_ps, _mm512_loadu_ps, _mm512_mask_storeu_ps,
-        _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_setzero_ps, _mm512_storeu_ps,
-    };
-    use std::mem::MaybeUninit;
-
     use super::Geometry;
+    use std::arch::x86_64::{
+        __m512, __mmask16, _mm256_castpd_ps, _mm256_storeu_ps, _mm512_add_ps, _mm512_castps_pd,
+        _mm512_castps512_ps256, _mm512_extractf64x4_pd, _mm512_loadu_ps, _mm512_mask_storeu_ps,
+        _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_permutex2var_ps, _mm512_setr_epi32,
+        _mm512_setzero_ps, _mm512_shuffle_ps, _mm512_storeu_ps, _mm512_unpackhi_ps,
+        _mm512_unpacklo_ps,
+    };
 
     /// Whether [`image`] runs `geo`: a square 3×3 or 5×5 kernel at the same stride 1 or 2 on
     /// both axes.
@@ -163,23 +267,31 @@ mod avx512 {
         geo.kh == geo.kw && matches!(geo.kh, 3 | 5) && geo.sh == geo.sw && matches!(geo.sh, 1 | 2)
     }
 
-    /// One image of a layer [`covers`] takes.
-    pub(super) fn image(
+    /// One image of a layer [`covers`] takes, channels `chans.0 .. chans.1` (`chans.0` a
+    /// multiple of 16, `chans.1` one too or `c`).
+    ///
+    /// # Safety
+    /// `y` valid for writes of the image's `oh·ow·c` outputs, those of these channels touched
+    /// by no other thread meanwhile; `x`, `w`, `bias` of the lengths `ChannelsLast::run`
+    /// checks.
+    pub(super) unsafe fn image(
         x: &[f32],
         w: &[f32],
         bias: &[f32],
         g: &Geometry,
-        y: &mut [MaybeUninit<f32>],
+        y: *mut f32,
+        planes: bool,
+        chans: (usize, usize),
     ) {
         assert!(covers(g) && std::arch::is_x86_feature_detected!("avx512f"));
-        // SAFETY: AVX-512F is present (asserted); the lengths are the caller's (checked in
-        // `ChannelsLast::run`).
+        assert!(chans.0.is_multiple_of(16) && chans.0 < chans.1 && chans.1 <= g.c);
+        // SAFETY: AVX-512F is present (asserted); the rest is the caller's.
         unsafe {
             match (g.kh, g.sh) {
-                (3, 1) => rows::<3, 1>(x, w, bias, g, y),
-                (3, 2) => rows::<3, 2>(x, w, bias, g, y),
-                (5, 1) => rows::<5, 1>(x, w, bias, g, y),
-                _ => rows::<5, 2>(x, w, bias, g, y),
+                (3, 1) => rows::<3, 1>(x, w, bias, g, y, planes, chans),
+                (3, 2) => rows::<3, 2>(x, w, bias, g, y, planes, chans),
+                (5, 1) => rows::<5, 1>(x, w, bias, g, y, planes, chans),
+                _ => rows::<5, 2>(x, w, bias, g, y, planes, chans),
             }
         }
     }
@@ -193,19 +305,21 @@ mod avx512 {
         w: &[f32],
         bias: &[f32],
         g: &Geometry,
-        y: &mut [MaybeUninit<f32>],
+        y: *mut f32,
+        planes: bool,
+        chans: (usize, usize),
     ) {
         // SAFETY (both calls): AVX-512F (this function's feature).
         unsafe {
             match g.ow {
-                8.. => blocks::<K, S, 8>(x, w, bias, g, y),
-                7 => blocks::<K, S, 7>(x, w, bias, g, y),
-                6 => blocks::<K, S, 6>(x, w, bias, g, y),
-                5 => blocks::<K, S, 5>(x, w, bias, g, y),
-                4 => blocks::<K, S, 4>(x, w, bias, g, y),
-                3 => blocks::<K, S, 3>(x, w, bias, g, y),
-                2 => blocks::<K, S, 2>(x, w, bias, g, y),
-                _ => blocks::<K, S, 1>(x, w, bias, g, y),
+                8.. => blocks::<K, S, 8>(x, w, bias, g, y, planes, chans),
+                7 => blocks::<K, S, 7>(x, w, bias, g, y, planes, chans),
+                6 => blocks::<K, S, 6>(x, w, bias, g, y, planes, chans),
+                5 => blocks::<K, S, 5>(x, w, bias, g, y, planes, chans),
+                4 => blocks::<K, S, 4>(x, w, bias, g, y, planes, chans),
+                3 => blocks::<K, S, 3>(x, w, bias, g, y, planes, chans),
+                2 => blocks::<K, S, 2>(x, w, bias, g, y, planes, chans),
+                _ => blocks::<K, S, 1>(x, w, bias, g, y, planes, chans),
             }
         }
     }
@@ -217,21 +331,67 @@ mod avx512 {
         w: &[f32],
         bias: &[f32],
         g: &Geometry,
-        y: &mut [MaybeUninit<f32>],
+        y: *mut f32,
+        planes: bool,
+        chans: (usize, usize),
     ) {
         for oy in 0..g.oh {
             for start in (0..g.ow).step_by(B) {
                 let ox = start.min(g.ow - B);
-                for c0 in (0..g.c).step_by(16) {
+                for c0 in (chans.0..chans.1).step_by(16) {
                     // SAFETY: AVX-512F (the caller's); `block` reads and writes inside `x`,
                     // `w`, `bias`, `y` (its contract: `ox + B ≤ ow`, `oy < oh`, `c0 < c`).
                     unsafe {
                         if g.c - c0 >= 16 {
-                            block::<K, S, B, true>(x, w, bias, g, y, oy, ox, c0);
+                            block::<K, S, B, true>(x, w, bias, g, y, oy, ox, c0, planes);
                         } else {
-                            block::<K, S, B, false>(x, w, bias, g, y, oy, ox, c0);
+                            block::<K, S, B, false>(x, w, bias, g, y, oy, ox, c0, planes);
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// Writes 8 output columns × 16 channels (`acc[b]`: column `b`, lane `k` channel `k`) into
+    /// 16 planes: channel `k`'s 8 values at `out + k·plane`. An 8×8 transpose in each 256-bit
+    /// half (channels 0–7 and 8–15) by unpacks and shuffles within 128-bit lanes, then a
+    /// two-source permute of the 128-bit lanes; 16 stores of 8 values.
+    ///
+    /// # Safety
+    /// AVX-512F; `out + k·plane .. + 8` writable for `k < 16`.
+    #[inline(always)]
+    unsafe fn store_planes(acc: [__m512; 8], out: *mut f32, plane: usize) {
+        // SAFETY: the caller's.
+        unsafe {
+            let [r0, r1, r2, r3, r4, r5, r6, r7] = acc;
+            let (t0, t1) = (_mm512_unpacklo_ps(r0, r1), _mm512_unpackhi_ps(r0, r1));
+            let (t2, t3) = (_mm512_unpacklo_ps(r2, r3), _mm512_unpackhi_ps(r2, r3));
+            let (t4, t5) = (_mm512_unpacklo_ps(r4, r5), _mm512_unpackhi_ps(r4, r5));
+            let (t6, t7) = (_mm512_unpacklo_ps(r6, r7), _mm512_unpackhi_ps(r6, r7));
+            // Per 128-bit lane: u0 = columns 0–3 of element 0 (lane's first), u1 element 1, …
+            let u0 = _mm512_shuffle_ps::<0x44>(t0, t2);
+            let u1 = _mm512_shuffle_ps::<0xEE>(t0, t2);
+            let u2 = _mm512_shuffle_ps::<0x44>(t1, t3);
+            let u3 = _mm512_shuffle_ps::<0xEE>(t1, t3);
+            let v0 = _mm512_shuffle_ps::<0x44>(t4, t6);
+            let v1 = _mm512_shuffle_ps::<0xEE>(t4, t6);
+            let v2 = _mm512_shuffle_ps::<0x44>(t5, t7);
+            let v3 = _mm512_shuffle_ps::<0xEE>(t5, t7);
+            // 128-bit lanes [a0, b0, a2, b2] (channels j, j + 8) and [a1, b1, a3, b3] (j + 4,
+            // j + 12).
+            let even = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
+            let odd = _mm512_setr_epi32(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
+            for (j, (u, v)) in [(u0, v0), (u1, v1), (u2, v2), (u3, v3)]
+                .into_iter()
+                .enumerate()
+            {
+                for (k, idx) in [(j, even), (j + 4, odd)] {
+                    let o = _mm512_permutex2var_ps(u, idx, v);
+                    let lo = _mm512_castps512_ps256(o);
+                    let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(o)));
+                    _mm256_storeu_ps(out.add(k * plane), lo);
+                    _mm256_storeu_ps(out.add((k + 8) * plane), hi);
                 }
             }
         }
@@ -255,10 +415,11 @@ mod avx512 {
         w: &[f32],
         bias: &[f32],
         g: &Geometry,
-        y: &mut [MaybeUninit<f32>],
+        y: *mut f32,
         oy: usize,
         ox0: usize,
         c0: usize,
+        planes: bool,
     ) {
         let c = g.c;
         let mask: __mmask16 = if FULL { 0xffff } else { (1 << (c - c0)) - 1 };
@@ -300,12 +461,32 @@ mod avx512 {
                     }
                 }
             }
-            let out = y.as_mut_ptr().add((oy * g.ow + ox0) * c + c0).cast::<f32>();
-            for (b, a) in acc.into_iter().enumerate() {
-                if FULL {
-                    _mm512_storeu_ps(out.add(b * c), a);
-                } else {
-                    _mm512_mask_storeu_ps(out.add(b * c), mask, a);
+            if planes && FULL && B == 8 {
+                let plane = g.oh * g.ow;
+                let out = y.add(c0 * plane + oy * g.ow + ox0);
+                store_planes(std::array::from_fn(|b| acc[b % B]), out, plane);
+            } else if planes {
+                // Through a tile on the stack: lane `k` of column `b` is channel `c0 + k`'s
+                // output `b` of the block, contiguous in its plane.
+                let mut tile = [[0.0f32; 16]; B];
+                for (t, a) in tile.iter_mut().zip(acc) {
+                    _mm512_storeu_ps(t.as_mut_ptr(), a);
+                }
+                let plane = g.oh * g.ow;
+                let out = y.add(c0 * plane + oy * g.ow + ox0);
+                for k in 0..if FULL { 16 } else { c - c0 } {
+                    for (b, t) in tile.iter().enumerate() {
+                        *out.add(k * plane + b) = t[k];
+                    }
+                }
+            } else {
+                let out = y.add((oy * g.ow + ox0) * c + c0);
+                for (b, a) in acc.into_iter().enumerate() {
+                    if FULL {
+                        _mm512_storeu_ps(out.add(b * c), a);
+                    } else {
+                        _mm512_mask_storeu_ps(out.add(b * c), mask, a);
+                    }
                 }
             }
         }
@@ -314,7 +495,7 @@ mod avx512 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Spread, forward_with};
+    use super::super::forward_with;
     use super::*;
 
     /// Deterministic values in [−1, 1).
@@ -411,15 +592,25 @@ mod tests {
                 .collect();
             let layer = ChannelsLast::new(&wt, bias, &geo);
             let xl = to_last(&x, geo.n, c, h * w);
+            let want_planes: Vec<u32> = nchw.iter().map(|v| v.to_bits()).collect();
             for path in paths(&geo) {
-                let mut y = vec![MaybeUninit::new(f32::NAN); want.len()];
-                layer.run(&xl, &mut y, path);
-                // SAFETY: initialized above (NaN), then written.
-                let got: Vec<u32> = y
-                    .iter()
-                    .map(|v| unsafe { v.assume_init() }.to_bits())
-                    .collect();
-                assert_eq!(got, want, "{geo:?} {path:?}");
+                for (planes, want, spread) in [
+                    (false, &want, Spread::Serial),
+                    (true, &want_planes, Spread::Serial),
+                    (true, &want_planes, Spread::Rayon),
+                ] {
+                    let mut y = vec![MaybeUninit::new(f32::NAN); want.len()];
+                    layer.run(&xl, &mut y, path, planes, spread, &|_| {});
+                    // SAFETY: initialized above (NaN), then written.
+                    let got: Vec<u32> = y
+                        .iter()
+                        .map(|v| unsafe { v.assume_init() }.to_bits())
+                        .collect();
+                    assert_eq!(
+                        &got, want,
+                        "{geo:?} {path:?}, planes out {planes}, {spread:?}"
+                    );
+                }
             }
         }
     }
@@ -447,7 +638,7 @@ mod tests {
         let layer = ChannelsLast::new(&[1.0; 9], Some(&[0.5]), &geo);
         for path in paths(&geo) {
             let mut y = vec![MaybeUninit::new(f32::NAN); 9];
-            layer.run(&x, &mut y, path);
+            layer.run(&x, &mut y, path, false, Spread::Serial, &|_| {});
             // SAFETY: initialized above (NaN), then written.
             let y: Vec<f32> = y.iter().map(|v| unsafe { v.assume_init() }).collect();
             // 1+2+4+5 = 12, 1+2+3+4+5+6 = 21, 2+3+5+6 = 16, 1+2+4+5+7+8 = 27, 45, …

@@ -13,11 +13,24 @@
 //! MBConv chain; the exported B0 and Lite0 were compared by hand, docs/PERFORMANCE.md).
 //! Threads follow tract's executor: one thread under the default single-thread executor, the
 //! executor's rayon pool under `Executor::multithread`.
+//!
+//! Channels-last input: where [`ChannelsLast`] runs on intrinsics (x86_64 with AVX-512) and
+//! the model has no uint8 activations, the op asks tract's `ChangeAxes` pass for its input
+//! with the channels last (`suggested_axis_changes`, as tract's own depthwise `Conv` does where
+//! tract-linalg has a channel-inner kernel). The pass carries the move back through the
+//! activation to the expansion's `EinSum`, which absorbs it (its product then writes `[H, W,
+//! C]`, [`super::pointwise`]); the op reads that and writes planes, so the rest of the graph
+//! keeps its layout, and no plane is staged (`cargo bench -p fovea-shared --bench depthwise`:
+//! B0's layers 2.07–2.11 ms in planes, 1.25–1.36 channels-last). A depthwise conv whose input
+//! is another's output (planes) or the stem's (the model's input is locked) stays CHW. The
+//! values are the same either way ([`ChannelsLast`] is bit for bit the CHW kernel).
 use std::sync::Arc;
 
-use crate::depthwise::{Geometry, Prepared, Spread, forward_prepared_into};
+use crate::depthwise::{ChannelsLast, Geometry, Prepared, Spread, forward_prepared_into};
 use tract_core::internal::*;
 use tract_core::ops::cnn::Conv;
+use tract_core::ops::element_wise::ElementWiseOp;
+use tract_core::ops::quant::QuantizeLinearU8;
 use tract_core::optim::{Optimizer, OptimizerSession, TypedPass};
 use tract_linalg::multithread::{Executor, current_tract_executor};
 
@@ -35,6 +48,11 @@ pub struct Depthwise {
     layer: Arc<Prepared>,
     /// Applied to each plane as it is written ([`super::activation::fuse`]).
     activation: Option<Activation>,
+    /// The channels-last form of the layer, when the input is `[n, h, w, c]` (`[h, w, c]`).
+    last: Option<Arc<ChannelsLast>>,
+    /// Whether the op asks for a channels-last input (set by [`declutter`] in models without
+    /// quantized activations).
+    may_move: bool,
 }
 
 impl PartialEq for Depthwise {
@@ -45,6 +63,7 @@ impl PartialEq for Depthwise {
             && bits(self.layer.weights()) == bits(other.layer.weights())
             && self.layer.bias().map(bits) == other.layer.bias().map(bits)
             && self.activation == other.activation
+            && self.last.is_some() == other.last.is_some()
     }
 }
 
@@ -75,7 +94,7 @@ impl EvalOp for Depthwise {
         // The output tensor is allocated by tract (its alignment) and written in place: going
         // through a Vec and `Tensor::from` copied every output once more.
         // SAFETY: `forward_into` writes every element before the tensor is read.
-        let mut y = unsafe { Tensor::uninitialized::<f32>(&self.shape(g.oh, g.ow))? };
+        let mut y = unsafe { Tensor::uninitialized::<f32>(&self.shape(g.oh, g.ow, false))? };
         let len = y.len();
         // SAFETY: the tensor holds `len` f32s in one plain allocation; as `MaybeUninit<f32>`
         // (f32's layout) they may be written before they are initialized.
@@ -87,7 +106,10 @@ impl EvalOp for Depthwise {
                 a.apply(p)
             }
         };
-        let mut run = |spread| forward_prepared_into(x, &self.layer, spread, out, &then);
+        let mut run = |spread| match &self.last {
+            Some(last) => last.forward_into_planes(x, out, spread, &then),
+            None => forward_prepared_into(x, &self.layer, spread, out, &then),
+        };
         match current_tract_executor() {
             Executor::SingleThread => run(Spread::Serial),
             Executor::MultiThread(pool) => pool.install(|| run(Spread::Rayon)),
@@ -106,13 +128,25 @@ impl Depthwise {
         }
     }
 
-    /// The input's (`h`, `w`) or output's (`oh`, `ow`) shape.
-    fn shape(&self, h: usize, w: usize) -> Vec<usize> {
+    /// The input's (`h`, `w`, `input`) or output's (`oh`, `ow`) shape: only the input is ever
+    /// channels-last.
+    fn shape(&self, h: usize, w: usize, input: bool) -> Vec<usize> {
         let g = self.layer.geometry();
-        if self.batched {
-            vec![g.n, g.c, h, w]
+        match (self.batched, input && self.last.is_some()) {
+            (true, false) => vec![g.n, g.c, h, w],
+            (false, false) => vec![g.c, h, w],
+            (true, true) => vec![g.n, h, w, g.c],
+            (false, true) => vec![h, w, g.c],
+        }
+    }
+
+    /// The move of the channel axis that turns this op's layout into the other one.
+    fn layout_move(&self) -> AxisOp {
+        let (c, last) = if self.batched { (1, 3) } else { (0, 2) };
+        if self.last.is_some() {
+            AxisOp::Move(last, c)
         } else {
-            vec![g.c, h, w]
+            AxisOp::Move(c, last)
         }
     }
 }
@@ -120,14 +154,14 @@ impl Depthwise {
 impl TypedOp for Depthwise {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         let g = self.layer.geometry();
-        let expected = self.shape(g.h, g.w);
+        let expected = self.shape(g.h, g.w, true);
         ensure!(
             inputs.len() == 1
                 && inputs[0].datum_type == f32::datum_type()
                 && inputs[0].shape.as_concrete() == Some(&expected[..]),
             "FoveaDepthwise expects f32 {expected:?}, got {inputs:?}"
         );
-        Ok(tvec!(f32::fact(self.shape(g.oh, g.ow))))
+        Ok(tvec!(f32::fact(self.shape(g.oh, g.ow, false))))
     }
 
     /// Takes the one change tract's declutter makes to a batch-1 model's depthwise convs when
@@ -140,19 +174,58 @@ impl TypedOp for Depthwise {
         io: InOut,
         change: &AxisOp,
     ) -> TractResult<Option<AxisChangeConsequence>> {
-        rule_if!(self.batched && self.layer.geometry().n == 1);
-        rule_if!(matches!(io, InOut::In(0) | InOut::Out(0)) && *change == AxisOp::Rm(0));
-        let op = Depthwise {
-            batched: false,
-            ..self.clone()
+        rule_if!(matches!(io, InOut::In(0) | InOut::Out(0)));
+        let layout = io == InOut::In(0) && *change == self.layout_move();
+        let op = if layout {
+            Depthwise {
+                last: match self.last {
+                    Some(_) => None,
+                    None => {
+                        let g = self.layer.geometry();
+                        Some(Arc::new(ChannelsLast::new(
+                            self.layer.weights(),
+                            self.layer.bias(),
+                            g,
+                        )))
+                    }
+                },
+                ..self.clone()
+            }
+        } else {
+            rule_if!(self.batched && self.layer.geometry().n == 1);
+            rule_if!(*change == AxisOp::Rm(0));
+            Depthwise {
+                batched: false,
+                ..self.clone()
+            }
         };
         Ok(Some(AxisChangeConsequence {
             substitute_op: Some(Box::new(op)),
-            wire_changes: tvec!(
-                (InOut::In(0), change.clone()),
-                (InOut::Out(0), change.clone())
-            ),
+            wire_changes: if layout {
+                tvec!((InOut::In(0), change.clone()))
+            } else {
+                tvec!(
+                    (InOut::In(0), change.clone()),
+                    (InOut::Out(0), change.clone())
+                )
+            },
         }))
+    }
+
+    /// Asks tract's `ChangeAxes` pass for a channels-last input, as tract's own depthwise
+    /// `Conv` does where it has a channel-inner kernel, wherever [`ChannelsLast`] runs the layer
+    /// on intrinsics (x86_64 with AVX-512; elsewhere its portable loop is unmeasured and the
+    /// layout stays). The pass moves the channels back to the expansion before, whose product
+    /// writes them last ([`super::pointwise`]); this op's output stays in planes. Not in a
+    /// `compute`-form model (uint8 activations): there the move passed through the quantize
+    /// ops and left 15 of Lite0's 32 integer 1×1 convs to fp32 (`int8_pointwise.rs` reads CHW
+    /// only; `edge bench`, one thread, 7.4 → 9.8 ms).
+    fn suggested_axis_changes(&self) -> TractResult<TVec<(InOut, AxisOp)>> {
+        let g = self.layer.geometry();
+        if !self.may_move || self.last.is_some() || g.c < 16 || !ChannelsLast::has_simd(g) {
+            return Ok(tvec!());
+        }
+        Ok(tvec!((InOut::In(0), self.layout_move())))
     }
 
     as_op!();
@@ -167,6 +240,10 @@ impl TypedOp for Depthwise {
 /// channels-last, where fovea's ops (CHW) are not placed: 1 of 16 depthwise convs at 224 px
 /// (x86: 16 of 16). Replaced here, the convs ask for nothing and the layout is x86's.
 pub fn declutter(model: &mut TypedModel) -> TractResult<()> {
+    let quantized = model.nodes().iter().any(|n| {
+        n.op_as::<ElementWiseOp>()
+            .is_some_and(|e| e.0.is::<QuantizeLinearU8>())
+    });
     let mut optimizer = Optimizer::declutter();
     let at = optimizer
         .passes
@@ -176,14 +253,22 @@ pub fn declutter(model: &mut TypedModel) -> TractResult<()> {
         // `fovea_declutter_places_the_op_and_keeps_the_layout` under qemu-aarch64 and
         // scripts/build-edge-arm.sh's `compute` tolerance would fail on it.
         .unwrap_or(optimizer.passes.len());
-    optimizer.add_pass(at, Box::new(PlaceDepthwise));
+    optimizer.add_pass(
+        at,
+        Box::new(PlaceDepthwise {
+            may_move: !quantized,
+        }),
+    );
     optimizer.optimize(model)
 }
 
 /// The declutter pass placing [`Depthwise`]: each step replaces the first depthwise `Conv` it
 /// covers ([`replace`]'s rule).
 #[derive(Clone, Debug)]
-pub struct PlaceDepthwise;
+pub struct PlaceDepthwise {
+    /// Whether the placed ops may ask for a channels-last input.
+    may_move: bool,
+}
 
 impl TypedPass for PlaceDepthwise {
     fn reset(&mut self) -> TractResult<()> {
@@ -195,7 +280,10 @@ impl TypedPass for PlaceDepthwise {
         _session: &mut OptimizerSession,
         model: &TypedModel,
     ) -> TractResult<Option<TypedModelPatch>> {
-        first_covered(model, covered)
+        let may_move = self.may_move;
+        first_covered(model, |m: &TypedModel, n: &TypedNode, c: &Conv| {
+            Ok(covered(m, n, c)?.map(|d| Depthwise { may_move, ..d }))
+        })
     }
 }
 
@@ -246,6 +334,8 @@ fn covered(model: &TypedModel, node: &TypedNode, conv: &Conv) -> TractResult<Opt
         batched: parts.batched,
         layer: Arc::new(Prepared::new(weights, Some(&bias), &geo)),
         activation: None,
+        last: None,
+        may_move: false,
     }))
 }
 
@@ -551,6 +641,12 @@ pub(super) mod tests {
     /// declutters): 1×1 expand, SiLU, depthwise 3×3 stride 2, SiLU, depthwise 5×5 stride 1, 1×1
     /// project (7 channels, 10×10); and an input for it.
     fn mbconv_chain() -> (TypedModel, Tensor) {
+        mbconv_chain_with(false)
+    }
+
+    /// [`mbconv_chain`], with a `compute`-form uint8 quantize → dequantize pair of the first
+    /// depthwise conv's input when `quantized`.
+    fn mbconv_chain_with(quantized: bool) -> (TypedModel, Tensor) {
         let (cin, c, side) = (5, 24, 20);
         let mut model = TypedModel::default();
         let x = model
@@ -565,7 +661,13 @@ pub(super) mod tests {
                 .unwrap()[0]
         };
         let e = wire_pointwise(&mut model, x, cin, c, 1);
-        let e = silu(&mut model, e, 2);
+        let mut e = silu(&mut model, e, 2);
+        if quantized {
+            let q = tract_core::ops::quant::quantize_linear_u8(16.0, 37);
+            let u = model.wire_node("q", q, &[e]).unwrap()[0];
+            let dq = tract_core::ops::quant::DequantizeLinearF32::new(0.0625, 37);
+            e = model.wire_node("dq", dq, &[u]).unwrap()[0];
+        }
         let d = wire_depthwise(&mut model, e, (c, side, side, 3, 2, 0, 1, true), 3);
         let d = silu(&mut model, d, 4);
         let d = wire_depthwise(&mut model, d, (c, 10, 10, 5, 1, 2, 2, true), 5);
@@ -601,9 +703,11 @@ pub(super) mod tests {
     }
 
     /// [`declutter`] leaves the chain with fovea's two depthwise ops, the batch axis dropped
-    /// from them (their `change_axes`), no depthwise `Conv` and no axis moved (on aarch64 tract's
-    /// own declutter moves the channels last, where fovea's ops are not placed); the outputs
-    /// equal tract's.
+    /// from them (their `change_axes`), no depthwise `Conv` and no `AxisOp` move left (on
+    /// aarch64 tract's own declutter moves the channels last, where fovea's CHW ops are not
+    /// placed); the outputs equal tract's. (Where fovea's op asks for a channels-last input,
+    /// the pass absorbs the move into the expansion: `the_loader_runs_the_expansion_and_first_
+    /// depthwise_channels_last`.)
     #[test]
     fn fovea_declutter_places_the_op_and_keeps_the_layout() {
         let (model, input) = mbconv_chain();
@@ -630,6 +734,57 @@ pub(super) mod tests {
         let [(ours, _), _] = both(ours, &input);
         assert_eq!(tract.shape(), [1, 7, 10, 10]);
         assert_as_tract("chain", &tract, &ours);
+    }
+
+    /// Where [`ChannelsLast`] runs on intrinsics (x86_64 with AVX-512), the declutter turns the
+    /// chain's first depthwise conv channels-last on its input: tract's `ChangeAxes` carries the
+    /// move through the SiLU to the expansion `EinSum`, which fovea's 1×1 op then takes with a
+    /// channels-last output (`out_last`), and the depthwise op hands planes on; the second
+    /// depthwise conv (its input the first's output, planes) stays CHW. Elsewhere nothing
+    /// moves, nor in a model with uint8 activations. The outputs equal tract's own within 1e-5
+    /// of the largest (the 1×1 products' rounding, `pointwise.rs`), on one and two threads.
+    #[test]
+    fn the_loader_runs_the_expansion_and_first_depthwise_channels_last() {
+        let (model, input) = mbconv_chain();
+        let mut ours = model.clone();
+        declutter(&mut ours).unwrap();
+        let placed: Vec<&Depthwise> = ours
+            .nodes()
+            .iter()
+            .filter_map(|n| n.op_as::<Depthwise>())
+            .collect();
+        let simd = ChannelsLast::has_simd(placed[0].layer.geometry());
+        let last: Vec<bool> = placed.iter().map(|d| d.last.is_some()).collect();
+        assert_eq!(last, [simd, false]);
+        assert_eq!(crate::infer::pointwise::replace(&mut ours).unwrap(), 2);
+        let outs_last: Vec<bool> = ours
+            .nodes()
+            .iter()
+            .filter_map(|n| n.op_as::<crate::infer::pointwise::Pointwise>())
+            .map(|p| p.out_last)
+            .collect();
+        assert_eq!(outs_last, [simd, false]);
+        let tract = f32s(&run_tensor(model.into_decluttered().unwrap(), &input).0);
+        let top = tract.iter().fold(0f32, |m, v| m.max(v.abs()));
+        for threads in [1, 2] {
+            let (out, names) = on_threads(threads, || run_tensor(ours.clone(), &input));
+            assert_eq!(names.iter().filter(|n| *n == "FoveaDepthwise").count(), 2);
+            assert_eq!(out.shape(), [1, 7, 10, 10]);
+            assert_close(&format!("{threads} threads"), &f32s(&out), &tract, |_| {
+                1e-5 * top
+            });
+        }
+        // With uint8 activations (a `compute`-form model) nothing moves: the integer 1×1 convs
+        // read CHW only.
+        let (mut quantized, _) = mbconv_chain_with(true);
+        declutter(&mut quantized).unwrap();
+        let last: Vec<bool> = quantized
+            .nodes()
+            .iter()
+            .filter_map(|n| n.op_as::<Depthwise>())
+            .map(|d| d.last.is_some())
+            .collect();
+        assert_eq!(last, [false, false]);
     }
 
     /// What the kernel does not cover stays tract's: a dilated depthwise conv and a grouped

@@ -197,6 +197,9 @@ pub fn replace(model: &mut TypedModel) -> TractResult<usize> {
         else {
             continue;
         };
+        if pointwise.out_last {
+            continue; // CHW outputs only
+        }
         let (input, output) = (&pointwise.input, &pointwise.output);
         let (c_in, c_out) = (input[input.len() - 3], output[output.len() - 3]);
         let Some((levels, scales)) = int8_rows(&pointwise.weights, c_in) else {

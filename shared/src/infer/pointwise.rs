@@ -17,7 +17,9 @@
 //! after the sum, as tract does. The output is written column tile by column tile, each tile
 //! small enough to stay in cache while its bias is added. Threads follow tract's executor: one
 //! thread under the default single-thread executor, the executor's rayon pool under
-//! `Executor::multithread`.
+//! `Executor::multithread`. An expansion whose output tract's `ChangeAxes` turned
+//! channels-last for the depthwise conv after it (`super::depthwise`) is taken too: the same
+//! gemm product with the output's strides swapped (`out_last`), its bias `[1, 1, C_out]`.
 use std::mem::MaybeUninit;
 use std::sync::Arc;
 
@@ -45,6 +47,10 @@ pub struct Pointwise {
     pub(super) bias: Option<Arc<[f32]>>,
     /// Applied to the outputs after the bias, tile by tile ([`super::activation::fuse`]).
     activation: Option<Activation>,
+    /// Whether the output is channels-last, `[.., H, W, C_out]`: where tract's `ChangeAxes`
+    /// moved the channels of the depthwise conv's input ([`super::depthwise`]) back to this
+    /// expansion.
+    pub(super) out_last: bool,
 }
 
 impl PartialEq for Pointwise {
@@ -56,6 +62,7 @@ impl PartialEq for Pointwise {
             && bits(&self.weights) == bits(&other.weights)
             && self.bias.as_deref().map(bits) == other.bias.as_deref().map(bits)
             && self.activation == other.activation
+            && self.out_last == other.out_last
     }
 }
 
@@ -115,7 +122,9 @@ impl EvalOp for Pointwise {
         };
         let bias = self.bias.as_deref();
         let act = self.activation;
-        let mut run = |parallel| product(x, &self.weights, bias, act, dims, parallel, out);
+        let out_last = self.out_last;
+        let mut run =
+            |parallel| product(x, &self.weights, bias, act, dims, out_last, parallel, out);
         match current_tract_executor() {
             Executor::SingleThread => run(false),
             Executor::MultiThread(pool) => pool.install(|| run(true)),
@@ -152,14 +161,17 @@ pub(super) struct Dims {
 /// bias is added.
 const TILE_VALUES: usize = 1 << 16;
 
-/// `out = act(W·x (+ b per row))`, row-major `c_out × hw`, every element written; column tiles
-/// split over rayon's current pool when `parallel` (a single tile splits inside gemm instead).
+/// `out = act(W·x (+ b per row))`, row-major `c_out × hw` (`hw × c_out` when `out_last`),
+/// every element written; column tiles split over rayon's current pool when `parallel` (a
+/// single tile splits inside gemm instead).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn product(
     x: &[f32],
     w: &[f32],
     bias: Option<&[f32]>,
     act: Option<Activation>,
     d: Dims,
+    out_last: bool,
     parallel: bool,
     out: &mut [MaybeUninit<f32>],
 ) {
@@ -199,6 +211,7 @@ pub(super) fn product(
                 t * tile,
                 tile,
                 dst,
+                out_last,
                 gemm::Parallelism::None,
             )
         });
@@ -209,7 +222,7 @@ pub(super) fn product(
             gemm::Parallelism::None
         };
         for t in 0..tiles {
-            unsafe { column_tile(x, w, bias, act, d, t * tile, tile, dst, inner) };
+            unsafe { column_tile(x, w, bias, act, d, t * tile, tile, dst, out_last, inner) };
         }
     }
 }
@@ -249,9 +262,12 @@ unsafe fn column_tile(
     j0: usize,
     tile: usize,
     out: SharedOut,
+    out_last: bool,
     parallelism: gemm::Parallelism,
 ) {
     let cols = tile.min(d.hw - j0);
+    // Output channel `o` of pixel `j` at `o·rs + j·cs` from the tile's first.
+    let (rs, cs) = if out_last { (1, d.c_out) } else { (d.hw, 1) };
     // SAFETY: x's columns j0 .. j0 + cols of c_in rows (stride hw) lie inside `x` (asserted
     // by `product`); the caller's contract covers `out`'s.
     unsafe {
@@ -262,8 +278,8 @@ unsafe fn column_tile(
             bias,
             act,
             Dims { hw: cols, ..d },
-            out.at(j0),
-            d.hw,
+            out.at(j0 * cs),
+            (rs, cs),
             parallelism,
         )
     }
@@ -307,18 +323,19 @@ pub(super) unsafe fn band_product(
             act,
             d,
             out,
-            out_stride,
+            (out_stride, 1),
             gemm::Parallelism::None,
         )
     }
 }
 
-/// `out = act(W·x (+ b))` for `d.hw` columns: x's `c_in` rows `x_stride` apart, the output's
-/// `c_out` rows `out_stride` apart.
+/// `out = act(W·x (+ b))` for `d.hw` columns: x's `c_in` rows `x_stride` apart, output `o` of
+/// column `j` at `o·rs + j·cs` (`(rs, cs)` = `out_strides`: `(stride, 1)` for rows of planes,
+/// `(1, c_out)` channels-last).
 ///
 /// # Safety
 /// `x` must be valid for reads at `i·x_stride + j` (`i < c_in`, `j < d.hw`), `out` for
-/// writes at `o·out_stride + j` (`o < c_out`) that no other thread touches meanwhile; `w` holds
+/// writes at `o·rs + j·cs` (`o < c_out`) that no other thread touches meanwhile; `w` holds
 /// `c_out·c_in` values and `bias` `c_out`.
 #[allow(clippy::too_many_arguments)]
 unsafe fn tile_product(
@@ -329,7 +346,7 @@ unsafe fn tile_product(
     act: Option<Activation>,
     d: Dims,
     out: *mut f32,
-    out_stride: usize,
+    (rs, cs): (usize, usize),
     parallelism: gemm::Parallelism,
 ) {
     let cols = d.hw;
@@ -342,8 +359,8 @@ unsafe fn tile_product(
             cols,
             d.c_in,
             out,
-            1,
-            out_stride as isize,
+            cs as isize,
+            rs as isize,
             false,
             w.as_ptr(),
             1,
@@ -362,9 +379,22 @@ unsafe fn tile_product(
     if bias.is_none() && act.is_none() {
         return;
     }
+    if rs == 1 {
+        for j in 0..cols {
+            // SAFETY: pixel j's `c_out` values lie inside the caller's `out`, just written.
+            let px = unsafe { std::slice::from_raw_parts_mut(out.add(j * cs), d.c_out) };
+            if let Some(b) = bias {
+                px.iter_mut().zip(b).for_each(|(v, b)| *v += b);
+            }
+            if let Some(a) = act {
+                a.apply(px);
+            }
+        }
+        return;
+    }
     for o in 0..d.c_out {
         // SAFETY: row o's `cols` values lie inside the caller's `out` and were just written.
-        let row = unsafe { std::slice::from_raw_parts_mut(out.add(o * out_stride), cols) };
+        let row = unsafe { std::slice::from_raw_parts_mut(out.add(o * rs), cols) };
         if let Some(b) = bias {
             row.iter_mut().for_each(|v| *v += b[o]);
         }
@@ -442,17 +472,23 @@ pub(super) fn covered(
             .iter()
             .chain(&output[..ro - 3])
             .any(|&d| d != 1)
-        || !is_pointwise(&einsum.axes, r, ro)
     {
         return Ok(None);
     }
+    let out_last = if is_pointwise(&einsum.axes, r, ro, false) {
+        false
+    } else if is_pointwise(&einsum.axes, r, ro, true) {
+        true
+    } else {
+        return Ok(None);
+    };
     let (c_out, c_in) = (kernel.shape()[0], kernel.shape()[1]);
     let hw = input[r - 2] * input[r - 1];
     if c_in != input[r - 3] || c_in == 0 || !take(c_in, c_out, hw) {
         return Ok(None);
     }
     let weights: Arc<[f32]> = kernel.try_as_plain_ram()?.as_slice::<f32>()?.into();
-    let (bias, bias_add) = match bias_after(model, node, c_out)? {
+    let (bias, bias_add) = match bias_after(model, node, c_out, out_last)? {
         Some((b, add)) => (Some(b), Some(add)),
         None => (None, None),
     };
@@ -463,6 +499,7 @@ pub(super) fn covered(
         weights,
         bias,
         activation: None,
+        out_last,
     };
     Ok(Some((op, bias_add)))
 }
@@ -470,18 +507,24 @@ pub(super) fn covered(
 /// Whether `axes` is `[..] I H W, O I -> [..] O H W` for an input of rank `rank` and an
 /// output of rank `out_rank`: the product of a `[C_out, C_in]` matrix with each pixel's
 /// channels, leading axes (of size 1, checked by the caller) carried or summed away.
-fn is_pointwise(axes: &AxesMapping, rank: usize, out_rank: usize) -> bool {
+fn is_pointwise(axes: &AxesMapping, rank: usize, out_rank: usize, out_last: bool) -> bool {
     let (lead, out_lead) = (rank - 3, out_rank - 3);
+    // Where C_out and H sit in the output.
+    let (co, h) = if out_last {
+        (out_lead + 2, out_lead)
+    } else {
+        (out_lead, out_lead + 1)
+    };
     let expected = |a: &Axis| -> bool {
         let at = |v: &TVec<TVec<usize>>, i: usize| v.get(i).cloned().unwrap_or_default();
         let (x, w, y) = (at(&a.inputs, 0), at(&a.inputs, 1), at(&a.outputs, 0));
         match (x.as_slice(), w.as_slice(), y.as_slice()) {
-            ([i], [1], []) => *i == lead,     // C_in, summed
-            ([], [0], [o]) => *o == out_lead, // C_out
-            ([i], [], [o]) if *i > lead && *o > out_lead => *i - lead == *o - out_lead, // H, W
-            ([i], [], []) => *i < lead,       // a leading unit axis summed away
+            ([i], [1], []) => *i == lead, // C_in, summed
+            ([], [0], [o]) => *o == co,   // C_out
+            ([i], [], [o]) if *i > lead && *o >= out_lead => *i - lead - 1 + h == *o, // H, W
+            ([i], [], []) => *i < lead,   // a leading unit axis summed away
             ([i], [], [o]) => *i < lead && *o < out_lead, // or carried
-            ([], [], [o]) => *o < out_lead,   // or added
+            ([], [], [o]) => *o < out_lead, // or added
             _ => false,
         }
     };
@@ -499,11 +542,13 @@ fn is_pointwise(axes: &AxesMapping, rank: usize, out_rank: usize) -> bool {
 }
 
 /// The constant bias added to `node`'s output by its only successor, an `Add` of a `[C_out,
-/// 1, 1]` constant (as tract's declutter wires a 1×1 conv's bias), and that `Add`'s node.
+/// 1, 1]` constant (as tract's declutter wires a 1×1 conv's bias; `[1, 1, C_out]` for a
+/// channels-last output), and that `Add`'s node.
 fn bias_after(
     model: &TypedModel,
     node: &TypedNode,
     c_out: usize,
+    out_last: bool,
 ) -> TractResult<Option<(Arc<[f32]>, usize)>> {
     let [succ] = node.outputs[0].successors.as_slice() else {
         return Ok(None);
@@ -523,7 +568,12 @@ fn bias_after(
     };
     let own = model.outlet_fact(OutletId::new(node.id, 0))?;
     if b.datum_type() != f32::datum_type()
-        || b.shape() != [c_out, 1, 1]
+        || b.shape()
+            != if out_last {
+                [1, 1, c_out]
+            } else {
+                [c_out, 1, 1]
+            }
         || model.outlet_fact(OutletId::new(add.id, 0))?.shape != own.shape
     {
         return Ok(None);
