@@ -762,7 +762,7 @@ mod tests {
     }
 
     /// Deterministic values in [−1, 1).
-    fn values(len: usize, seed: u32) -> Vec<f32> {
+    pub(super) fn values(len: usize, seed: u32) -> Vec<f32> {
         let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(12_345);
         (0..len)
             .map(|_| {

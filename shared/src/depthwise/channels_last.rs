@@ -1,5 +1,5 @@
-//! The depthwise convolution on channels-last tensors: input `[n, h, w, c]`, output
-//! `[n, oh, ow, c]`, the weights of each tap `[c]` contiguous. Channels sit in the vector lanes
+//! The depthwise convolution on a channels-last input `[n, h, w, c]`, its output `[n, oh, ow,
+//! c]` or in planes `[n, c, oh, ow]` (what the device runs, `shared::infer::depthwise`), the weights of each tap `[c]` contiguous. Channels sit in the vector lanes
 //! as they lie in memory, so no plane is staged: the NCHW paths copy every input plane into a
 //! padded (at stride 2, phase-split) or 16-channel-interleaved buffer first, which `perf` put at
 //! most of B0's stride-2 layers' time (docs/PERFORMANCE.md). onnxruntime runs its convolutions
@@ -496,20 +496,8 @@ mod avx512 {
 #[cfg(test)]
 mod tests {
     use super::super::forward_with;
+    use super::super::tests::values;
     use super::*;
-
-    /// Deterministic values in [−1, 1).
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(12_345);
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s as f32 / u32::MAX as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
 
     /// The paths this CPU runs for `geo`.
     fn paths(geo: &Geometry) -> Vec<Path> {

@@ -64,6 +64,7 @@ impl PartialEq for Depthwise {
             && self.layer.bias().map(bits) == other.layer.bias().map(bits)
             && self.activation == other.activation
             && self.last.is_some() == other.last.is_some()
+            && self.may_move == other.may_move
     }
 }
 
@@ -164,9 +165,10 @@ impl TypedOp for Depthwise {
         Ok(tvec!(f32::fact(self.shape(g.oh, g.ow, false))))
     }
 
-    /// Takes the one change tract's declutter makes to a batch-1 model's depthwise convs when
+    /// Takes the changes tract's declutter makes to a batch-1 model's depthwise convs when
     /// fovea's op stands in for them ([`declutter`]): dropping the batch axis, as tract's `Conv`
-    /// does. Any other change is refused, which keeps the model's layout as it is.
+    /// does, and the channels-last input this op asks for ([`Self::suggested_axis_changes`]),
+    /// its output staying in planes. Any other change is refused.
     fn change_axes(
         &self,
         _model: &TypedModel,
@@ -238,7 +240,9 @@ impl TypedOp for Depthwise {
 /// (`Conv::suggested_axis_changes`) wherever tract-linalg has a channel-inner depthwise kernel:
 /// on aarch64, not on x86. Decluttered by tract alone, an aarch64 board's B0 and Lite0 came out
 /// channels-last, where fovea's ops (CHW) are not placed: 1 of 16 depthwise convs at 224 px
-/// (x86: 16 of 16). Replaced here, the convs ask for nothing and the layout is x86's.
+/// (x86: 16 of 16). Replaced here, the convs ask for a channels-last input only where
+/// [`ChannelsLast`] runs them on intrinsics (x86_64 with AVX-512) and the model has no uint8
+/// activations, and fovea's ops take the moved layout (the module's doc).
 pub fn declutter(model: &mut TypedModel) -> TractResult<()> {
     let quantized = model.nodes().iter().any(|n| {
         n.op_as::<ElementWiseOp>()
@@ -644,6 +648,15 @@ pub(super) mod tests {
         mbconv_chain_with(false)
     }
 
+    /// fovea's depthwise ops in `model`, in node order.
+    fn fovea_ops(model: &TypedModel) -> Vec<&Depthwise> {
+        model
+            .nodes()
+            .iter()
+            .filter_map(|n| n.op_as::<Depthwise>())
+            .collect()
+    }
+
     /// [`mbconv_chain`], with a `compute`-form uint8 quantize → dequantize pair of the first
     /// depthwise conv's input when `quantized`.
     fn mbconv_chain_with(quantized: bool) -> (TypedModel, Tensor) {
@@ -706,18 +719,14 @@ pub(super) mod tests {
     /// from them (their `change_axes`), no depthwise `Conv` and no `AxisOp` move left (on
     /// aarch64 tract's own declutter moves the channels last, where fovea's CHW ops are not
     /// placed); the outputs equal tract's. (Where fovea's op asks for a channels-last input,
-    /// the pass absorbs the move into the expansion: `the_loader_runs_the_expansion_and_first_
-    /// depthwise_channels_last`.)
+    /// the pass absorbs the move into the expansion:
+    /// `the_loader_runs_the_expansion_and_first_depthwise_channels_last`.)
     #[test]
-    fn fovea_declutter_places_the_op_and_keeps_the_layout() {
+    fn fovea_declutter_places_the_op_and_leaves_no_axis_move() {
         let (model, input) = mbconv_chain();
         let mut ours = model.clone();
         declutter(&mut ours).unwrap();
-        let placed: Vec<&Depthwise> = ours
-            .nodes()
-            .iter()
-            .filter_map(|n| n.op_as::<Depthwise>())
-            .collect();
+        let placed = fovea_ops(&ours);
         assert_eq!(placed.len(), 2);
         assert!(placed.iter().all(|d| !d.batched));
         for node in ours.nodes() {
@@ -748,11 +757,7 @@ pub(super) mod tests {
         let (model, input) = mbconv_chain();
         let mut ours = model.clone();
         declutter(&mut ours).unwrap();
-        let placed: Vec<&Depthwise> = ours
-            .nodes()
-            .iter()
-            .filter_map(|n| n.op_as::<Depthwise>())
-            .collect();
+        let placed = fovea_ops(&ours);
         let simd = ChannelsLast::has_simd(placed[0].layer.geometry());
         let last: Vec<bool> = placed.iter().map(|d| d.last.is_some()).collect();
         assert_eq!(last, [simd, false]);
@@ -778,10 +783,8 @@ pub(super) mod tests {
         // read CHW only.
         let (mut quantized, _) = mbconv_chain_with(true);
         declutter(&mut quantized).unwrap();
-        let last: Vec<bool> = quantized
-            .nodes()
+        let last: Vec<bool> = fovea_ops(&quantized)
             .iter()
-            .filter_map(|n| n.op_as::<Depthwise>())
             .map(|d| d.last.is_some())
             .collect();
         assert_eq!(last, [false, false]);
