@@ -3,9 +3,10 @@
 //! default), median µs of 300 calls per layer and the B0 total (each layer times how often B0
 //! has it). Each layer runs as the device runs it: `forward_prepared_into` with its weights
 //! prepared once, into a fresh output; what it picks per layer (the plane path or the
-//! small-plane path) is what is timed. Beside it, the same layer on channels-last tensors
-//! (`ChannelsLast`, input `[h, w, c]`: no staging), whose outputs are checked equal to the
-//! NCHW path's bit for bit before timing; the two are timed call by call in turn.
+//! small-plane path) is what is timed. Beside it, the same layer on a channels-last input
+//! (`ChannelsLast`, `[h, w, c]`: no staging), its output channels-last and in planes (the
+//! device's form: an in-register transpose on the way out), both checked equal to the NCHW
+//! path's bit for bit before timing; the three are timed call by call in turn.
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -32,9 +33,11 @@ fn main() {
     // `cargo bench -p fovea-shared --bench depthwise -- 672` times only the layers with that
     // many channels (cargo's own `--bench` flag is passed through too, and ignored).
     let only: Option<usize> = std::env::args().skip(1).find_map(|a| a.parse().ok());
-    let (mut total, mut total_last) = (0.0, 0.0);
-    println!("| channels | side | kernel | stride | µs | GMAC/s | channels-last µs |");
-    println!("|---|---|---|---|---|---|---|");
+    let (mut total, mut total_last, mut total_planes) = (0.0, 0.0, 0.0);
+    println!(
+        "| channels | side | kernel | stride | µs | GMAC/s | channels-last µs | channels-last in, planes out µs |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
     for (c, side, k, s, count) in B0 {
         if only.is_some_and(|o| o != c) {
             continue;
@@ -87,39 +90,55 @@ fn main() {
             unsafe { y.set_len(len) };
             y
         };
+        let planes = || {
+            let mut y = Vec::<f32>::with_capacity(len);
+            let out = &mut y.spare_capacity_mut()[..len];
+            last_layer.forward_into_planes(&x_last, out, Spread::Serial, &|_| {});
+            // SAFETY: `forward_into_planes` wrote all `len` values.
+            unsafe { y.set_len(len) };
+            y
+        };
         let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
         assert_eq!(
             bits(&to_last(&nchw(), c, out * out)),
             bits(&last()),
             "{c} × {side}², {k}×{k} stride {s}: channels-last differs from NCHW"
         );
+        assert_eq!(
+            bits(&nchw()),
+            bits(&planes()),
+            "{c} × {side}², {k}×{k} stride {s}: planes out differ from NCHW"
+        );
         let time = |f: &dyn Fn() -> Vec<f32>| {
             let t = Instant::now();
             black_box(f());
             t.elapsed().as_secs_f64() * 1e6
         };
-        let (mut times, mut times_last) = (Vec::new(), Vec::new());
+        let (mut times, mut times_last, mut times_planes) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..calls {
             times.push(time(&nchw));
             times_last.push(time(&last));
+            times_planes.push(time(&planes));
         }
         let median = |mut t: Vec<f64>| {
             t.sort_by(f64::total_cmp);
             t[calls / 2]
         };
-        let (us, us_last) = (median(times), median(times_last));
+        let (us, us_last, us_planes) = (median(times), median(times_last), median(times_planes));
         let macs = (c * out * out * k * k) as f64;
         total += us * count as f64;
         total_last += us_last * count as f64;
+        total_planes += us_planes * count as f64;
         println!(
-            "| {c} | {side} | {k} | {s} | {us:.1} | {:.1} | {us_last:.1} |",
+            "| {c} | {side} | {k} | {s} | {us:.1} | {:.1} | {us_last:.1} | {us_planes:.1} |",
             macs / us / 1e3
         );
     }
     println!(
-        "\nB0 total (each layer × its count): {:.2} ms; channels-last {:.2} ms",
+        "\nB0 total (each layer × its count): {:.2} ms; channels-last {:.2} ms; channels-last in, planes out {:.2} ms",
         total / 1e3,
-        total_last / 1e3
+        total_last / 1e3,
+        total_planes / 1e3
     );
 }
 

@@ -1,6 +1,7 @@
 //! The depthwise convolution on a channels-last input `[n, h, w, c]`, its output `[n, oh, ow,
-//! c]` or in planes `[n, c, oh, ow]` (what the device runs, `shared::infer::depthwise`), the weights of each tap `[c]` contiguous. Channels sit in the vector lanes
-//! as they lie in memory, so no plane is staged: the NCHW paths copy every input plane into a
+//! c]` or in planes `[n, c, oh, ow]` (what the device runs, `shared::infer::depthwise`), the
+//! weights of each tap `[c]` contiguous. Channels sit in the vector lanes as they lie in
+//! memory, so no plane is staged: the NCHW paths copy every input plane into a
 //! padded (at stride 2, phase-split) or 16-channel-interleaved buffer first, which `perf` put at
 //! most of B0's stride-2 layers' time (docs/PERFORMANCE.md). onnxruntime runs its convolutions
 //! in a blocked channels-inner layout (NCHWc) for the same reason.
@@ -105,12 +106,7 @@ impl ChannelsLast {
     /// Whether this CPU runs `geo` on intrinsics (else on the portable loop, which has not
     /// been measured against the NCHW paths).
     pub fn has_simd(geo: &Geometry) -> bool {
-        #[cfg(target_arch = "x86_64")]
-        if Path::best(geo) == Path::Avx512 {
-            return true;
-        }
-        let _ = geo;
-        false
+        Path::best(geo) != Path::Portable
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -330,8 +330,8 @@ pub(super) unsafe fn band_product(
 }
 
 /// `out = act(W·x (+ b))` for `d.hw` columns: x's `c_in` rows `x_stride` apart, output `o` of
-/// column `j` at `o·rs + j·cs` (`(rs, cs)` = `out_strides`: `(stride, 1)` for rows of planes,
-/// `(1, c_out)` channels-last).
+/// column `j` at `o·rs + j·cs` (`(stride, 1)` for rows of planes, `(1, c_out)`
+/// channels-last).
 ///
 /// # Safety
 /// `x` must be valid for reads at `i·x_stride + j` (`i < c_in`, `j < d.hw`), `out` for
