@@ -5,7 +5,7 @@
 //!
 //! Batch 1, a constant input, THREADS threads (default 1) as `edge --threads`. Prints per operator the median over RUNS (default 50)
 //! of its time per inference and its share of the median inference, then the TOP (default 15)
-//! slowest nodes. The per-node times add the plan's own bookkeeping between nodes to nothing, so the
+//! slowest nodes with what each op says of itself (tract's products: the kernel they picked). The per-node times add the plan's own bookkeeping between nodes to nothing, so the
 //! shares sum to a little under 100 %.
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -110,6 +110,10 @@ fn main() -> anyhow::Result<()> {
             node.name,
             node.op().name()
         );
+        // What the op says of itself: tract's products name the kernel they picked.
+        for line in node.op().info()? {
+            println!("              {line}");
+        }
     }
     Ok(())
 }
