@@ -8,7 +8,8 @@
 //!   `compute` model's quantized 1×1 convolution in integers;
 //! - [`dense_conv`]: the k×k convolution (the stem); [`conv_patch`]: what the conv ops share
 //!   when they replace tract's `Conv`;
-//! - [`plane_sum`]: squeeze-excitation's plane sums on [`crate::lane_sum`];
+//! - [`plane_sum`]: squeeze-excitation's plane sums on [`crate::lane_sum`]; [`se_gate`]: its
+//!   gate folded into the 1×1 projection after it;
 //! - [`activation`]: ReLU6 fused into the convolutions; [`fake_quant`]: an activation's uint8
 //!   round trip in one pass;
 //! - [`error`] holds [`InferError`].
@@ -25,5 +26,6 @@ mod int8_product;
 pub mod plan;
 pub mod plane_sum;
 pub mod pointwise;
+pub mod se_gate;
 
 pub use self::error::InferError;

@@ -18,7 +18,8 @@ pub type Plan = Arc<TypedRunnableModel>;
 /// fovea's kernel ([`super::depthwise`]), and the 1×1 convolutions on planes at least as large as
 /// their output channels run on gemm ([`super::pointwise`]); a `compute` model's quantized 1×1
 /// convolutions run in integers ([`super::int8_pointwise`]); squeeze-excitation's plane sums run
-/// on the lane sum the host's means use ([`super::plane_sum`]); a ReLU6 after a fovea conv is
+/// on the lane sum the host's means use ([`super::plane_sum`]) and its gate scales the weights of
+/// fovea's 1×1 projection after it ([`super::se_gate`]); a ReLU6 after a fovea conv is
 /// clamped inside it ([`super::activation`]). Taking the message (not the file's bytes) lets the
 /// caller free the bytes before tract copies the weights: the peak of a load holds the folded
 /// message and tract's copy of its weights, nothing more.
@@ -65,6 +66,9 @@ pub fn plan_decluttered(mut model: TypedModel) -> Result<Plan, InferError> {
     super::pointwise::replace(&mut model).map_err(tract("placing fovea's 1×1 convolutions"))?;
     super::dense_conv::replace(&mut model).map_err(tract("placing fovea's k×k convolution"))?;
     super::plane_sum::replace(&mut model).map_err(tract("placing fovea's plane sums"))?;
+    super::se_gate::fold(&mut model).map_err(tract(
+        "folding squeeze-excitation's gates into the projections",
+    ))?;
     super::activation::fuse(&mut model).map_err(tract("fusing ReLU6 into fovea's convolutions"))?;
     super::fake_quant::fuse(&mut model).map_err(tract("fusing uint8 quantize-dequantize pairs"))?;
     model
