@@ -8,8 +8,12 @@
 //! 245 vs 470 µs for 32→16 on 112×112, 748 vs 1120 for 16→96, 259 vs 534 for 24→144 on 56×56,
 //! 174 vs 235 for 480→80 on 14×14 — and lost on 7×7 (192→1152: 290 vs 240; 320→1280: 530 vs
 //! 423). gemm has no pre-packed operand: it packs the weights on every call, which tract does
-//! once at load. So only convs whose weight matrix is no larger than the input
-//! (`C_out ≤ H·W`) take this op; the others stay tract's.
+//! once at load, and that packing weighs as `1/(H·W)` against the product. So convs whose
+//! weight matrix is no larger than the input (`C_out ≤ H·W`) take this op, and from 14×14
+//! (196 pixels) on all do: with the weights packed once per call (one column tile per thread,
+//! `product`) gemm beat tract on every B0 14×14 layer, 80→480 150 vs 171 µs and 112→672 289 vs
+//! 312 (`edge/examples/pointwise_layers.rs`, medians of 100), where three cache-sized tiles
+//! had tied (167, 314). The 7×7 ones stay tract's.
 //!
 //! The values are a matrix product's, not tract's bit for bit: gemm associates each output's
 //! sum differently from tract's kernels (tested below within a bound from the sum's magnitude;
@@ -237,7 +241,16 @@ pub(super) fn product(
     } else {
         1
     };
-    let tiles = d.hw.div_ceil((TILE_VALUES / d.c_out).max(64));
+    // Cache-sized tiles, except where the weights have more rows than such a tile has columns
+    // (B0's 14×14 expansions: 672 rows, 97 columns): gemm packs the weights on every call, and
+    // that packing outweighed the cache there (112 → 672 on 14×14 in three tiles 314 µs, in
+    // one 289, `edge/examples/pointwise_layers.rs`): one tile per thread.
+    let cols = (TILE_VALUES / d.c_out).max(64);
+    let tiles = if d.c_out >= cols {
+        threads
+    } else {
+        d.hw.div_ceil(cols)
+    };
     let tile = d.hw.div_ceil(tiles.div_ceil(threads) * threads);
     let tiles = d.hw.div_ceil(tile);
     let dst = SharedOut(out.as_mut_ptr().cast::<f32>());
@@ -471,10 +484,11 @@ fn finish_pixels(tile: &mut [f32], c_out: usize, bias: Option<&[f32]>, act: Opti
 }
 
 /// Replaces every 1×1 convolution of the decluttered `model` that [`Pointwise`] covers and
-/// that gemm runs faster than tract (see the module doc: `C_out ≤ H·W`) with it, folding the
+/// that gemm runs faster than tract (see the module doc: `C_out ≤ H·W`, or 196 pixels and
+/// more) with it, folding the
 /// bias `Add` that follows; returns how many.
 pub fn replace(model: &mut TypedModel) -> TractResult<usize> {
-    replace_where(model, |_c_in, c_out, hw| c_out <= hw)
+    replace_where(model, |_c_in, c_out, hw| c_out <= hw || hw >= 196)
 }
 
 /// [`replace`] with the choice of convs left to `take(C_in, C_out, H·W)` (the per-layer
@@ -772,9 +786,10 @@ pub(super) mod tests {
         }
     }
 
-    // Planes of one column tile and of several (C_out 1000: tiles of 65 columns, the last one
-    // partial), single pixels' worth of channels (C_in 3) and many (C_in 200), with and without
-    // the batch axis and the bias.
+    // Planes of one column tile and of several (C_out 96 on 900 pixels: tiles of 682 columns,
+    // the last one partial; C_out 1000, more rows than a cache-sized tile's 65 columns: one tile
+    // per thread, 500 + 501 columns on two), single pixels' worth of channels (C_in 3) and many
+    // (C_in 200), with and without the batch axis and the bias.
     const CASES: [Case; 5] = [
         (16, 96, 30, 30, false, true),
         (32, 16, 9, 11, true, true),
@@ -825,14 +840,19 @@ pub(super) mod tests {
         }
     }
 
-    /// Convs with more output channels than pixels (B0's 7×7 stage: gemm repacks the larger
-    /// weight matrix on every call and lost to tract there) stay tract's.
+    /// Convs with more output channels than pixels on planes under 14×14 (B0's 7×7 stage: gemm
+    /// repacks the larger weight matrix on every call and lost to tract there) stay tract's;
+    /// from 196 pixels on (B0's 14×14 expansions) they are taken.
     #[test]
-    fn convs_with_more_channels_than_pixels_stay_tracts() {
+    fn convs_with_more_channels_than_pixels_stay_tracts_on_small_planes() {
         let (mut m, ..) = model((8, 64, 7, 7, false, true), 1);
         assert_eq!(replace(&mut m).unwrap(), 0);
         let (mut m, ..) = model((8, 49, 7, 7, false, true), 1);
         assert_eq!(replace(&mut m).unwrap(), 1, "C_out = H·W is taken");
+        let (mut m, ..) = model((8, 200, 13, 15, false, true), 1);
+        assert_eq!(replace(&mut m).unwrap(), 0, "195 pixels");
+        let (mut m, ..) = model((8, 400, 14, 14, false, true), 1);
+        assert_eq!(replace(&mut m).unwrap(), 1, "196 pixels");
     }
 
     /// The bias `Add` is folded into the op: none is left in the patched model, and the
