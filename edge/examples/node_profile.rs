@@ -3,10 +3,15 @@
 //!
 //!   cargo run --release -p fovea-edge --example node_profile MODEL.onnx [RUNS] [SIDE] [THREADS] [TOP]
 //!
-//! Batch 1, a constant input, THREADS threads (default 1) as `edge --threads`. Prints per operator the median over RUNS (default 50)
-//! of its time per inference and its share of the median inference, then the TOP (default 15)
-//! slowest nodes with what each op says of itself (tract's products: the kernel they picked). The per-node times add the plan's own bookkeeping between nodes to nothing, so the
-//! shares sum to a little under 100 %.
+//! Batch 1, a constant input, THREADS threads (default 1) as `edge --threads`. Prints per
+//! operator the median over RUNS (default 50) of its time per inference and its share of the
+//! median inference, then the TOP (default 15) slowest nodes with what each op says of itself
+//! (tract's products: the kernel they picked). The per-node times add the plan's own
+//! bookkeeping between nodes to nothing, so the shares sum to a little under 100 %.
+//!
+//! `WARM=OP` (an operator's name, e.g. `FoveaDepthwise`) runs each node of that operator once
+//! untimed before its timed run, so its input and weights are in cache: the difference is
+//! what the operator pays for reading what the node before it left.
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -34,6 +39,7 @@ fn main() -> anyhow::Result<()> {
     let side: usize = args.next().map_or(Ok(224), |r| r.parse())?;
     let threads: usize = args.next().map_or(Ok(1), |r| r.parse())?;
     let top: usize = args.next().map_or(Ok(15), |r| r.parse())?;
+    let warm = std::env::var("WARM").ok();
     // As `edge --threads N`: the executor set before the load, each run on its pool.
     model::set_threads(threads)?;
     let bytes = std::fs::read(&path)?;
@@ -55,6 +61,11 @@ fn main() -> anyhow::Result<()> {
             state.run_plan_with_eval(
                 tvec!(input.clone().into()),
                 |ctx, op_state, node, inputs| {
+                    let mut op_state = op_state;
+                    if warm.as_deref() == Some(&*node.op().name()) {
+                        let again = inputs.clone();
+                        let _ = tract_core::plan::eval(ctx, op_state.as_deref_mut(), node, again);
+                    }
                     let t = Instant::now();
                     let out = tract_core::plan::eval(ctx, op_state, node, inputs);
                     *this_run.entry(node.id).or_default() += t.elapsed().as_secs_f64() * 1e6;
