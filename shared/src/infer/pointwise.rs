@@ -727,17 +727,21 @@ pub(super) mod tests {
     /// Runs `model` optimized on `input`; returns its first output and the optimized model's
     /// op names (the op tests read which ops were placed).
     pub(in crate::infer) fn run_tensor(model: TypedModel, input: &Tensor) -> (Tensor, Vec<String>) {
+        run_inputs(model, tvec!(input.clone().into()))
+    }
+
+    /// [`run_tensor`] for a model of several inputs.
+    pub(in crate::infer) fn run_inputs(
+        model: TypedModel,
+        inputs: TVec<TValue>,
+    ) -> (Tensor, Vec<String>) {
         let m = model.into_optimized().unwrap();
         let names = m
             .nodes()
             .iter()
             .map(|n| n.op().name().to_string())
             .collect();
-        let out = m
-            .into_runnable()
-            .unwrap()
-            .run(tvec!(input.clone().into()))
-            .unwrap();
+        let out = m.into_runnable().unwrap().run(inputs).unwrap();
         (out[0].clone().into_tensor(), names)
     }
 
@@ -788,7 +792,7 @@ pub(super) mod tests {
 
     // Planes of one column tile and of several (C_out 96 on 900 pixels: tiles of 682 columns,
     // the last one partial; C_out 1000, more rows than a cache-sized tile's 65 columns: one tile
-    // per thread, 500 + 501 columns on two), single pixels' worth of channels (C_in 3) and many
+    // per thread, 501 + 500 columns on two), single pixels' worth of channels (C_in 3) and many
     // (C_in 200), with and without the batch axis and the bias.
     const CASES: [Case; 5] = [
         (16, 96, 30, 30, false, true),

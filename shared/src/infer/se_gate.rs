@@ -90,8 +90,10 @@ fn gated_input(
 mod tests {
     use super::*;
     use crate::infer::depthwise::tests::{values, wire_pointwise};
-    use crate::infer::pointwise::tests::{assert_within_sum_rounding, f32s, on_threads};
-    use crate::infer::pointwise::{self};
+    use crate::infer::pointwise;
+    use crate::infer::pointwise::tests::{
+        assert_within_sum_rounding, f32s, on_threads, run_inputs,
+    };
     use tract_core::ops::math::mul;
 
     /// `(C_in, C_out, h, w)`.
@@ -124,22 +126,12 @@ mod tests {
 
     /// Runs `model` optimized on `x` and `g`; its output and the optimized model's op names.
     fn run(model: TypedModel, x: &Tensor, g: &Tensor) -> (Vec<f32>, Vec<String>) {
-        let m = model.into_optimized().unwrap();
-        let names = m
-            .nodes()
-            .iter()
-            .map(|n| n.op().name().to_string())
-            .collect();
-        let out = m
-            .into_runnable()
-            .unwrap()
-            .run(tvec!(x.clone().into(), g.clone().into()))
-            .unwrap();
-        (f32s(&out[0]), names)
+        let (out, names) = run_inputs(model, tvec!(x.clone().into(), g.clone().into()));
+        (f32s(&out), names)
     }
 
-    // A projection of many channels onto few on a large plane (block 1's, 96 → 24 on 56², in
-    // small: several column tiles), few onto many, and one of a single tile.
+    // A projection of many channels onto few (block 1's, 96 → 24, on a smaller plane), few
+    // onto many, and many onto few on a plane of 25 pixels.
     const CASES: [Case; 3] = [(96, 24, 40, 40), (8, 40, 9, 7), (200, 16, 5, 5)];
 
     /// The gate is folded (no `Mul` left, one gated 1×1 op), and each output is the product in
