@@ -37,4 +37,5 @@ pub mod metrics;
 pub mod onnx;
 pub mod preprocess;
 pub mod quality;
+mod shared_out;
 pub mod task;

@@ -20,21 +20,7 @@ use multiversion::multiversion;
 use rayon::prelude::*;
 
 use super::{Geometry, Spread};
-
-/// The output of one image, shared by the threads that write disjoint channels of it.
-#[derive(Clone, Copy)]
-struct Out(*mut f32);
-
-// SAFETY: each thread writes only its own channels' elements (`ChannelsLast::run`).
-unsafe impl Send for Out {}
-unsafe impl Sync for Out {}
-
-impl Out {
-    /// The pointer (a method, so closures capture the `Sync` wrapper, not its raw field).
-    fn ptr(self) -> *mut f32 {
-        self.0
-    }
-}
+use crate::shared_out::SharedOut;
 
 /// A layer's weights `[kh·kw, c]` and bias `[c]` in the channels-last order.
 #[derive(Debug, Clone)]
@@ -130,7 +116,7 @@ impl ChannelsLast {
             .chunks_exact(image_in.max(1))
             .zip(y.chunks_exact_mut(image_out))
         {
-            let out = Out(yi.as_mut_ptr().cast::<f32>());
+            let out = SharedOut(yi.as_mut_ptr().cast::<f32>());
             // Channels `range.0 .. range.1` of this image.
             let channels = |range: (usize, usize)| {
                 // SAFETY: `yi` holds the image's outputs (asserted lengths); each call writes
@@ -139,20 +125,17 @@ impl ChannelsLast {
                     match path {
                         #[cfg(target_arch = "x86_64")]
                         Path::Avx512 => {
-                            avx512::image(xi, &self.w, &self.bias, g, out.ptr(), planes, range)
+                            avx512::image(xi, &self.w, &self.bias, g, out.at(0), planes, range)
                         }
                         Path::Portable => {
-                            portable(xi, &self.w, &self.bias, g, out.ptr(), planes, range)
+                            portable(xi, &self.w, &self.bias, g, out.at(0), planes, range)
                         }
                     }
                     if planes {
                         // These channels' planes, contiguous and just written.
                         let plane = g.oh * g.ow;
                         let len = (range.1 - range.0) * plane;
-                        then(std::slice::from_raw_parts_mut(
-                            out.ptr().add(range.0 * plane),
-                            len,
-                        ));
+                        then(std::slice::from_raw_parts_mut(out.at(range.0 * plane), len));
                     }
                 }
             };

@@ -27,7 +27,8 @@ use tract_linalg::multithread::{Executor, current_tract_executor};
 
 use super::activation::Activation;
 use super::conv_patch::{ConvParts, replace_convs};
-use super::pointwise::{Dims, SharedOut, band_product};
+use super::pointwise::{Dims, band_product};
+use crate::shared_out::SharedOut;
 
 /// A k×k convolution with constant weights and bias, group 1, dilation 1, NCHW at batch 1 or
 /// CHW.

@@ -31,7 +31,7 @@ use rayon::prelude::*;
 
 use super::activation::Activation;
 use super::fake_quant::level;
-use super::pointwise::SharedOut;
+use crate::shared_out::SharedOut;
 
 /// Pixels per block: the i32 lanes of a 512-bit vector.
 pub(super) const LANES: usize = 16;

@@ -38,6 +38,7 @@ use tract_core::ops::math::Add;
 use tract_linalg::multithread::{Executor, current_tract_executor};
 
 use super::activation::Activation;
+use crate::shared_out::SharedOut;
 
 /// A 1×1 convolution with constant weights and an optional constant bias, on a CHW input of
 /// one image to a `[C_out, H, W]` output (either with leading axes of size 1).
@@ -280,26 +281,6 @@ pub(super) fn product(
         for t in 0..tiles {
             unsafe { column_tile(x, w, bias, act, d, t * tile, tile, dst, out_last, inner) };
         }
-    }
-}
-
-/// An output as a pointer the column tiles (or the k×k op's bands) share across threads.
-#[derive(Clone, Copy)]
-pub(super) struct SharedOut(pub(super) *mut f32);
-
-// SAFETY: the tiles or bands writing through it address disjoint elements (see `product` and
-// `DenseConv::eval`).
-unsafe impl Send for SharedOut {}
-unsafe impl Sync for SharedOut {}
-
-impl SharedOut {
-    /// The pointer `k` values on (a method, so closures capture the `Sync` wrapper, not its
-    /// raw field).
-    ///
-    /// # Safety
-    /// `k` must lie inside the output.
-    pub(super) unsafe fn at(self, k: usize) -> *mut f32 {
-        unsafe { self.0.add(k) }
     }
 }
 
