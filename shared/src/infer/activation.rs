@@ -37,6 +37,14 @@ impl Activation {
             Activation::Relu6 => relu6(values),
         }
     }
+
+    /// The activation of one value (the 1×1 op's bias pass applies it as it adds the bias).
+    #[inline(always)]
+    pub fn of(self, v: f32) -> f32 {
+        match self {
+            Activation::Relu6 => v.clamp(0.0, 6.0),
+        }
+    }
 }
 
 /// `min(max(x, 0), 6)` in place, compiled for AVX-512, AVX2 and NEON besides the baseline and
@@ -45,7 +53,9 @@ impl Activation {
 /// / 2.32 built for the baseline (`node_profile`, one thread, binaries alternated).
 #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma", "aarch64+neon"))]
 fn relu6(values: &mut [f32]) {
-    values.iter_mut().for_each(|v| *v = v.clamp(0.0, 6.0))
+    values
+        .iter_mut()
+        .for_each(|v| *v = Activation::Relu6.of(*v))
 }
 
 /// The only reader of `outlet` (none if it has several, or is a model output).

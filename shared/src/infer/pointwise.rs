@@ -387,7 +387,7 @@ unsafe fn tile_product(
     parallelism: gemm::Parallelism,
 ) {
     let cols = d.hw;
-    // SAFETY: dst (row stride out_stride, column stride 1) and rhs (row stride x_stride) are
+    // SAFETY: dst (output `o` of column `j` at `o·rs + j·cs`) and rhs (row stride x_stride) are
     // as the caller's contract gives them; lhs is W (row stride c_in); gemm writes dst without
     // reading it (read_dst false) and computes 1·W·x.
     unsafe {
@@ -438,11 +438,9 @@ unsafe fn tile_product(
 #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma", "aarch64+neon"))]
 fn finish_row(row: &mut [f32], bias: Option<f32>, act: Option<Activation>) {
     match (bias, act) {
-        (Some(b), Some(Activation::Relu6)) => {
-            row.iter_mut().for_each(|v| *v = (*v + b).clamp(0.0, 6.0))
-        }
+        (Some(b), Some(a)) => row.iter_mut().for_each(|v| *v = a.of(*v + b)),
         (Some(b), None) => row.iter_mut().for_each(|v| *v += b),
-        (None, Some(Activation::Relu6)) => row.iter_mut().for_each(|v| *v = v.clamp(0.0, 6.0)),
+        (None, Some(a)) => a.apply(row),
         (None, None) => {}
     }
 }
@@ -451,15 +449,13 @@ fn finish_row(row: &mut [f32], bias: Option<f32>, act: Option<Activation>) {
 /// channel `o` of each gets `bias[o]`.
 #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma", "aarch64+neon"))]
 fn finish_pixels(tile: &mut [f32], c_out: usize, bias: Option<&[f32]>, act: Option<Activation>) {
+    let Some(b) = bias else {
+        return finish_row(tile, None, act);
+    };
     for px in tile.chunks_exact_mut(c_out) {
-        match (bias, act) {
-            (Some(b), Some(Activation::Relu6)) => px
-                .iter_mut()
-                .zip(b)
-                .for_each(|(v, b)| *v = (*v + b).clamp(0.0, 6.0)),
-            (Some(b), None) => px.iter_mut().zip(b).for_each(|(v, b)| *v += b),
-            (None, Some(Activation::Relu6)) => px.iter_mut().for_each(|v| *v = v.clamp(0.0, 6.0)),
-            (None, None) => {}
+        match act {
+            Some(a) => px.iter_mut().zip(b).for_each(|(v, b)| *v = a.of(*v + b)),
+            None => px.iter_mut().zip(b).for_each(|(v, b)| *v += b),
         }
     }
 }
