@@ -89,6 +89,109 @@ impl ChannelsLast {
         self.run(x, y, Path::best(&self.geo), true, spread, then);
     }
 
+    /// The input rows `lo .. hi` that output rows `oys.0 .. oys.1` read (those inside the
+    /// image; none for no rows).
+    pub fn input_rows(&self, oys: (usize, usize)) -> (usize, usize) {
+        let g = &self.geo;
+        if oys.0 >= oys.1 {
+            return (0, 0);
+        }
+        let lo = (oys.0 * g.sh).saturating_sub(g.ph).min(g.h);
+        let hi = ((oys.1 - 1) * g.sh + g.kh).saturating_sub(g.ph).min(g.h);
+        (lo, hi.max(lo))
+    }
+
+    /// Output rows `oys.0 .. oys.1` of a one-image layer, in planes `[c, oh, ow]` at `y`, from
+    /// `x`, the image's input rows from `row0` on (`[rows, w, c]`, at least those
+    /// [`input_rows`](Self::input_rows) names), on the calling thread; then `then` on each
+    /// channel's new rows. fovea's expansion and depthwise conv in one op runs its layer band
+    /// by band through this (`infer::expand_depthwise`).
+    ///
+    /// # Safety
+    /// `y` must be valid for writes of the layer's `c·oh·ow` outputs, the rows `oys` of them
+    /// touched by no other thread meanwhile.
+    ///
+    /// # Panics
+    /// If the layer has more than one image, `oys` is not inside `0 .. oh`, or `x` lacks a row
+    /// the band reads.
+    pub(crate) unsafe fn band_into_planes(
+        &self,
+        x: &[f32],
+        row0: usize,
+        oys: (usize, usize),
+        y: SharedOut,
+        then: &dyn Fn(&mut [f32]),
+    ) {
+        // SAFETY: the caller's.
+        unsafe { self.band_with(Path::best(&self.geo), x, row0, oys, y, then) }
+    }
+
+    /// [`band_into_planes`](Self::band_into_planes) on `path`.
+    ///
+    /// # Safety
+    /// As [`band_into_planes`](Self::band_into_planes)'s.
+    unsafe fn band_with(
+        &self,
+        path: Path,
+        x: &[f32],
+        row0: usize,
+        oys: (usize, usize),
+        y: SharedOut,
+        then: &dyn Fn(&mut [f32]),
+    ) {
+        let g = &self.geo;
+        assert!(
+            g.n == 1 && oys.0 <= oys.1 && oys.1 <= g.oh,
+            "depthwise band: rows {oys:?}"
+        );
+        let (lo, hi) = self.input_rows(oys);
+        let row = g.w * g.c;
+        assert!(
+            oys.0 == oys.1 || (row0 <= lo && x.len() >= (hi - row0) * row),
+            "depthwise band: rows {oys:?} read input rows {lo} .. {hi}, given {} from {row0}",
+            x.len() / row.max(1)
+        );
+        if oys.0 == oys.1 || g.c == 0 {
+            return;
+        }
+        // SAFETY: `x` holds the rows the band reads (asserted); the caller's contract covers
+        // `y`.
+        unsafe {
+            match path {
+                #[cfg(target_arch = "x86_64")]
+                Path::Avx512 => avx512::image(
+                    x,
+                    &self.w,
+                    &self.bias,
+                    g,
+                    y.at(0),
+                    true,
+                    (0, g.c),
+                    oys,
+                    row0,
+                ),
+                Path::Portable => portable(
+                    x,
+                    &self.w,
+                    &self.bias,
+                    g,
+                    y.at(0),
+                    true,
+                    (0, g.c),
+                    oys,
+                    row0,
+                ),
+            }
+            let plane = g.oh * g.ow;
+            for ch in 0..g.c {
+                then(std::slice::from_raw_parts_mut(
+                    y.at(ch * plane + oys.0 * g.ow),
+                    (oys.1 - oys.0) * g.ow,
+                ));
+            }
+        }
+    }
+
     /// Whether this CPU runs `geo` on intrinsics (else on the portable loop, which has not
     /// been measured against the NCHW paths).
     pub fn has_simd(geo: &Geometry) -> bool {
@@ -124,12 +227,28 @@ impl ChannelsLast {
                 unsafe {
                     match path {
                         #[cfg(target_arch = "x86_64")]
-                        Path::Avx512 => {
-                            avx512::image(xi, &self.w, &self.bias, g, out.at(0), planes, range)
-                        }
-                        Path::Portable => {
-                            portable(xi, &self.w, &self.bias, g, out.at(0), planes, range)
-                        }
+                        Path::Avx512 => avx512::image(
+                            xi,
+                            &self.w,
+                            &self.bias,
+                            g,
+                            out.at(0),
+                            planes,
+                            range,
+                            (0, g.oh),
+                            0,
+                        ),
+                        Path::Portable => portable(
+                            xi,
+                            &self.w,
+                            &self.bias,
+                            g,
+                            out.at(0),
+                            planes,
+                            range,
+                            (0, g.oh),
+                            0,
+                        ),
                     }
                     if planes {
                         // These channels' planes, contiguous and just written.
@@ -170,11 +289,13 @@ impl Path {
     }
 }
 
-/// One image, channels `lo .. hi`: for each output pixel, the bias then every tap's `w·x`
-/// over the channels (`x` = 0 over the padding).
+/// One image's output rows `rows.0 .. rows.1`, channels `lo .. hi`: for each output pixel,
+/// the bias then every tap's `w·x` over the channels (`x` = 0 over the padding); `x` holds the
+/// image's input rows from `row0` on.
 ///
 /// # Safety
 /// As [`avx512::image`]'s.
+#[allow(clippy::too_many_arguments)]
 #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma", "aarch64+neon"))]
 unsafe fn portable(
     x: &[f32],
@@ -184,10 +305,12 @@ unsafe fn portable(
     y: *mut f32,
     planes: bool,
     (lo, hi): (usize, usize),
+    rows: (usize, usize),
+    row0: usize,
 ) {
     let c = g.c;
     let mut acc = vec![0.0f32; hi - lo];
-    for oy in 0..g.oh {
+    for oy in rows.0..rows.1 {
         for ox in 0..g.ow {
             acc.copy_from_slice(&bias[lo..hi]);
             for i in 0..g.kh {
@@ -197,7 +320,7 @@ unsafe fn portable(
                     let wv = &w[(i * g.kw + j) * c + lo..][..hi - lo];
                     match iy.zip(ix) {
                         Some((iy, ix)) => {
-                            let xv = &x[(iy * g.w + ix) * c + lo..][..hi - lo];
+                            let xv = &x[((iy - row0) * g.w + ix) * c + lo..][..hi - lo];
                             for ((a, &wk), &xk) in acc.iter_mut().zip(wv).zip(xv) {
                                 *a += wk * xk;
                             }
@@ -251,13 +374,16 @@ mod avx512 {
         geo.kh == geo.kw && matches!(geo.kh, 3 | 5) && geo.sh == geo.sw && matches!(geo.sh, 1 | 2)
     }
 
-    /// One image of a layer [`covers`] takes, channels `chans.0 .. chans.1` (`chans.0` a
-    /// multiple of 16, `chans.1` one too or `c`).
+    /// Output rows `oys.0 .. oys.1` of one image of a layer [`covers`] takes, channels
+    /// `chans.0 .. chans.1` (`chans.0` a multiple of 16, `chans.1` one too or `c`); `x` holds
+    /// the image's input rows from `row0` on.
     ///
     /// # Safety
-    /// `y` valid for writes of the image's `oh·ow·c` outputs, those of these channels touched
-    /// by no other thread meanwhile; `x`, `w`, `bias` of the lengths `ChannelsLast::run`
-    /// checks.
+    /// `y` valid for writes of the image's `oh·ow·c` outputs, those of these rows and channels
+    /// touched by no other thread meanwhile; `w`, `bias` of the lengths `ChannelsLast::run`
+    /// checks; `x` holding every input row those output rows read (`ChannelsLast::band_into_planes`
+    /// or a whole image).
+    #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn image(
         x: &[f32],
         w: &[f32],
@@ -266,16 +392,19 @@ mod avx512 {
         y: *mut f32,
         planes: bool,
         chans: (usize, usize),
+        oys: (usize, usize),
+        row0: usize,
     ) {
         assert!(covers(g) && std::arch::is_x86_feature_detected!("avx512f"));
         assert!(chans.0.is_multiple_of(16) && chans.0 < chans.1 && chans.1 <= g.c);
+        assert!(oys.0 <= oys.1 && oys.1 <= g.oh);
         // SAFETY: AVX-512F is present (asserted); the rest is the caller's.
         unsafe {
             match (g.kh, g.sh) {
-                (3, 1) => rows::<3, 1>(x, w, bias, g, y, planes, chans),
-                (3, 2) => rows::<3, 2>(x, w, bias, g, y, planes, chans),
-                (5, 1) => rows::<5, 1>(x, w, bias, g, y, planes, chans),
-                _ => rows::<5, 2>(x, w, bias, g, y, planes, chans),
+                (3, 1) => rows::<3, 1>(x, w, bias, g, y, planes, chans, oys, row0),
+                (3, 2) => rows::<3, 2>(x, w, bias, g, y, planes, chans, oys, row0),
+                (5, 1) => rows::<5, 1>(x, w, bias, g, y, planes, chans, oys, row0),
+                _ => rows::<5, 2>(x, w, bias, g, y, planes, chans, oys, row0),
             }
         }
     }
@@ -283,6 +412,7 @@ mod avx512 {
     /// Every output row in blocks of 8 columns, the last block overlapping the one before
     /// where 8 does not divide the row (its shared outputs are computed twice, to the same
     /// values); a row of fewer than 8 columns is one block of its width.
+    #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f")]
     unsafe fn rows<const K: usize, const S: usize>(
         x: &[f32],
@@ -292,23 +422,26 @@ mod avx512 {
         y: *mut f32,
         planes: bool,
         chans: (usize, usize),
+        oys: (usize, usize),
+        row0: usize,
     ) {
         // SAFETY (both calls): AVX-512F (this function's feature).
         unsafe {
             match g.ow {
-                8.. => blocks::<K, S, 8>(x, w, bias, g, y, planes, chans),
-                7 => blocks::<K, S, 7>(x, w, bias, g, y, planes, chans),
-                6 => blocks::<K, S, 6>(x, w, bias, g, y, planes, chans),
-                5 => blocks::<K, S, 5>(x, w, bias, g, y, planes, chans),
-                4 => blocks::<K, S, 4>(x, w, bias, g, y, planes, chans),
-                3 => blocks::<K, S, 3>(x, w, bias, g, y, planes, chans),
-                2 => blocks::<K, S, 2>(x, w, bias, g, y, planes, chans),
-                _ => blocks::<K, S, 1>(x, w, bias, g, y, planes, chans),
+                8.. => blocks::<K, S, 8>(x, w, bias, g, y, planes, chans, oys, row0),
+                7 => blocks::<K, S, 7>(x, w, bias, g, y, planes, chans, oys, row0),
+                6 => blocks::<K, S, 6>(x, w, bias, g, y, planes, chans, oys, row0),
+                5 => blocks::<K, S, 5>(x, w, bias, g, y, planes, chans, oys, row0),
+                4 => blocks::<K, S, 4>(x, w, bias, g, y, planes, chans, oys, row0),
+                3 => blocks::<K, S, 3>(x, w, bias, g, y, planes, chans, oys, row0),
+                2 => blocks::<K, S, 2>(x, w, bias, g, y, planes, chans, oys, row0),
+                _ => blocks::<K, S, 1>(x, w, bias, g, y, planes, chans, oys, row0),
             }
         }
     }
 
     /// [`rows`] with blocks of `B ≤ ow` columns.
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     unsafe fn blocks<const K: usize, const S: usize, const B: usize>(
         x: &[f32],
@@ -318,8 +451,10 @@ mod avx512 {
         y: *mut f32,
         planes: bool,
         chans: (usize, usize),
+        oys: (usize, usize),
+        row0: usize,
     ) {
-        for oy in 0..g.oh {
+        for oy in oys.0..oys.1 {
             for start in (0..g.ow).step_by(B) {
                 let ox = start.min(g.ow - B);
                 for c0 in (chans.0..chans.1).step_by(16) {
@@ -327,9 +462,9 @@ mod avx512 {
                     // `w`, `bias`, `y` (its contract: `ox + B ≤ ow`, `oy < oh`, `c0 < c`).
                     unsafe {
                         if g.c - c0 >= 16 {
-                            block::<K, S, B, true>(x, w, bias, g, y, oy, ox, c0, planes);
+                            block::<K, S, B, true>(x, w, bias, g, y, oy, ox, c0, planes, row0);
                         } else {
-                            block::<K, S, B, false>(x, w, bias, g, y, oy, ox, c0, planes);
+                            block::<K, S, B, false>(x, w, bias, g, y, oy, ox, c0, planes, row0);
                         }
                     }
                 }
@@ -390,8 +525,9 @@ mod avx512 {
     /// registers.
     ///
     /// # Safety
-    /// AVX-512F; `ox0 + B ≤ ow`, `oy < oh`, `c0 + 16 ≤ c` when `FULL`, else `c0 < c`; `x`,
-    /// `w`, `bias`, `y` of the lengths `ChannelsLast::run` checks.
+    /// AVX-512F; `ox0 + B ≤ ow`, `oy < oh`, `c0 + 16 ≤ c` when `FULL`, else `c0 < c`; `w`,
+    /// `bias`, `y` of the lengths `ChannelsLast::run` checks, `x` the image's input rows from
+    /// `row0` on, at least those this output row reads.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     unsafe fn block<const K: usize, const S: usize, const B: usize, const FULL: bool>(
@@ -404,6 +540,7 @@ mod avx512 {
         ox0: usize,
         c0: usize,
         planes: bool,
+        row0: usize,
     ) {
         let c = g.c;
         let mask: __mmask16 = if FULL { 0xffff } else { (1 << (c - c0)) - 1 };
@@ -430,7 +567,7 @@ mod avx512 {
                 let iy = (oy * S + i) as isize - g.ph as isize;
                 let mut inp = [_mm512_setzero_ps(); 24];
                 if (0..g.h as isize).contains(&iy) {
-                    let row = x.as_ptr().add(iy as usize * g.w * c + c0);
+                    let row = x.as_ptr().add((iy as usize - row0) * g.w * c + c0);
                     #[allow(clippy::needless_range_loop)] // unrolled over a constant `n`
                     for k in 0..n {
                         if (lo..hi).contains(&k) {
@@ -581,6 +718,78 @@ mod tests {
                         &got, want,
                         "{geo:?} {path:?}, planes out {planes}, {spread:?}"
                     );
+                }
+            }
+        }
+    }
+
+    /// One image run band by band (`band_into_planes`, each band given only the input rows
+    /// it reads) equals the whole image in planes bit for bit, on each path: bands of 1, 2, 3
+    /// and all output rows, 3×3 and 5×5 kernels at strides 1 and 2 with TF's "same" padding
+    /// (the extra row after) and without padding, a partial block of channels; `then` sees
+    /// each channel's new rows once.
+    #[test]
+    fn bands_equal_the_whole_image() {
+        // (c, side, k, s, padding before, outputs)
+        let cases = [
+            (20, 11, 3, 2, 0, 6),
+            (32, 12, 3, 1, 1, 12),
+            (17, 13, 5, 2, 1, 7),
+            (16, 9, 5, 1, 2, 9),
+            (24, 10, 3, 1, 0, 8),
+        ];
+        for (c, side, k, s, pad, out) in cases {
+            let geo = Geometry {
+                n: 1,
+                c,
+                h: side,
+                w: side,
+                kh: k,
+                kw: k,
+                oh: out,
+                ow: out,
+                sh: s,
+                sw: s,
+                ph: pad,
+                pw: pad,
+            };
+            let x = values(c * side * side, 21);
+            let wt = values(c * k * k, 22);
+            let bias = values(c, 23);
+            let layer = ChannelsLast::new(&wt, Some(&bias), &geo);
+            let row = side * c;
+            for path in paths(&geo) {
+                let mut whole = vec![MaybeUninit::new(f32::NAN); c * out * out];
+                layer.run(&x, &mut whole, path, true, Spread::Serial, &|_| {});
+                // SAFETY: initialized above (NaN), then written.
+                let want: Vec<u32> = whole
+                    .iter()
+                    .map(|v| unsafe { v.assume_init() }.to_bits())
+                    .collect();
+                for band in [1, 2, 3, out] {
+                    let mut y = vec![f32::NAN; c * out * out];
+                    let seen = std::sync::atomic::AtomicUsize::new(0);
+                    let count = |p: &mut [f32]| {
+                        seen.fetch_add(p.len(), std::sync::atomic::Ordering::Relaxed);
+                    };
+                    for oy in (0..out).step_by(band) {
+                        let oys = (oy, (oy + band).min(out));
+                        let (lo, hi) = layer.input_rows(oys);
+                        // SAFETY: `y` holds the layer's outputs; one thread.
+                        unsafe {
+                            layer.band_with(
+                                path,
+                                &x[lo * row..hi * row],
+                                lo,
+                                oys,
+                                SharedOut(y.as_mut_ptr()),
+                                &count,
+                            )
+                        };
+                    }
+                    let got: Vec<u32> = y.iter().map(|v| v.to_bits()).collect();
+                    assert_eq!(got, want, "{geo:?} {path:?}, bands of {band}");
+                    assert_eq!(seen.into_inner(), c * out * out, "{geo:?}: rows seen");
                 }
             }
         }

@@ -129,6 +129,23 @@ impl Depthwise {
         }
     }
 
+    /// The channels-last form of the layer, if the op reads its input channels-last (then
+    /// one image: tract's declutter moves the channels of a batch-1 model's only).
+    pub(super) fn channels_last(&self) -> Option<&ChannelsLast> {
+        self.last.as_deref()
+    }
+
+    /// What the op applies to its outputs.
+    pub(super) fn activation(&self) -> Option<Activation> {
+        self.activation
+    }
+
+    /// The output's shape.
+    pub(super) fn output_shape(&self) -> Vec<usize> {
+        let g = self.layer.geometry();
+        self.shape(g.oh, g.ow, false)
+    }
+
     /// The input's (`h`, `w`, `input`) or output's (`oh`, `ow`) shape: only the input is ever
     /// channels-last.
     fn shape(&self, h: usize, w: usize, input: bool) -> Vec<usize> {

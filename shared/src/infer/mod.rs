@@ -6,6 +6,7 @@
 //!   that places it before tract changes the layout;
 //! - [`pointwise`]: the 1×1 convolution on gemm; [`int8_pointwise`] (on `int8_product`): a
 //!   `compute` model's quantized 1×1 convolution in integers;
+//! - [`expand_depthwise`]: an MBConv's expansion and depthwise conv in one op, band by band;
 //! - [`dense_conv`]: the k×k convolution (the stem); [`conv_patch`]: what the conv ops share
 //!   when they replace tract's `Conv`;
 //! - [`plane_sum`]: squeeze-excitation's plane sums on [`crate::lane_sum`]; [`se_gate`]: its
@@ -20,6 +21,7 @@ pub mod conv_patch;
 pub mod dense_conv;
 pub mod depthwise;
 pub mod error;
+pub mod expand_depthwise;
 pub mod fake_quant;
 pub mod int8_pointwise;
 mod int8_product;

@@ -99,9 +99,57 @@ impl Pointwise {
     }
 
     /// `(C_in, H·W)`.
-    fn dims(&self) -> (usize, usize) {
+    pub(super) fn dims(&self) -> (usize, usize) {
         let r = self.input.len();
         (self.input[r - 3], self.input[r - 2] * self.input[r - 1])
+    }
+
+    /// The output channels.
+    pub(super) fn c_out(&self) -> usize {
+        self.c_out
+    }
+
+    /// Pixels `j0 ..` of this (ungated) op's output, channels-last, into `out` (whole pixels of
+    /// `C_out` values, as many as it holds), on the calling thread: fovea's expansion and
+    /// depthwise conv in one op runs the expansion band by band through this
+    /// ([`super::expand_depthwise`]).
+    ///
+    /// # Panics
+    /// If the op is gated, `x` is not its input's size or the pixels run past the image.
+    pub(super) fn pixels_last(&self, x: &[f32], j0: usize, out: &mut [f32]) {
+        let (c_in, hw) = self.dims();
+        let cols = out.len() / self.c_out.max(1);
+        assert!(
+            !self.gated
+                && x.len() == c_in * hw
+                && out.len() == cols * self.c_out
+                && j0 + cols <= hw
+                && c_in > 0,
+            "pointwise pixels: {cols} from {j0} of {hw}"
+        );
+        if cols == 0 {
+            return;
+        }
+        let d = Dims {
+            c_in,
+            c_out: self.c_out,
+            hw: cols,
+        };
+        // SAFETY: x's columns j0 .. j0 + cols of its c_in rows (stride hw) lie inside it and
+        // `out` holds those columns' c_out values each (asserted); `out` is borrowed mutably.
+        unsafe {
+            tile_product(
+                x.as_ptr().add(j0),
+                hw,
+                &self.weights,
+                self.bias.as_deref(),
+                self.activation,
+                d,
+                out.as_mut_ptr(),
+                (1, self.c_out),
+                gemm::Parallelism::None,
+            )
+        }
     }
 }
 

@@ -1,0 +1,402 @@
+//! An MBConv's expansion and depthwise conv in one op, band by band: [`ExpandDepthwise`] runs
+//! fovea's 1×1 expansion ([`Pointwise`], channels-last output) on the few input rows a band of
+//! depthwise output rows reads, into a buffer that stays in cache, and the depthwise conv
+//! ([`Depthwise`]'s channels-last form) on that buffer, writing the band's rows of its planes;
+//! [`fuse`] puts it in place of the pair where the expanded tensor is large.
+//!
+//! Why: the expanded tensor of an early MBConv block does not fit a core's cache (B0's and
+//! Lite0's block 1: 112×112×96 values, 4.6 MiB; blocks 2 and 3: 56×56×144, 1.7 MiB), so the
+//! expansion wrote it out to memory and the depthwise conv read it back: Lite0's block-1
+//! depthwise conv took 400–490 µs run after the expansion and 189 µs run on an input already in
+//! cache (`node_profile`, `WARM=FoveaDepthwise`, one thread), against onnxruntime's 216.
+//!
+//! The values are the two ops' own, bit for bit: each expanded pixel is the same gemm product
+//! (one pixel's sum does not depend on which pixels share its call), and the depthwise kernel
+//! reads the band as it reads the image (tested below against the unfused pair). The rows the
+//! bands share (a `k×k` kernel at stride `s` reads `k − s` rows twice) are carried over, not
+//! recomputed. Threads follow tract's executor: the output rows split into one run of bands per
+//! thread, each with its own buffer (the first band of each run expands its shared rows again).
+use rayon::prelude::*;
+use tract_core::internal::*;
+use tract_core::ops::element_wise::ElementWiseOp;
+use tract_core::ops::nn::Silu;
+use tract_linalg::multithread::{Executor, current_tract_executor};
+use tract_linalg::routines::Func;
+
+use super::depthwise::Depthwise;
+use super::pointwise::Pointwise;
+use crate::depthwise::ChannelsLast;
+use crate::shared_out::SharedOut;
+
+/// A buffer's target size, in values: the input rows a band reads (384 KiB), so that the band
+/// stays in a core's cache (1 MiB of L2 on this machine's AMD EPYC; 512 KiB–1 MiB on the
+/// boards' Cortex-A cores) between its expansion and its depthwise conv.
+const BAND_VALUES: usize = 96 * 1024;
+
+/// The expanded tensors [`fuse`] takes: at least this many values (2 MiB, twice a core's L2
+/// here). B0's and Lite0's block 1 (1.2 M values) gained; blocks 2 and 3 (56×56×144, 452 K)
+/// did not, their depthwise convs being no faster band by band (`node_profile`, one thread,
+/// three alternating rounds of each model: block 1's expansion and depthwise conv 961–1172 →
+/// 680–767 µs in Lite0, 1072–1121 → 942–960 in B0 with its SiLU; block 2 538–572 → 535–556 and
+/// block 3 396–404 → 411–443 in Lite0, B0's 574–601 → 618–643 and 502–541 → 558–561).
+const MIN_EXPANDED: usize = 512 * 1024;
+
+/// fovea's expansion (`expand`, an ungated [`Pointwise`] with a channels-last output) and the
+/// depthwise conv that reads it (`depthwise`, channels-last input, planes out) in one op.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpandDepthwise {
+    expand: Pointwise,
+    /// Whether tract's SiLU (B0's activation, `x·σ(x)`) runs on the expanded values between
+    /// the two: tract's own kernel for its `Silu` op, on each band's new rows.
+    silu: bool,
+    depthwise: Depthwise,
+    /// Output rows per band.
+    band: usize,
+}
+
+impl ExpandDepthwise {
+    /// The pair in one op (tract's SiLU between them when `silu`), or `None` unless `expand` is
+    /// an ungated 1×1 op with a channels-last output of one image and `depthwise` reads that
+    /// output channels-last.
+    pub fn new(expand: &Pointwise, silu: bool, depthwise: &Depthwise) -> Option<Self> {
+        let last = depthwise.channels_last()?;
+        let g = last.geometry();
+        let (_, hw) = expand.dims();
+        if !expand.out_last || expand.gated || g.n != 1 || expand.c_out() != g.c || hw != g.h * g.w
+        {
+            return None;
+        }
+        // Input rows of a band of `b` output rows: (b − 1)·s + k.
+        let rows = (BAND_VALUES / (g.w * g.c).max(1)).max(g.kh);
+        let band = ((rows - g.kh) / g.sh + 1).clamp(1, g.oh.max(1));
+        Some(ExpandDepthwise {
+            expand: expand.clone(),
+            silu,
+            depthwise: depthwise.clone(),
+            band,
+        })
+    }
+
+    /// This op with bands of `rows` output rows (at least 1).
+    pub fn with_band(&self, rows: usize) -> Self {
+        ExpandDepthwise {
+            band: rows.max(1),
+            ..self.clone()
+        }
+    }
+
+    fn last(&self) -> &ChannelsLast {
+        self.depthwise
+            .channels_last()
+            .expect("ExpandDepthwise::new checked the channels-last form")
+    }
+
+    /// Output rows `oys.0 .. oys.1`, band by band, into the planes at `y`, on the calling
+    /// thread.
+    ///
+    /// # Safety
+    /// `y` must be valid for writes of the layer's `c·oh·ow` outputs, these rows of them
+    /// touched by no other thread meanwhile.
+    unsafe fn rows(&self, x: &[f32], oys: (usize, usize), y: SharedOut) -> TractResult<()> {
+        let last = self.last();
+        let g = last.geometry();
+        let row = g.w * g.c;
+        let act = self.depthwise.activation();
+        let then = |p: &mut [f32]| {
+            if let Some(a) = act {
+                a.apply(p)
+            }
+        };
+        // A band reads at most (band − 1)·s + k input rows.
+        let mut buf = vec![0.0f32; ((self.band - 1) * g.sh + g.kh) * row];
+        // Input rows `held.0 .. held.1` are in `buf`, from its start.
+        let mut held = (0, 0);
+        for oy in (oys.0..oys.1).step_by(self.band) {
+            let band = (oy, (oy + self.band).min(oys.1));
+            let (lo, hi) = last.input_rows(band);
+            // Rows the last band expanded and this one reads move to the front.
+            let from = if held.0 <= lo && lo < held.1 {
+                buf.copy_within((lo - held.0) * row..(held.1 - held.0) * row, 0);
+                held.1
+            } else {
+                lo
+            };
+            let fresh = &mut buf[(from - lo) * row..(hi - lo) * row];
+            self.expand.pixels_last(x, from * g.w, fresh);
+            if self.silu {
+                Func::Silu.ew_f32()?.run(fresh)?;
+            }
+            held = (lo, hi);
+            // SAFETY: `buf` holds the input rows lo .. hi the band reads; the caller's
+            // contract covers `y`.
+            unsafe { last.band_into_planes(&buf[..(hi - lo) * row], lo, band, y, &then) };
+        }
+        Ok(())
+    }
+}
+
+impl Op for ExpandDepthwise {
+    fn name(&self) -> StaticName {
+        "FoveaExpandDepthwise".into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        let (c_in, _) = self.expand.dims();
+        Ok(vec![format!(
+            "{c_in}→{} expanded{}, then {:?}, then {:?}; bands of {} rows",
+            self.expand.c_out(),
+            if self.silu { ", SiLU" } else { "" },
+            self.last().geometry(),
+            self.depthwise.activation(),
+            self.band
+        )])
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for ExpandDepthwise {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let x = inputs[0].try_as_plain_ram()?.as_slice::<f32>()?;
+        let oh = self.last().geometry().oh;
+        // SAFETY: the bands write every output row (0 .. oh, every channel) before the tensor
+        // is read.
+        let mut y = unsafe { Tensor::uninitialized::<f32>(&self.depthwise.output_shape())? };
+        let out = SharedOut(y.as_ptr_mut::<f32>()?);
+        // SAFETY (each arm): `y` holds the layer's c·oh·ow outputs; the runs of rows are
+        // disjoint, so no two threads write the same element.
+        let runs = |threads: usize| {
+            let per = oh.div_ceil(threads.max(1)).max(1);
+            (0..oh.div_ceil(per))
+                .into_par_iter()
+                .try_for_each(|t| unsafe { self.rows(x, (t * per, ((t + 1) * per).min(oh)), out) })
+        };
+        match current_tract_executor() {
+            Executor::SingleThread => unsafe { self.rows(x, (0, oh), out) }?,
+            Executor::MultiThread(pool) => pool.install(|| runs(pool.current_num_threads()))?,
+            _ => runs(rayon::current_num_threads())?,
+        }
+        Ok(tvec!(y.into_tvalue()))
+    }
+}
+
+impl TypedOp for ExpandDepthwise {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        ensure!(
+            inputs.len() == 1
+                && inputs[0].datum_type == f32::datum_type()
+                && inputs[0].shape.as_concrete() == Some(&self.expand.input[..]),
+            "FoveaExpandDepthwise expects f32 {:?}, got {inputs:?}",
+            self.expand.input
+        );
+        Ok(tvec!(f32::fact(self.depthwise.output_shape())))
+    }
+
+    as_op!();
+}
+
+/// Puts [`ExpandDepthwise`] in place of every fovea expansion whose only reader is a fovea
+/// depthwise conv reading it channels-last (directly, or through tract's `Silu` as its only
+/// reader), where the expanded tensor has at least
+/// [`MIN_EXPANDED`] values; returns how many. Run after [`super::activation::fuse`], so both
+/// ops carry their ReLU6.
+pub fn fuse(model: &mut TypedModel) -> TractResult<usize> {
+    fuse_where(model, |values| values >= MIN_EXPANDED)
+}
+
+/// [`fuse`] with the choice left to `take(values of the expanded tensor)`.
+pub fn fuse_where(model: &mut TypedModel, take: impl Fn(usize) -> bool) -> TractResult<usize> {
+    let mut fused = 0;
+    for id in model.eval_order()? {
+        let node = model.node(id);
+        let Some(depthwise) = node.op_as::<Depthwise>() else {
+            continue;
+        };
+        // The only reader of `outlet`'s node's output is `reader`, which is no model output.
+        let sole = |outlet: OutletId| {
+            model.node(outlet.node).outputs[outlet.slot]
+                .successors
+                .len()
+                == 1
+                && !model.outputs.contains(&outlet)
+        };
+        let mut source = node.inputs[0];
+        let mut silu = false;
+        let between = model.node(source.node);
+        if between
+            .op_as::<ElementWiseOp>()
+            .is_some_and(|e| e.0.is::<Silu>())
+            && sole(source)
+        {
+            silu = true;
+            source = between.inputs[0];
+        }
+        let expansion = model.node(source.node);
+        let Some(expand) = expansion.op_as::<Pointwise>() else {
+            continue;
+        };
+        if !sole(source) {
+            continue;
+        }
+        let Some(op) = ExpandDepthwise::new(expand, silu, depthwise) else {
+            continue;
+        };
+        let (_, hw) = expand.dims();
+        if !take(hw * expand.c_out()) {
+            continue;
+        }
+        let mut patch = TypedModelPatch::new("fovea expansion and depthwise conv");
+        let x = patch.tap_model(model, expansion.inputs[0])?;
+        let y = patch.wire_node(&node.name, op, &[x])?[0];
+        patch.shunt_outside(model, OutletId::new(id, 0), y)?;
+        patch.apply(model)?;
+        fused += 1;
+    }
+    Ok(fused)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::infer::depthwise::tests::{Case, values, wire_depthwise, wire_pointwise};
+    use crate::infer::pointwise::tests::{f32s, on_threads, run_tensor};
+    use crate::infer::{activation, depthwise, pointwise};
+    use tract_core::ops::math::{max, min, mul};
+    use tract_core::ops::nn::sigmoid;
+
+    /// An expansion 6 → `c` of a `1×6×side×side` input, then ReLU6 (`Clip(0, 6)` as tract's
+    /// ONNX front end wires it) or SiLU (`x·σ(x)`), the depthwise conv `case`, and a 1×1
+    /// projection to 5 channels; decluttered as the loader does, fovea's 1×1 ops placed and
+    /// the ReLU6 fused; and an input for it.
+    fn chain(silu: bool, case: Case) -> (TypedModel, Tensor) {
+        let (c, side) = (case.0, case.1);
+        let mut model = TypedModel::default();
+        let x = model
+            .add_source("x", f32::fact([1, 6, side, side]))
+            .unwrap();
+        let e = wire_pointwise(&mut model, x, 6, c, 1);
+        let e = if silu {
+            let s = model.wire_node("sig", sigmoid(), &[e]).unwrap()[0];
+            model.wire_node("silu", mul(), &[e, s]).unwrap()[0]
+        } else {
+            let bound =
+                |v: f32| tract_ndarray::ArrayD::from_elem(vec![1, 1, 1, 1], v).into_tensor();
+            let lo = model.add_const("lo", bound(0.0)).unwrap();
+            let hi = model.add_const("hi", bound(6.0)).unwrap();
+            let m = model.wire_node("max", max(), &[e, lo]).unwrap()[0];
+            model.wire_node("min", min(), &[m, hi]).unwrap()[0]
+        };
+        let d = wire_depthwise(&mut model, e, case, 3);
+        let y = wire_pointwise(&mut model, d, c, 5, 6);
+        model.select_output_outlets(&[y]).unwrap();
+        depthwise::declutter(&mut model).unwrap();
+        pointwise::replace(&mut model).unwrap();
+        activation::fuse(&mut model).unwrap();
+        let input = tract_ndarray::ArrayD::from_shape_vec(
+            vec![1, 6, side, side],
+            values(6 * side * side, 7),
+        )
+        .unwrap()
+        .into_tensor();
+        (model, input)
+    }
+
+    /// `model`'s fused ops with bands of `rows`.
+    fn with_bands(mut model: TypedModel, rows: usize) -> TypedModel {
+        for node in model.nodes.iter_mut() {
+            if let Some(op) = node.op_as::<ExpandDepthwise>() {
+                node.op = Box::new(op.with_band(rows));
+            }
+        }
+        model
+    }
+
+    /// Where the depthwise conv reads the expansion channels-last (x86_64 with AVX-512), the
+    /// pair becomes one op and its outputs equal the two ops' bit for bit: ReLU6 and SiLU
+    /// between them, 3×3 and 5×5 kernels at strides 1 and 2 with TF's "same" padding, 24
+    /// channels (a partial block of 16), bands of 1, 2, 3 and all rows, on one and two threads
+    /// (two runs of bands, each expanding its shared rows itself). Elsewhere nothing is fused.
+    #[test]
+    fn equals_the_expansion_then_the_depthwise_conv_bit_for_bit() {
+        // (c, h, w, k, s, padding before, after, batched)
+        let cases: [Case; 4] = [
+            (24, 20, 20, 3, 2, 0, 1, true),
+            (24, 18, 18, 5, 1, 2, 2, true),
+            (24, 19, 19, 5, 2, 2, 2, true),
+            (32, 16, 16, 3, 1, 1, 1, true),
+        ];
+        for (n, case) in cases.into_iter().enumerate() {
+            let silu = n % 2 == 1;
+            let (model, input) = chain(silu, case);
+            let simd = model
+                .nodes()
+                .iter()
+                .filter_map(|n| n.op_as::<Depthwise>())
+                .any(|d| d.channels_last().is_some());
+            let mut fused = model.clone();
+            assert_eq!(
+                fuse_where(&mut fused, |_| true).unwrap(),
+                simd as usize,
+                "{case:?}"
+            );
+            if !simd {
+                continue;
+            }
+            let op = fused
+                .nodes()
+                .iter()
+                .find_map(|n| n.op_as::<ExpandDepthwise>())
+                .unwrap();
+            assert_eq!(op.silu, silu, "{case:?}");
+            for threads in [1, 2] {
+                let (want, names) = on_threads(threads, || run_tensor(model.clone(), &input));
+                assert!(!names.iter().any(|n| n == "FoveaExpandDepthwise"));
+                for rows in [1, 2, 3, case.1] {
+                    let (got, names) = on_threads(threads, || {
+                        run_tensor(with_bands(fused.clone(), rows), &input)
+                    });
+                    assert!(names.iter().any(|n| n == "FoveaExpandDepthwise"));
+                    assert_eq!(got.shape(), want.shape());
+                    let bits = |t: &Tensor| f32s(t).iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(
+                        bits(&got),
+                        bits(&want),
+                        "{case:?}, SiLU {silu}, bands of {rows}, {threads} threads"
+                    );
+                }
+            }
+        }
+    }
+
+    /// [`fuse`] takes block 1 of B0 and Lite0 (16 → 96 on 112×112, 1.2 M expanded values) and
+    /// leaves block 2 (24 → 144 on 56×56, 452 K), where the CPU reads channels-last at all.
+    #[test]
+    fn the_default_rule_takes_only_the_large_expansion() {
+        for (c_in, c, side, s, want) in [(16, 96, 112, 2, 1), (24, 144, 56, 1, 0)] {
+            let mut model = TypedModel::default();
+            let x = model
+                .add_source("x", f32::fact([1, c_in, side, side]))
+                .unwrap();
+            let e = wire_pointwise(&mut model, x, c_in, c, 1);
+            let (before, after) = if s == 2 { (0, 1) } else { (1, 1) };
+            let d = wire_depthwise(&mut model, e, (c, side, side, 3, s, before, after, true), 3);
+            // A projection after, as in the models (tract then drops the batch axis).
+            let y = wire_pointwise(&mut model, d, c, 8, 6);
+            model.select_output_outlets(&[y]).unwrap();
+            depthwise::declutter(&mut model).unwrap();
+            pointwise::replace(&mut model).unwrap();
+            let simd = model
+                .nodes()
+                .iter()
+                .filter_map(|n| n.op_as::<Depthwise>())
+                .any(|d| d.channels_last().is_some());
+            assert_eq!(
+                fuse(&mut model).unwrap(),
+                want * simd as usize,
+                "{c_in}→{c}"
+            );
+        }
+    }
+}
