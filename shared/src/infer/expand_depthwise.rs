@@ -199,9 +199,9 @@ impl TypedOp for ExpandDepthwise {
 
 /// Puts [`ExpandDepthwise`] in place of every fovea expansion whose only reader is a fovea
 /// depthwise conv reading it channels-last (directly, or through tract's `Silu` as its only
-/// reader), where the expanded tensor has at least
-/// [`MIN_EXPANDED`] values; returns how many. Run after [`super::activation::fuse`], so both
-/// ops carry their ReLU6.
+/// reader), where the expanded tensor has at least 512 Ki values (2 MiB: B0's and Lite0's
+/// block 1 at 224 px); returns how many. Run after [`super::activation::fuse`], so both ops
+/// carry their ReLU6.
 pub fn fuse(model: &mut TypedModel) -> TractResult<usize> {
     fuse_where(model, |values| values >= MIN_EXPANDED)
 }
