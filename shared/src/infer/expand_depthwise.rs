@@ -34,11 +34,14 @@ use crate::shared_out::SharedOut;
 const BAND_VALUES: usize = 96 * 1024;
 
 /// The expanded tensors [`fuse`] takes: at least this many values (2 MiB, twice a core's L2
-/// here). B0's and Lite0's block 1 (1.2 M values) gained; blocks 2 and 3 (56×56×144, 452 K)
-/// did not, their depthwise convs being no faster band by band (`node_profile`, one thread,
-/// three alternating rounds of each model: block 1's expansion and depthwise conv 961–1172 →
-/// 680–767 µs in Lite0, 1072–1121 → 942–960 in B0 with its SiLU; block 2 538–572 → 535–556 and
-/// block 3 396–404 → 411–443 in Lite0, B0's 574–601 → 618–643 and 502–541 → 558–561).
+/// here), or half as many before a stride-1 depthwise conv. B0's and Lite0's block 1 (1.2 M
+/// values, stride 2) gained; blocks 2 and 3 (56×56×144, 452 K; 3×3 stride 1 and 5×5 stride 2)
+/// did not at first (`node_profile`, one thread, three alternating rounds of each model: block
+/// 1's expansion and depthwise conv 961–1172 → 680–767 µs in Lite0, 1072–1121 → 942–960 in B0
+/// with its SiLU; block 2 538–572 → 535–556 and block 3 396–404 → 411–443 in Lite0, B0's
+/// 574–601 → 618–643 and 502–541 → 558–561). Once `ChannelsLast` ran in bands that keep its
+/// input in L1, block 2 gained too (Lite0 700–764 → 522–542 µs, B0 796–847 → 721–735) and
+/// block 3 still did not (Lite0 406–452 → 405–485, B0 571–586 → 560–634).
 const MIN_EXPANDED: usize = 512 * 1024;
 
 /// fovea's expansion (`expand`, an ungated [`Pointwise`] with a channels-last output) and the
@@ -200,14 +203,20 @@ impl TypedOp for ExpandDepthwise {
 /// Puts [`ExpandDepthwise`] in place of every fovea expansion whose only reader is a fovea
 /// depthwise conv reading it channels-last (directly, or through tract's `Silu` as its only
 /// reader), where the expanded tensor has at least 512 Ki values (2 MiB: B0's and Lite0's
-/// block 1 at 224 px); returns how many. Run after [`super::activation::fuse`], so both ops
+/// block 1 at 224 px), or 256 Ki before a stride-1 conv (block 2); returns how many. Run after [`super::activation::fuse`], so both ops
 /// carry their ReLU6.
 pub fn fuse(model: &mut TypedModel) -> TractResult<usize> {
-    fuse_where(model, |values| values >= MIN_EXPANDED)
+    fuse_where(model, |values, stride| {
+        values >= MIN_EXPANDED || (stride == 1 && values >= MIN_EXPANDED / 2)
+    })
 }
 
-/// [`fuse`] with the choice left to `take(values of the expanded tensor)`.
-pub fn fuse_where(model: &mut TypedModel, take: impl Fn(usize) -> bool) -> TractResult<usize> {
+/// [`fuse`] with the choice left to `take(values of the expanded tensor, the depthwise conv's
+/// stride)`.
+pub fn fuse_where(
+    model: &mut TypedModel,
+    take: impl Fn(usize, usize) -> bool,
+) -> TractResult<usize> {
     let mut fused = 0;
     for id in model.eval_order()? {
         let node = model.node(id);
@@ -244,7 +253,7 @@ pub fn fuse_where(model: &mut TypedModel, take: impl Fn(usize) -> bool) -> Tract
             continue;
         };
         let (_, hw) = expand.dims();
-        if !take(hw * expand.c_out()) {
+        if !take(hw * expand.c_out(), op.last().geometry().sh) {
             continue;
         }
         let mut patch = TypedModelPatch::new("fovea expansion and depthwise conv");
@@ -337,7 +346,7 @@ mod tests {
                 .any(|d| d.channels_last().is_some());
             let mut fused = model.clone();
             assert_eq!(
-                fuse_where(&mut fused, |_| true).unwrap(),
+                fuse_where(&mut fused, |_, _| true).unwrap(),
                 simd as usize,
                 "{case:?}"
             );
@@ -370,18 +379,26 @@ mod tests {
         }
     }
 
-    /// [`fuse`] takes block 1 of B0 and Lite0 (16 → 96 on 112×112, 1.2 M expanded values) and
-    /// leaves block 2 (24 → 144 on 56×56, 452 K), where the CPU reads channels-last at all.
+    /// [`fuse`] takes blocks 1 and 2 of B0 and Lite0 (16 → 96 on 112×112, 1.2 M expanded
+    /// values, 3×3 stride 2; 24 → 144 on 56×56, 452 K, 3×3 stride 1) and leaves block 3 (the
+    /// same expansion, 5×5 stride 2) and block 4's size (40 → 240 on 28×28, 188 K, 3×3 stride
+    /// 1), where the CPU reads channels-last at all.
     #[test]
-    fn the_default_rule_takes_only_the_large_expansion() {
-        for (c_in, c, side, s, want) in [(16, 96, 112, 2, 1), (24, 144, 56, 1, 0)] {
+    fn the_default_rule_takes_blocks_1_and_2() {
+        // (C_in, C, side, kernel, stride, padding before, after, fused)
+        let cases = [
+            (16, 96, 112, 3, 2, 0, 1, 1),
+            (24, 144, 56, 3, 1, 1, 1, 1),
+            (24, 144, 56, 5, 2, 1, 2, 0),
+            (40, 240, 28, 3, 1, 1, 1, 0),
+        ];
+        for (c_in, c, side, k, s, before, after, want) in cases {
             let mut model = TypedModel::default();
             let x = model
                 .add_source("x", f32::fact([1, c_in, side, side]))
                 .unwrap();
             let e = wire_pointwise(&mut model, x, c_in, c, 1);
-            let (before, after) = if s == 2 { (0, 1) } else { (1, 1) };
-            let d = wire_depthwise(&mut model, e, (c, side, side, 3, s, before, after, true), 3);
+            let d = wire_depthwise(&mut model, e, (c, side, side, k, s, before, after, true), 3);
             // A projection after, as in the models (tract then drops the batch axis).
             let y = wire_pointwise(&mut model, d, c, 8, 6);
             model.select_output_outlets(&[y]).unwrap();
@@ -395,7 +412,7 @@ mod tests {
             assert_eq!(
                 fuse(&mut model).unwrap(),
                 want * simd as usize,
-                "{c_in}→{c}"
+                "{c_in}→{c}, {k}×{k} stride {s}"
             );
         }
     }
