@@ -62,7 +62,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("preparing {}", path.display()))?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     // How many depthwise, 1×1, int8 1×1 and k×k convs run fovea's ops (`depthwise`, `pointwise`,
-    // `int8_pointwise`, `dense_conv` in `shared::infer`) instead of tract's.
+    // `int8_pointwise`, `dense_conv` in `shared::infer`) instead of tract's; an expansion and
+    // depthwise conv in one op (`expand_depthwise`) counts as one of each.
     let count = |name: &str| {
         plan.model()
             .nodes()
@@ -71,8 +72,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .count()
     };
     let (fovea_depthwise, fovea_pointwise, fovea_int8_pointwise, fovea_dense) = (
-        count("FoveaDepthwise"),
-        count("FoveaPointwise"),
+        count("FoveaDepthwise") + count("FoveaExpandDepthwise"),
+        count("FoveaPointwise") + count("FoveaExpandDepthwise"),
         count("FoveaInt8Pointwise"),
         count("FoveaDenseConv"),
     );
