@@ -6,7 +6,8 @@
 //!   that places it before tract changes the layout;
 //! - [`pointwise`]: the 1×1 convolution on gemm; [`int8_pointwise`] (on `int8_product`): a
 //!   `compute` model's quantized 1×1 convolution in integers;
-//! - [`expand_depthwise`]: an MBConv's expansion and depthwise conv in one op, band by band;
+//! - [`expand_depthwise`]: an MBConv's expansion and depthwise conv in one op, band by band
+//!   (its expansion on `channel_lanes.rs` where AVX-512 runs it);
 //! - [`dense_conv`]: the k×k convolution (the stem); [`conv_patch`]: what the conv ops share
 //!   when they replace tract's `Conv`;
 //! - [`plane_sum`]: squeeze-excitation's plane sums on [`crate::lane_sum`]; [`se_gate`]: its
@@ -17,6 +18,8 @@
 //!
 //! The ops run on tract-linalg's executor: one thread unless the caller sets a multithread one.
 pub mod activation;
+#[cfg(target_arch = "x86_64")]
+mod channel_lanes;
 pub mod conv_patch;
 pub mod dense_conv;
 pub mod depthwise;

@@ -109,6 +109,11 @@ impl Pointwise {
         self.c_out
     }
 
+    /// What the op applies to its outputs.
+    pub(super) fn activation(&self) -> Option<Activation> {
+        self.activation
+    }
+
     /// Pixels `j0 ..` of this (ungated) op's output, channels-last, into `out` (whole pixels of
     /// `C_out` values, as many as it holds), on the calling thread: fovea's expansion and
     /// depthwise conv in one op runs the expansion band by band through this
