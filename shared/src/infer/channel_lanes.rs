@@ -1,17 +1,22 @@
 //! The 1×1 product into channels-last pixels with the output channels in the vector lanes
-//! (AVX-512): what fovea's expansion and depthwise conv in one op runs its expansion on
-//! ([`super::expand_depthwise`]), where the expansion has few input channels and a multiple of
-//! 16 output channels (B0's and Lite0's blocks 1 and 2: 16 → 96, 24 → 144).
+//! (AVX-512): what fovea's 1×1 op runs an expansion on whose output `ChangeAxes` turned
+//! channels-last for the depthwise conv after it (`pointwise.rs`, `out_last`), fused with that
+//! conv or not ([`super::expand_depthwise`]), where the output channels are a multiple of 16
+//! (every expansion of B0 and Lite0 up to 14×14).
 //!
-//! Why: there gemm ran its product at about 70 % of this CPU's FMA peak and its output then
-//! took a second pass for the bias and ReLU6. Here each pixel's `C_out` outputs are `C_out/16`
-//! vectors, a block of pixels keeps them all in registers across the `C_in` steps (one weight
-//! row of `C_out` values and one broadcast input per pixel each), and the bias and ReLU6 are
-//! applied in registers before the single store, already channels-last.
+//! Why: gemm ran those products at about 70 % of this CPU's FMA peak (it packs both operands
+//! on every call) and their outputs then took a second pass for the bias and ReLU6. Here a
+//! block of 4 pixels keeps 96 output channels each in registers (24 accumulators) across the
+//! input channels: per input channel, one row of the transposed weights (prepared once, at
+//! load) and one broadcast input per pixel; the bias and ReLU6 are applied in registers before
+//! the single store, already channels-last. `node_profile`, Lite0 at 224 px, one thread:
+//! 24 → 144 on 56² 253–264 → 199–203 µs, the 28² and 14² expansions 160–180 → 140–152 and
+//! 316–324 → 281–285.
 //!
 //! The values are gemm's: each output's sum runs over the input channels in order, one fused
 //! multiply-add each from zero, then the bias is added and the clamp applied, as
-//! `pointwise::tile_product` does (tested below bit for bit against it).
+//! `pointwise::tile_product` does (tested bit for bit against it; on a single pixel gemm's
+//! matrix-vector path sums in another order, both within the sum's rounding).
 use std::arch::x86_64::{
     __m512, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_max_ps, _mm512_min_ps,
     _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
@@ -20,17 +25,21 @@ use std::arch::x86_64::{
 use super::activation::Activation;
 
 /// Whether this CPU runs a product into `c_out` channels here: AVX-512 and `c_out` a multiple
-/// of 16 no larger than 192.
+/// of 16.
 pub(super) fn covers(c_out: usize) -> bool {
-    c_out > 0
-        && c_out.is_multiple_of(16)
-        && c_out <= 192
-        && std::arch::is_x86_feature_detected!("avx512f")
+    c_out > 0 && c_out.is_multiple_of(16) && std::arch::is_x86_feature_detected!("avx512f")
 }
+
+/// Output channels per register block: 6 vectors of 16.
+const GROUP: usize = 96;
+
+/// Pixels per register block (6 vectors each: 24 accumulators).
+const PIXELS: usize = 4;
 
 /// `out[p·c_out + o] = act(Σ_i wt[i·c_out + o]·x[i·x_stride + p] + b[o])` for the `cols`
 /// pixels `p` of `out` (`out.len() / c_out`), on the calling thread. `wt` is the weight matrix
-/// transposed, `[c_in, c_out]`.
+/// transposed, `[c_in, c_out]`. Blocks of 4 pixels, each over the output channels 96 at a time
+/// (the last group 16 to 80), the pixels left over one at a time.
 ///
 /// # Panics
 /// If [`covers`] does not hold for `c_out`, or a slice's length does not match.
@@ -57,78 +66,79 @@ pub(super) fn pixels(
         Some(Activation::Relu6) => true,
         None => false,
     };
-    // SAFETY: AVX-512F is present (`covers`); the lengths are checked above.
+    let full = cols - cols % PIXELS;
+    // SAFETY: AVX-512F is present (`covers`); the lengths are checked above and every block
+    // lies inside `cols`.
     unsafe {
-        match c_out / 16 {
-            1 => run::<1, 8>(x, x_stride, wt, bias, relu6, out),
-            2 => run::<2, 8>(x, x_stride, wt, bias, relu6, out),
-            3 => run::<3, 8>(x, x_stride, wt, bias, relu6, out),
-            4 => run::<4, 6>(x, x_stride, wt, bias, relu6, out),
-            5 => run::<5, 4>(x, x_stride, wt, bias, relu6, out),
-            6 => run::<6, 4>(x, x_stride, wt, bias, relu6, out),
-            7 => run::<7, 3>(x, x_stride, wt, bias, relu6, out),
-            8 => run::<8, 3>(x, x_stride, wt, bias, relu6, out),
-            9 => run::<9, 2>(x, x_stride, wt, bias, relu6, out),
-            10 => run::<10, 2>(x, x_stride, wt, bias, relu6, out),
-            11 => run::<11, 2>(x, x_stride, wt, bias, relu6, out),
-            _ => run::<12, 2>(x, x_stride, wt, bias, relu6, out),
-        }
-    }
-}
-
-/// [`pixels`] with `V` vectors of 16 output channels, `P` pixels per register block (`V·P ≤
-/// 24` accumulators), the pixels left over one at a time.
-///
-/// # Safety
-/// AVX-512F; the lengths [`pixels`] checks.
-#[target_feature(enable = "avx512f")]
-unsafe fn run<const V: usize, const P: usize>(
-    x: &[f32],
-    x_stride: usize,
-    wt: &[f32],
-    bias: Option<&[f32]>,
-    relu6: bool,
-    out: &mut [f32],
-) {
-    let c_out = 16 * V;
-    let cols = out.len() / c_out;
-    let full = cols - cols % P;
-    // SAFETY (both): AVX-512F (this function's); pixels `p0 ..` of the block lie inside
-    // `cols`.
-    unsafe {
-        for p0 in (0..full).step_by(P) {
-            block::<V, P>(x, x_stride, wt, bias, relu6, out, p0);
+        for p0 in (0..full).step_by(PIXELS) {
+            groups::<PIXELS>(x, x_stride, wt, c_out, bias, relu6, out, p0);
         }
         for p0 in full..cols {
-            block::<V, 1>(x, x_stride, wt, bias, relu6, out, p0);
+            groups::<1>(x, x_stride, wt, c_out, bias, relu6, out, p0);
         }
     }
 }
 
-/// Pixels `p0 .. p0 + P` of [`pixels`]: `P·V` accumulators from zero, one fused multiply-add
-/// per input channel each, then the bias and the clamp, stored once.
+/// Pixels `p0 .. p0 + P`, every output channel, [`GROUP`] at a time.
 ///
 /// # Safety
 /// AVX-512F; `p0 + P ≤ cols` and the lengths [`pixels`] checks.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f")]
+unsafe fn groups<const P: usize>(
+    x: &[f32],
+    x_stride: usize,
+    wt: &[f32],
+    c_out: usize,
+    bias: Option<&[f32]>,
+    relu6: bool,
+    out: &mut [f32],
+    p0: usize,
+) {
+    let mut o0 = 0;
+    // SAFETY (each call): AVX-512F (this function's); channels o0 .. o0 + 16·V ≤ c_out.
+    unsafe {
+        while o0 + GROUP <= c_out {
+            block::<6, P>(x, x_stride, wt, c_out, bias, relu6, out, (o0, p0));
+            o0 += GROUP;
+        }
+        match (c_out - o0) / 16 {
+            0 => {}
+            1 => block::<1, P>(x, x_stride, wt, c_out, bias, relu6, out, (o0, p0)),
+            2 => block::<2, P>(x, x_stride, wt, c_out, bias, relu6, out, (o0, p0)),
+            3 => block::<3, P>(x, x_stride, wt, c_out, bias, relu6, out, (o0, p0)),
+            4 => block::<4, P>(x, x_stride, wt, c_out, bias, relu6, out, (o0, p0)),
+            _ => block::<5, P>(x, x_stride, wt, c_out, bias, relu6, out, (o0, p0)),
+        }
+    }
+}
+
+/// Output channels `o0 .. o0 + 16·V` of pixels `p0 .. p0 + P`: `P·V` accumulators from zero,
+/// one fused multiply-add per input channel each, then the bias and the clamp, stored once.
+///
+/// # Safety
+/// AVX-512F; `p0 + P ≤ cols`, `o0 + 16·V ≤ c_out` and the lengths [`pixels`] checks.
+#[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f")]
 #[inline]
 unsafe fn block<const V: usize, const P: usize>(
     x: &[f32],
     x_stride: usize,
     wt: &[f32],
+    c_out: usize,
     bias: Option<&[f32]>,
     relu6: bool,
     out: &mut [f32],
-    p0: usize,
+    (o0, p0): (usize, usize),
 ) {
-    let c_out = 16 * V;
     let c_in = wt.len() / c_out;
-    // SAFETY: every read is inside `wt` (row i < c_in of c_out values), `x` (i·x_stride + p,
-    // p < cols) or `bias`, every write inside `out` (pixel p < cols), by the caller's bounds.
+    // SAFETY: every read is inside `wt` (row i < c_in, channels o0 .. o0 + 16·V), `x`
+    // (i·x_stride + p, p < cols) or `bias`, every write inside `out` (pixel p < cols), by the
+    // caller's bounds.
     unsafe {
         let mut acc = [[_mm512_setzero_ps(); V]; P];
         for i in 0..c_in {
-            let row = wt.as_ptr().add(i * c_out);
+            let row = wt.as_ptr().add(i * c_out + o0);
             let w: [__m512; V] = std::array::from_fn(|v| _mm512_loadu_ps(row.add(16 * v)));
             let xi = x.as_ptr().add(i * x_stride + p0);
             for (p, acc) in acc.iter_mut().enumerate() {
@@ -140,11 +150,11 @@ unsafe fn block<const V: usize, const P: usize>(
         }
         let (zero, six) = (_mm512_setzero_ps(), _mm512_set1_ps(6.0));
         for (p, acc) in acc.iter().enumerate() {
-            let dst = out.as_mut_ptr().add((p0 + p) * c_out);
+            let dst = out.as_mut_ptr().add((p0 + p) * c_out + o0);
             for (v, &a) in acc.iter().enumerate() {
                 let mut a = a;
                 if let Some(b) = bias {
-                    a = _mm512_add_ps(a, _mm512_loadu_ps(b.as_ptr().add(16 * v)));
+                    a = _mm512_add_ps(a, _mm512_loadu_ps(b.as_ptr().add(o0 + 16 * v)));
                 }
                 if relu6 {
                     // max(0, a) then min(6, ·) return `a` where it is NaN, as `f32::clamp`.

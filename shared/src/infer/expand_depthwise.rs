@@ -17,8 +17,6 @@
 //! recomputed. Threads follow tract's executor: the output rows split into one run of bands per
 //! thread, each with its own buffer (the first band of each run expands its shared rows again).
 use rayon::prelude::*;
-use std::sync::Arc;
-
 use tract_core::internal::*;
 use tract_core::ops::element_wise::ElementWiseOp;
 use tract_core::ops::nn::Silu;
@@ -48,13 +46,9 @@ const MIN_EXPANDED: usize = 512 * 1024;
 
 /// fovea's expansion (`expand`, an ungated [`Pointwise`] with a channels-last output) and the
 /// depthwise conv that reads it (`depthwise`, channels-last input, planes out) in one op.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpandDepthwise {
     expand: Pointwise,
-    /// The expansion's weights transposed, `[C_in, C_out]`, where the product runs with the
-    /// output channels in the vector lanes (`channel_lanes.rs`: x86_64 with AVX-512, `C_out` a
-    /// multiple of 16); else gemm runs it ([`Pointwise`]'s product).
-    lanes: Option<Arc<[f32]>>,
     /// Whether tract's SiLU (B0's activation, `x·σ(x)`) runs on the expanded values between
     /// the two: tract's own kernel for its `Silu` op, on each band's new rows.
     silu: bool,
@@ -62,18 +56,6 @@ pub struct ExpandDepthwise {
     /// Output rows per band.
     band: usize,
 }
-
-impl PartialEq for ExpandDepthwise {
-    /// `lanes` follows from `expand`.
-    fn eq(&self, other: &Self) -> bool {
-        self.expand == other.expand
-            && self.silu == other.silu
-            && self.depthwise == other.depthwise
-            && self.band == other.band
-    }
-}
-
-impl Eq for ExpandDepthwise {}
 
 impl ExpandDepthwise {
     /// The pair in one op (tract's SiLU between them when `silu`), or `None` unless `expand` is
@@ -92,7 +74,6 @@ impl ExpandDepthwise {
         let band = ((rows - g.kh) / g.sh + 1).clamp(1, g.oh.max(1));
         Some(ExpandDepthwise {
             expand: expand.clone(),
-            lanes: transposed(expand),
             silu,
             depthwise: depthwise.clone(),
             band,
@@ -105,25 +86,6 @@ impl ExpandDepthwise {
             band: rows.max(1),
             ..self.clone()
         }
-    }
-
-    /// Pixels `j0 ..` of the expansion, channels-last, into `out` (whole pixels).
-    fn expand_pixels(&self, x: &[f32], j0: usize, out: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        if let Some(wt) = &self.lanes {
-            let (_, hw) = self.expand.dims();
-            let c_out = self.expand.c_out();
-            return super::channel_lanes::pixels(
-                &x[j0..],
-                hw,
-                wt,
-                c_out,
-                self.expand.bias.as_deref(),
-                self.expand.activation(),
-                out,
-            );
-        }
-        self.expand.pixels_last(x, j0, out)
     }
 
     fn last(&self) -> &ChannelsLast {
@@ -163,7 +125,7 @@ impl ExpandDepthwise {
                 lo
             };
             let fresh = &mut buf[(from - lo) * row..(hi - lo) * row];
-            self.expand_pixels(x, from * g.w, fresh);
+            self.expand.pixels_last(x, from * g.w, fresh);
             if self.silu {
                 Func::Silu.ew_f32()?.run(fresh)?;
             }
@@ -236,24 +198,6 @@ impl TypedOp for ExpandDepthwise {
     }
 
     as_op!();
-}
-
-/// `expand`'s weights transposed, `[C_in, C_out]`, where `channel_lanes.rs` runs its product on
-/// this CPU; `None` elsewhere.
-fn transposed(expand: &Pointwise) -> Option<Arc<[f32]>> {
-    let (c_in, c_out) = (expand.dims().0, expand.c_out());
-    #[cfg(target_arch = "x86_64")]
-    if super::channel_lanes::covers(c_out) {
-        let mut wt = vec![0.0f32; c_in * c_out];
-        for (o, row) in expand.weights.chunks_exact(c_in).enumerate() {
-            for (i, &w) in row.iter().enumerate() {
-                wt[i * c_out + o] = w;
-            }
-        }
-        return Some(wt.into());
-    }
-    let _ = (c_in, c_out);
-    None
 }
 
 /// Puts [`ExpandDepthwise`] in place of every fovea expansion whose only reader is a fovea
@@ -421,7 +365,7 @@ mod tests {
             assert_eq!(op.silu, silu, "{case:?}");
             #[cfg(target_arch = "x86_64")]
             assert_eq!(
-                op.lanes.is_some(),
+                op.expand.lanes.is_some(),
                 case.0 % 16 == 0 && std::arch::is_x86_feature_detected!("avx512f"),
                 "{case:?}"
             );

@@ -23,7 +23,10 @@
 //! thread under the default single-thread executor, the executor's rayon pool under
 //! `Executor::multithread`. An expansion whose output tract's `ChangeAxes` turned
 //! channels-last for the depthwise conv after it (`super::depthwise`) is taken too: the same
-//! gemm product with the output's strides swapped (`out_last`), its bias `[1, 1, C_out]`.
+//! gemm product with the output's strides swapped (`out_last`), its bias `[1, 1, C_out]`; where
+//! its output channels are a multiple of 16 and the CPU has AVX-512 it runs on
+//! `channel_lanes.rs` instead (the channels in the vector lanes, the weights transposed at load:
+//! the same values).
 //! A projection whose input squeeze-excitation's gate scales channel by channel takes the gate
 //! as a second input (`gated`, placed by [`super::se_gate`]) and runs on `W·diag(g)`.
 use std::mem::MaybeUninit;
@@ -63,6 +66,10 @@ pub struct Pointwise {
     /// (squeeze-excitation's gate, [`super::se_gate`]): the product then runs on the weights
     /// with column `i` scaled by `g[i]`.
     pub(super) gated: bool,
+    /// The weights transposed, `[C_in, C_out]`, where a channels-last product runs with the
+    /// output channels in the vector lanes (`channel_lanes.rs`: x86_64 with AVX-512, `C_out` a
+    /// multiple of 16); else gemm runs it.
+    pub(super) lanes: Option<Arc<[f32]>>,
 }
 
 impl PartialEq for Pointwise {
@@ -109,11 +116,6 @@ impl Pointwise {
         self.c_out
     }
 
-    /// What the op applies to its outputs.
-    pub(super) fn activation(&self) -> Option<Activation> {
-        self.activation
-    }
-
     /// Pixels `j0 ..` of this (ungated) op's output, channels-last, into `out` (whole pixels of
     /// `C_out` values, as many as it holds), on the calling thread: fovea's expansion and
     /// depthwise conv in one op runs the expansion band by band through this
@@ -134,6 +136,11 @@ impl Pointwise {
         );
         if cols == 0 {
             return;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if let Some(wt) = &self.lanes {
+            let (bias, act) = (self.bias.as_deref(), self.activation);
+            return super::channel_lanes::pixels(&x[j0..], hw, wt, self.c_out, bias, act, out);
         }
         let d = Dims {
             c_in,
@@ -218,7 +225,9 @@ impl EvalOp for Pointwise {
         let bias = self.bias.as_deref();
         let act = self.activation;
         let out_last = self.out_last;
-        let mut run = |parallel| product(x, weights, bias, act, dims, out_last, parallel, out);
+        let lanes = self.lanes.as_deref().filter(|_| !self.gated);
+        let mut run =
+            |parallel| product(x, weights, bias, act, dims, out_last, lanes, parallel, out);
         match current_tract_executor() {
             Executor::SingleThread => run(false),
             Executor::MultiThread(pool) => pool.install(|| run(true)),
@@ -264,7 +273,8 @@ const TILE_VALUES: usize = 1 << 16;
 
 /// `out = act(W·x (+ b per row))`, row-major `c_out × hw` (`hw × c_out` when `out_last`),
 /// every element written; column tiles split over rayon's current pool when `parallel` (a
-/// single tile splits inside gemm instead).
+/// single tile splits inside gemm instead). A channels-last product runs on `lanes` (`W`
+/// transposed, [`Pointwise::lanes`]) where given.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn product(
     x: &[f32],
@@ -273,6 +283,7 @@ pub(super) fn product(
     act: Option<Activation>,
     d: Dims,
     out_last: bool,
+    lanes: Option<&[f32]>,
     parallel: bool,
     out: &mut [MaybeUninit<f32>],
 ) {
@@ -321,7 +332,7 @@ pub(super) fn product(
                 t * tile,
                 tile,
                 dst,
-                out_last,
+                (out_last, lanes),
                 gemm::Parallelism::None,
             )
         });
@@ -332,12 +343,26 @@ pub(super) fn product(
             gemm::Parallelism::None
         };
         for t in 0..tiles {
-            unsafe { column_tile(x, w, bias, act, d, t * tile, tile, dst, out_last, inner) };
+            unsafe {
+                column_tile(
+                    x,
+                    w,
+                    bias,
+                    act,
+                    d,
+                    t * tile,
+                    tile,
+                    dst,
+                    (out_last, lanes),
+                    inner,
+                )
+            };
         }
     }
 }
 
-/// Columns `j0 .. j0 + tile` (clipped to `hw`) of `out = act(W·x (+ b))`.
+/// Columns `j0 .. j0 + tile` (clipped to `hw`) of `out = act(W·x (+ b))`, channels-last when
+/// `out_last` (on `lanes` where given).
 ///
 /// # Safety
 /// `out.0` must be valid for writes of `c_out·hw` values, `j0 < hw`, and no other thread may
@@ -352,10 +377,18 @@ unsafe fn column_tile(
     j0: usize,
     tile: usize,
     out: SharedOut,
-    out_last: bool,
+    (out_last, lanes): (bool, Option<&[f32]>),
     parallelism: gemm::Parallelism,
 ) {
     let cols = tile.min(d.hw - j0);
+    #[cfg(target_arch = "x86_64")]
+    if let (true, Some(wt)) = (out_last, lanes) {
+        // SAFETY: channels-last, the tile's `cols` pixels of `c_out` values are contiguous and
+        // inside `out` (the caller's contract, which no other thread touches).
+        let tile = unsafe { std::slice::from_raw_parts_mut(out.at(j0 * d.c_out), cols * d.c_out) };
+        return super::channel_lanes::pixels(&x[j0..], d.hw, wt, d.c_out, bias, act, tile);
+    }
+    let _ = lanes;
     // Output channel `o` of pixel `j` at `o·rs + j·cs` from the tile's first.
     let (rs, cs) = if out_last { (1, d.c_out) } else { (d.hw, 1) };
     // SAFETY: x's columns j0 .. j0 + cols of c_in rows (stride hw) lie inside `x` (asserted
@@ -602,6 +635,9 @@ pub(super) fn covered(
         Some((b, add)) => (Some(b), Some(add)),
         None => (None, None),
     };
+    let lanes = out_last
+        .then(|| transposed(&weights, c_in, c_out))
+        .flatten();
     let op = Pointwise {
         input: input.into(),
         output: output.into(),
@@ -611,8 +647,26 @@ pub(super) fn covered(
         activation: None,
         out_last,
         gated: false,
+        lanes,
     };
     Ok(Some((op, bias_add)))
+}
+
+/// `w` (`[c_out, c_in]`) transposed, `[c_in, c_out]`, where `channel_lanes.rs` runs a product
+/// into `c_out` channels on this CPU; `None` elsewhere.
+fn transposed(w: &[f32], c_in: usize, c_out: usize) -> Option<Arc<[f32]>> {
+    #[cfg(target_arch = "x86_64")]
+    if super::channel_lanes::covers(c_out) {
+        let mut wt = vec![0.0f32; c_in * c_out];
+        for (o, row) in w.chunks_exact(c_in).enumerate() {
+            for (i, &v) in row.iter().enumerate() {
+                wt[i * c_out + o] = v;
+            }
+        }
+        return Some(wt.into());
+    }
+    let _ = (w, c_in, c_out);
+    None
 }
 
 /// Whether `axes` is `[..] I H W, O I -> [..] O H W` for an input of rank `rank` and an
@@ -891,6 +945,80 @@ pub(super) mod tests {
 
     /// The bias `Add` is folded into the op: none is left in the patched model, and the
     /// output is the model's output.
+    /// A channels-last product with the output channels in the vector lanes
+    /// (`channel_lanes.rs`, where this CPU runs it) equals gemm's bit for bit: each output's sum
+    /// runs over the input channels in order from zero, then the bias, then the clamp. Output
+    /// channels 16 to 672 (one to seven groups of 96, the last partial), 2 to 3137 pixels (4
+    /// per block and the pixels left over), with and without bias and ReLU6, one thread and a
+    /// pool of two (column tiles). On a single pixel gemm sums in another order (its
+    /// matrix-vector path): both are then within the sum's rounding of the product in f64.
+    /// Where the CPU lacks AVX-512 no op gets the transposed weights.
+    #[test]
+    fn the_channel_lanes_product_equals_gemms_bit_for_bit() {
+        // (C_in, C_out, pixels, bias, ReLU6)
+        let cases = [
+            (16, 96, 3137, true, true),
+            (24, 144, 61, true, false),
+            (40, 240, 784, false, true),
+            (112, 672, 196, true, true),
+            (7, 16, 2, true, true),
+            (3, 32, 5, false, false),
+            (9, 48, 1, true, false),
+        ];
+        for (c_in, c_out, hw, with_bias, relu6) in cases {
+            let w = values(c_out * c_in, 1);
+            let wt = transposed(&w, c_in, c_out);
+            #[cfg(target_arch = "x86_64")]
+            assert_eq!(
+                wt.is_some(),
+                std::arch::is_x86_feature_detected!("avx512f"),
+                "{c_out}"
+            );
+            let Some(wt) = wt else {
+                continue;
+            };
+            // Inputs scaled so that ReLU6 clamps at both ends.
+            let x: Vec<f32> = values(c_in * hw, 2).iter().map(|v| 8.0 * v).collect();
+            let b = values(c_out, 3);
+            let bias = with_bias.then_some(&b[..]);
+            let act = relu6.then_some(Activation::Relu6);
+            let d = Dims { c_in, c_out, hw };
+            let run = |lanes: Option<&[f32]>, parallel: bool| {
+                let mut out = vec![MaybeUninit::new(f32::NAN); c_out * hw];
+                product(&x, &w, bias, act, d, true, lanes, parallel, &mut out);
+                // SAFETY: initialized (NaN), then written.
+                out.iter()
+                    .map(|v| unsafe { v.assume_init() }.to_bits())
+                    .collect::<Vec<_>>()
+            };
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(2)
+                .build()
+                .unwrap();
+            let want = run(None, false);
+            assert!(want.iter().all(|v| !f32::from_bits(*v).is_nan()));
+            if hw == 1 {
+                // On one pixel gemm runs a matrix-vector path that sums in another order:
+                // both within the sum's rounding of the product in f64.
+                for (o, (&got, &gemm)) in run(Some(&wt), false).iter().zip(&want).enumerate() {
+                    let terms = || (0..c_in).map(|i| w[o * c_in + i] as f64 * x[i] as f64);
+                    let exact = terms().sum::<f64>() + b[o] as f64;
+                    let bound = (c_in + 2) as f64
+                        * f32::EPSILON as f64
+                        * (terms().map(f64::abs).sum::<f64>() + (b[o] as f64).abs());
+                    for v in [got, gemm] {
+                        let v = f32::from_bits(v) as f64;
+                        assert!((v - exact).abs() <= bound, "{o}: {v} vs {exact}");
+                    }
+                }
+                continue;
+            }
+            assert_eq!(run(Some(&wt), false), want, "{c_in}→{c_out} on {hw}");
+            let pooled = pool.install(|| run(Some(&wt), true));
+            assert_eq!(pooled, want, "{c_in}→{c_out} on {hw}, two threads");
+        }
+    }
+
     #[test]
     fn the_bias_add_is_folded() {
         let (mut m, ..) = model((16, 96, 30, 30, false, true), 3);
