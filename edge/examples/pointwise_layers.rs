@@ -79,7 +79,7 @@ fn main() -> TractResult<()> {
         // What `edge`'s loader does with this layer.
         let uses_fovea = pointwise::replace(&mut model.clone())? == 1;
         let mut patched = model.clone();
-        ensure!(pointwise::replace_where(&mut patched, |_, _, _| true)? == 1);
+        ensure!(pointwise::replace_where(&mut patched, |_, _, _, _| true)? == 1);
         let plans = [model, patched].map(|m| m.into_optimized()?.into_runnable());
         let [tract, fovea] = plans;
         let (tract, fovea) = (tract?, fovea?);

@@ -36,6 +36,14 @@ const GROUP: usize = 96;
 /// Pixels per register block (6 vectors each: 24 accumulators).
 const PIXELS: usize = 4;
 
+/// The weight matrices (values) from which [`pixels`] runs group by group over every pixel
+/// rather than pixel block by block over every group: 64 Ki (256 KiB). B0's and Lite0's 7×7
+/// expansions (192 → 1152, 884 KiB of weights, 49 pixels) took 265–285 µs pixel block by pixel
+/// block, that is 13 reads of their weights from L3, and 242–248 group by group (tract: 270–295
+/// plus 7 for its packing), `node_profile`, Lite0, one thread; 112 → 672 on 14×14 alike either
+/// way (270–298 µs), the smaller ones unmeasured the other way.
+const WEIGHTS_BY_GROUP: usize = 64 * 1024;
+
 /// `out[p·c_out + o] = act(Σ_i wt[i·c_out + o]·x[i·x_stride + p] + b[o])` for the `cols`
 /// pixels `p` of `out` (`out.len() / c_out`), on the calling thread. `wt` is the weight matrix
 /// transposed, `[c_in, c_out]`. Blocks of 4 pixels, each over the output channels 96 at a time
@@ -70,11 +78,58 @@ pub(super) fn pixels(
     // SAFETY: AVX-512F is present (`covers`); the lengths are checked above and every block
     // lies inside `cols`.
     unsafe {
+        // Weights of 256 KiB and more: each group of 96 channels over every pixel, so the
+        // weights are read once per call (pixel blocks first read them all once per block).
+        if c_in * c_out >= WEIGHTS_BY_GROUP {
+            let mut o0 = 0;
+            while o0 < c_out {
+                let v = ((c_out - o0) / 16).min(GROUP / 16);
+                match v {
+                    6 => pixel_blocks::<6>(x, x_stride, wt, c_out, bias, relu6, out, o0),
+                    5 => pixel_blocks::<5>(x, x_stride, wt, c_out, bias, relu6, out, o0),
+                    4 => pixel_blocks::<4>(x, x_stride, wt, c_out, bias, relu6, out, o0),
+                    3 => pixel_blocks::<3>(x, x_stride, wt, c_out, bias, relu6, out, o0),
+                    2 => pixel_blocks::<2>(x, x_stride, wt, c_out, bias, relu6, out, o0),
+                    _ => pixel_blocks::<1>(x, x_stride, wt, c_out, bias, relu6, out, o0),
+                }
+                o0 += 16 * v;
+            }
+            return;
+        }
         for p0 in (0..full).step_by(PIXELS) {
             groups::<PIXELS>(x, x_stride, wt, c_out, bias, relu6, out, p0);
         }
         for p0 in full..cols {
             groups::<1>(x, x_stride, wt, c_out, bias, relu6, out, p0);
+        }
+    }
+}
+
+/// Output channels `o0 .. o0 + 16·V` of every pixel, 4 pixels at a time.
+///
+/// # Safety
+/// AVX-512F; `o0 + 16·V ≤ c_out` and the lengths [`pixels`] checks.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f")]
+unsafe fn pixel_blocks<const V: usize>(
+    x: &[f32],
+    x_stride: usize,
+    wt: &[f32],
+    c_out: usize,
+    bias: Option<&[f32]>,
+    relu6: bool,
+    out: &mut [f32],
+    o0: usize,
+) {
+    let cols = out.len() / c_out;
+    let full = cols - cols % PIXELS;
+    // SAFETY (both): AVX-512F (this function's); the blocks lie inside `cols`.
+    unsafe {
+        for p0 in (0..full).step_by(PIXELS) {
+            block::<V, PIXELS>(x, x_stride, wt, c_out, bias, relu6, out, (o0, p0));
+        }
+        for p0 in full..cols {
+            block::<V, 1>(x, x_stride, wt, c_out, bias, relu6, out, (o0, p0));
         }
     }
 }

@@ -192,7 +192,7 @@ pub fn replace(model: &mut TypedModel) -> TractResult<usize> {
         if conv.inputs[0] != OutletId::new(dq_node.id, 0) {
             continue;
         }
-        let take = |_c_in, _c_out, hw| hw >= LANES;
+        let take = |_c_in, _c_out, hw, _lanes| hw >= LANES;
         let Some((pointwise, bias_add)) = super::pointwise::covered(model, conv, einsum, &take)?
         else {
             continue;

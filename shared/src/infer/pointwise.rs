@@ -13,7 +13,8 @@
 //! (196 pixels) on all do: with the weights packed once per call (one column tile per thread,
 //! `product`) gemm beat tract on every B0 14×14 layer, 80→480 150 vs 171 µs and 112→672 289 vs
 //! 312 (`edge/examples/pointwise_layers.rs`, medians of 100), where three cache-sized tiles
-//! had tied (167, 314). The 7×7 ones stay tract's.
+//! had tied (167, 314). The 7×7 ones stay tract's, except expansions whose product runs on
+//! `channel_lanes.rs` (192 → 1152: 242–248 µs against tract's 270–295 plus its packing).
 //!
 //! The values are a matrix product's, not tract's bit for bit: gemm associates each output's
 //! sum differently from tract's kernels (tested below within a bound from the sum's magnitude;
@@ -547,18 +548,22 @@ fn finish_pixels(tile: &mut [f32], c_out: usize, bias: Option<&[f32]>, act: Opti
 }
 
 /// Replaces every 1×1 convolution of the decluttered `model` that [`Pointwise`] covers and
-/// that gemm runs faster than tract (see the module doc: `C_out ≤ H·W`, or 196 pixels and
-/// more) with it, folding the
-/// bias `Add` that follows; returns how many.
+/// that it runs faster than tract (see the module doc: `C_out ≤ H·W`, 196 pixels and more, or
+/// any size on the channel lanes) with it, folding the bias `Add` that follows; returns how
+/// many.
 pub fn replace(model: &mut TypedModel) -> TractResult<usize> {
-    replace_where(model, |_c_in, c_out, hw| c_out <= hw || hw >= 196)
+    replace_where(model, |_c_in, c_out, hw, lanes| {
+        c_out <= hw || hw >= 196 || lanes
+    })
 }
 
-/// [`replace`] with the choice of convs left to `take(C_in, C_out, H·W)` (the per-layer
-/// benchmark, `edge/examples/pointwise_layers.rs`, times every layer both ways).
+/// [`replace`] with the choice of convs left to `take(C_in, C_out, H·W, lanes)`, `lanes`
+/// telling whether the product would run on `channel_lanes.rs` (a channels-last output on an
+/// AVX-512 CPU, `C_out` a multiple of 16). The per-layer benchmark,
+/// `edge/examples/pointwise_layers.rs`, times every layer both ways.
 pub fn replace_where(
     model: &mut TypedModel,
-    take: impl Fn(usize, usize, usize) -> bool,
+    take: impl Fn(usize, usize, usize, bool) -> bool,
 ) -> TractResult<usize> {
     let mut replaced = 0;
     for id in model.eval_order()? {
@@ -587,7 +592,7 @@ pub(super) fn covered(
     model: &TypedModel,
     node: &TypedNode,
     einsum: &EinSum,
-    take: &impl Fn(usize, usize, usize) -> bool,
+    take: &impl Fn(usize, usize, usize, bool) -> bool,
 ) -> TractResult<Option<(Pointwise, Option<usize>)>> {
     if einsum.q_params.is_some()
         || einsum.operating_dt != f32::datum_type()
@@ -627,17 +632,19 @@ pub(super) fn covered(
     };
     let (c_out, c_in) = (kernel.shape()[0], kernel.shape()[1]);
     let hw = input[r - 2] * input[r - 1];
-    if c_in != input[r - 3] || c_in == 0 || !take(c_in, c_out, hw) {
+    if c_in != input[r - 3] || c_in == 0 {
         return Ok(None);
     }
-    let weights: Arc<[f32]> = kernel.try_as_plain_ram()?.as_slice::<f32>()?.into();
+    let weights: &[f32] = kernel.try_as_plain_ram()?.as_slice::<f32>()?;
+    let lanes = out_last.then(|| transposed(weights, c_in, c_out)).flatten();
+    if !take(c_in, c_out, hw, lanes.is_some()) {
+        return Ok(None);
+    }
+    let weights: Arc<[f32]> = weights.into();
     let (bias, bias_add) = match bias_after(model, node, c_out, out_last)? {
         Some((b, add)) => (Some(b), Some(add)),
         None => (None, None),
     };
-    let lanes = out_last
-        .then(|| transposed(&weights, c_in, c_out))
-        .flatten();
     let op = Pointwise {
         input: input.into(),
         output: output.into(),
