@@ -159,31 +159,18 @@ impl ChannelsLast {
         // SAFETY: `x` holds the rows the band reads (asserted); the caller's contract covers
         // `y`.
         unsafe {
-            match path {
-                #[cfg(target_arch = "x86_64")]
-                Path::Avx512 => avx512::image(
-                    x,
-                    &self.w,
-                    &self.bias,
-                    g,
-                    y.at(0),
-                    true,
-                    (0, g.c),
-                    oys,
-                    row0,
-                ),
-                Path::Portable => portable(
-                    x,
-                    &self.w,
-                    &self.bias,
-                    g,
-                    y.at(0),
-                    true,
-                    (0, g.c),
-                    oys,
-                    row0,
-                ),
-            }
+            let image = path.kernel();
+            image(
+                x,
+                &self.w,
+                &self.bias,
+                g,
+                y.at(0),
+                true,
+                (0, g.c),
+                oys,
+                row0,
+            );
             let plane = g.oh * g.ow;
             for ch in 0..g.c {
                 then(std::slice::from_raw_parts_mut(
@@ -227,31 +214,18 @@ impl ChannelsLast {
                 // SAFETY: `yi` holds the image's outputs (asserted lengths); each call writes
                 // only its own channels' (planes or lanes), a range no other call has.
                 unsafe {
-                    match path {
-                        #[cfg(target_arch = "x86_64")]
-                        Path::Avx512 => avx512::image(
-                            xi,
-                            &self.w,
-                            &self.bias,
-                            g,
-                            out.at(0),
-                            planes,
-                            range,
-                            (0, g.oh),
-                            0,
-                        ),
-                        Path::Portable => portable(
-                            xi,
-                            &self.w,
-                            &self.bias,
-                            g,
-                            out.at(0),
-                            planes,
-                            range,
-                            (0, g.oh),
-                            0,
-                        ),
-                    }
+                    let image = path.kernel();
+                    image(
+                        xi,
+                        &self.w,
+                        &self.bias,
+                        g,
+                        out.at(0),
+                        planes,
+                        range,
+                        (0, g.oh),
+                        0,
+                    );
                     if planes {
                         // These channels' planes, contiguous and just written.
                         let plane = g.oh * g.ow;
@@ -280,7 +254,30 @@ enum Path {
     Portable,
 }
 
+/// A path's loop over output rows and channels of one image: `(x, w, bias, geometry, y,
+/// planes out, channels, output rows, x's first row)`, as [`avx512::image`] takes them.
+type Kernel = unsafe fn(
+    &[f32],
+    &[f32],
+    &[f32],
+    &Geometry,
+    *mut f32,
+    bool,
+    (usize, usize),
+    (usize, usize),
+    usize,
+);
+
 impl Path {
+    /// The loop this path runs.
+    fn kernel(self) -> Kernel {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Path::Avx512 => avx512::image,
+            Path::Portable => portable,
+        }
+    }
+
     fn best(geo: &Geometry) -> Self {
         #[cfg(target_arch = "x86_64")]
         if avx512::covers(geo) && std::arch::is_x86_feature_detected!("avx512f") {

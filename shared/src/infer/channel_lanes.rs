@@ -46,8 +46,8 @@ const WEIGHTS_BY_GROUP: usize = 64 * 1024;
 
 /// `out[p·c_out + o] = act(Σ_i wt[i·c_out + o]·x[i·x_stride + p] + b[o])` for the `cols`
 /// pixels `p` of `out` (`out.len() / c_out`), on the calling thread. `wt` is the weight matrix
-/// transposed, `[c_in, c_out]`. Blocks of 4 pixels, each over the output channels 96 at a time
-/// (the last group 16 to 80), the pixels left over one at a time.
+/// transposed, `[c_in, c_out]`. Blocks of 4 pixels by groups of 96 output channels (the last
+/// group 16 to 96), pixel block by pixel block or, for large weights, group by group.
 ///
 /// # Panics
 /// If [`covers`] does not hold for `c_out`, or a slice's length does not match.
@@ -74,44 +74,43 @@ pub(super) fn pixels(
         Some(Activation::Relu6) => true,
         None => false,
     };
-    let full = cols - cols % PIXELS;
-    // SAFETY: AVX-512F is present (`covers`); the lengths are checked above and every block
-    // lies inside `cols`.
+    // SAFETY: AVX-512F is present (`covers`); the lengths are checked above and every span
+    // lies inside `cols` and `c_out`.
     unsafe {
-        // Weights of 256 KiB and more: each group of 96 channels over every pixel, so the
-        // weights are read once per call (pixel blocks first read them all once per block).
         if c_in * c_out >= WEIGHTS_BY_GROUP {
-            let mut o0 = 0;
-            while o0 < c_out {
-                let v = ((c_out - o0) / 16).min(GROUP / 16);
-                match v {
-                    6 => pixel_blocks::<6>(x, x_stride, wt, c_out, bias, relu6, out, o0),
-                    5 => pixel_blocks::<5>(x, x_stride, wt, c_out, bias, relu6, out, o0),
-                    4 => pixel_blocks::<4>(x, x_stride, wt, c_out, bias, relu6, out, o0),
-                    3 => pixel_blocks::<3>(x, x_stride, wt, c_out, bias, relu6, out, o0),
-                    2 => pixel_blocks::<2>(x, x_stride, wt, c_out, bias, relu6, out, o0),
-                    _ => pixel_blocks::<1>(x, x_stride, wt, c_out, bias, relu6, out, o0),
-                }
-                o0 += 16 * v;
+            // Each group of output channels over every pixel: the weights read once.
+            for (o0, v) in groups(c_out) {
+                span(v, x, x_stride, wt, c_out, bias, relu6, out, (o0, 0, cols));
             }
-            return;
-        }
-        for p0 in (0..full).step_by(PIXELS) {
-            groups::<PIXELS>(x, x_stride, wt, c_out, bias, relu6, out, p0);
-        }
-        for p0 in full..cols {
-            groups::<1>(x, x_stride, wt, c_out, bias, relu6, out, p0);
+        } else {
+            // Each block of pixels over every group: its inputs read once.
+            for p0 in (0..cols).step_by(PIXELS) {
+                let hi = (p0 + PIXELS).min(cols);
+                for (o0, v) in groups(c_out) {
+                    span(v, x, x_stride, wt, c_out, bias, relu6, out, (o0, p0, hi));
+                }
+            }
         }
     }
 }
 
-/// Output channels `o0 .. o0 + 16·V` of every pixel, 4 pixels at a time.
+/// The groups of output channels, `(first, vectors of 16)`: [`GROUP`] channels each, the last
+/// 16 to [`GROUP`].
+fn groups(c_out: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..c_out)
+        .step_by(GROUP)
+        .map(move |o0| (o0, (c_out - o0).min(GROUP) / 16))
+}
+
+/// Output channels `o0 .. o0 + 16·v` (`v` of 1 to 6) of pixels `lo .. hi`: blocks of
+/// [`PIXELS`], the pixels left over one at a time.
 ///
 /// # Safety
-/// AVX-512F; `o0 + 16·V ≤ c_out` and the lengths [`pixels`] checks.
+/// AVX-512F; `hi ≤ cols`, `o0 + 16·v ≤ c_out` and the lengths [`pixels`] checks.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f")]
-unsafe fn pixel_blocks<const V: usize>(
+unsafe fn span(
+    v: usize,
     x: &[f32],
     x_stride: usize,
     wt: &[f32],
@@ -119,51 +118,46 @@ unsafe fn pixel_blocks<const V: usize>(
     bias: Option<&[f32]>,
     relu6: bool,
     out: &mut [f32],
-    o0: usize,
+    (o0, lo, hi): (usize, usize, usize),
 ) {
-    let cols = out.len() / c_out;
-    let full = cols - cols % PIXELS;
-    // SAFETY (both): AVX-512F (this function's); the blocks lie inside `cols`.
+    // SAFETY (each arm): the caller's.
     unsafe {
-        for p0 in (0..full).step_by(PIXELS) {
+        match v {
+            6 => span_of::<6>(x, x_stride, wt, c_out, bias, relu6, out, (o0, lo, hi)),
+            5 => span_of::<5>(x, x_stride, wt, c_out, bias, relu6, out, (o0, lo, hi)),
+            4 => span_of::<4>(x, x_stride, wt, c_out, bias, relu6, out, (o0, lo, hi)),
+            3 => span_of::<3>(x, x_stride, wt, c_out, bias, relu6, out, (o0, lo, hi)),
+            2 => span_of::<2>(x, x_stride, wt, c_out, bias, relu6, out, (o0, lo, hi)),
+            _ => span_of::<1>(x, x_stride, wt, c_out, bias, relu6, out, (o0, lo, hi)),
+        }
+    }
+}
+
+/// [`span`] with `V` vectors.
+///
+/// # Safety
+/// As [`span`]'s.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn span_of<const V: usize>(
+    x: &[f32],
+    x_stride: usize,
+    wt: &[f32],
+    c_out: usize,
+    bias: Option<&[f32]>,
+    relu6: bool,
+    out: &mut [f32],
+    (o0, lo, hi): (usize, usize, usize),
+) {
+    let full = lo + (hi - lo) / PIXELS * PIXELS;
+    // SAFETY (both): the caller's; the blocks lie inside `lo .. hi`.
+    unsafe {
+        for p0 in (lo..full).step_by(PIXELS) {
             block::<V, PIXELS>(x, x_stride, wt, c_out, bias, relu6, out, (o0, p0));
         }
-        for p0 in full..cols {
+        for p0 in full..hi {
             block::<V, 1>(x, x_stride, wt, c_out, bias, relu6, out, (o0, p0));
-        }
-    }
-}
-
-/// Pixels `p0 .. p0 + P`, every output channel, [`GROUP`] at a time.
-///
-/// # Safety
-/// AVX-512F; `p0 + P ≤ cols` and the lengths [`pixels`] checks.
-#[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx512f")]
-unsafe fn groups<const P: usize>(
-    x: &[f32],
-    x_stride: usize,
-    wt: &[f32],
-    c_out: usize,
-    bias: Option<&[f32]>,
-    relu6: bool,
-    out: &mut [f32],
-    p0: usize,
-) {
-    let mut o0 = 0;
-    // SAFETY (each call): AVX-512F (this function's); channels o0 .. o0 + 16·V ≤ c_out.
-    unsafe {
-        while o0 + GROUP <= c_out {
-            block::<6, P>(x, x_stride, wt, c_out, bias, relu6, out, (o0, p0));
-            o0 += GROUP;
-        }
-        match (c_out - o0) / 16 {
-            0 => {}
-            1 => block::<1, P>(x, x_stride, wt, c_out, bias, relu6, out, (o0, p0)),
-            2 => block::<2, P>(x, x_stride, wt, c_out, bias, relu6, out, (o0, p0)),
-            3 => block::<3, P>(x, x_stride, wt, c_out, bias, relu6, out, (o0, p0)),
-            4 => block::<4, P>(x, x_stride, wt, c_out, bias, relu6, out, (o0, p0)),
-            _ => block::<5, P>(x, x_stride, wt, c_out, bias, relu6, out, (o0, p0)),
         }
     }
 }

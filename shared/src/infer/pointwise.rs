@@ -320,45 +320,33 @@ pub(super) fn product(
     let tile = d.hw.div_ceil(tiles.div_ceil(threads) * threads);
     let tiles = d.hw.div_ceil(tile);
     let dst = SharedOut(out.as_mut_ptr().cast::<f32>());
-    // SAFETY (both arms): the tiles are disjoint column ranges of `out`, which holds c_out·hw
-    // values (asserted), so no two calls write the same element.
+    // SAFETY: the tiles are disjoint column ranges of `out`, which holds c_out·hw values
+    // (asserted), so no two calls write the same element.
+    let column = |t: usize, inner| unsafe {
+        column_tile(
+            x,
+            w,
+            bias,
+            act,
+            d,
+            t * tile,
+            tile,
+            dst,
+            (out_last, lanes),
+            inner,
+        )
+    };
     if parallel && tiles > 1 {
-        (0..tiles).into_par_iter().for_each(|t| unsafe {
-            column_tile(
-                x,
-                w,
-                bias,
-                act,
-                d,
-                t * tile,
-                tile,
-                dst,
-                (out_last, lanes),
-                gemm::Parallelism::None,
-            )
-        });
+        (0..tiles)
+            .into_par_iter()
+            .for_each(|t| column(t, gemm::Parallelism::None));
     } else {
         let inner = if parallel {
             gemm::Parallelism::Rayon(0)
         } else {
             gemm::Parallelism::None
         };
-        for t in 0..tiles {
-            unsafe {
-                column_tile(
-                    x,
-                    w,
-                    bias,
-                    act,
-                    d,
-                    t * tile,
-                    tile,
-                    dst,
-                    (out_last, lanes),
-                    inner,
-                )
-            };
-        }
+        (0..tiles).for_each(|t| column(t, inner));
     }
 }
 
