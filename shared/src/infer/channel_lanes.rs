@@ -38,7 +38,7 @@ const PIXELS: usize = 4;
 
 /// The weight matrices (values) from which [`pixels`] runs group by group over every pixel
 /// rather than pixel block by block over every group: 64 Ki (256 KiB). B0's and Lite0's 7×7
-/// expansions (192 → 1152, 884 KiB of weights, 49 pixels) took 265–285 µs pixel block by pixel
+/// expansions (192 → 1152, 884 KiB of weights, 49 pixels) took 263–285 µs pixel block by pixel
 /// block, that is 13 reads of their weights from L3, and 242–248 group by group (tract: 270–295
 /// plus 7 for its packing), `node_profile`, Lite0, one thread; 112 → 672 on 14×14 alike either
 /// way (270–298 µs), the smaller ones unmeasured the other way.
