@@ -27,6 +27,9 @@ mod heap;
 #[allow(dead_code)]
 #[path = "../src/runtime/model.rs"]
 mod model;
+#[allow(dead_code)]
+#[path = "../src/runtime/spin.rs"]
+mod spin;
 
 fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e3

@@ -24,6 +24,9 @@ mod heap;
 #[allow(dead_code)]
 #[path = "../src/runtime/model.rs"]
 mod model;
+#[allow(dead_code)]
+#[path = "../src/runtime/spin.rs"]
+mod spin;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);

@@ -12,6 +12,7 @@ pub mod heap;
 pub mod model;
 pub mod outcome;
 pub mod screener;
+pub mod spin;
 
 pub use outcome::{Finding, Outcome};
 pub use screener::Screener;

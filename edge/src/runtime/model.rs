@@ -58,13 +58,21 @@ pub fn set_threads(n: usize) -> anyhow::Result<()> {
 /// on its pool: tract's serial ops then run on a worker and the parallel ones split from
 /// there, instead of the calling thread waking the workers for each op and waiting (measured:
 /// B0 224 at 2 threads 20.7 → 19.8 ms, Lite0 17.6 → 14.6 ms, medians of three alternating
-/// rounds).
+/// rounds). The pool's other workers spin until the run ends ([`super::spin`]; B0 at 2 threads
+/// ~5 % faster, docs/PERFORMANCE.md).
 pub fn infer(plan: &Plan, input: Tensor) -> anyhow::Result<TVec<TValue>> {
     let run = || plan.run(tvec!(input.into())).context("running the model");
     match current_tract_executor() {
+        Executor::MultiThread(pool) if spinning() => super::spin::run(&pool, run),
         Executor::MultiThread(pool) => pool.install(run),
         _ => run(),
     }
+}
+
+/// Whether [`infer`] keeps the pool's workers spinning ([`super::spin`]); `FOVEA_SPIN=0`
+/// turns it off (to measure it).
+fn spinning() -> bool {
+    std::env::var_os("FOVEA_SPIN").is_none_or(|v| v != "0")
 }
 
 /// One model output: its shape and values (row-major).
