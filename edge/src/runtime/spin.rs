@@ -1,8 +1,9 @@
 //! One inference with the thread pool's other workers kept looking for work until it ends, as
 //! onnxruntime's intra-op pool spins between ops by default: rayon puts an idle worker to sleep
-//! after a short search, and B0's ~250 ops alternate between serial ones (tract's element-wise
-//! ops, squeeze-excitation's small products) and ones that split over the pool, so without this
-//! each split first wakes the other worker through the OS and waits for it to be scheduled.
+//! after a short search, and B0's ~290 plan nodes alternate between serial ones (tract's
+//! element-wise ops, squeeze-excitation's small products) and ones that split over the pool, so
+//! without this each split first wakes the other worker through the OS and waits for it to be
+//! scheduled.
 //!
 //! How: [`run`] runs the inference on the pool and spawns one job per other worker that, until
 //! the inference is over, calls [`rayon::yield_now`] in a loop — taking and running any piece
@@ -38,6 +39,7 @@ impl Drop for Done {
     }
 }
 
+/// Puts one spinner for the run `done` belongs to in the current worker's queue.
 fn spawn(done: Arc<AtomicBool>, home: Option<usize>) {
     rayon::spawn(move || spin(done, home));
 }
