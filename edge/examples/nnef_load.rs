@@ -27,7 +27,6 @@ mod heap;
 #[allow(dead_code)]
 #[path = "../src/runtime/model.rs"]
 mod model;
-#[allow(dead_code)]
 #[path = "../src/runtime/spin.rs"]
 mod spin;
 

@@ -70,9 +70,10 @@ pub fn infer(plan: &Plan, input: Tensor) -> anyhow::Result<TVec<TValue>> {
 }
 
 /// Whether [`infer`] keeps the pool's workers spinning ([`super::spin`]); `FOVEA_SPIN=0`
-/// turns it off (to measure it).
+/// turns it off (to measure it). Read once per process, not per inference.
 fn spinning() -> bool {
-    std::env::var_os("FOVEA_SPIN").is_none_or(|v| v != "0")
+    static SPIN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SPIN.get_or_init(|| std::env::var_os("FOVEA_SPIN").is_none_or(|v| v != "0"))
 }
 
 /// One model output: its shape and values (row-major).

@@ -90,10 +90,10 @@ mod tests {
         t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
     }
 
-    /// Each worker's CPU seconds over `idle` with nothing submitted to the pool.
-    fn idle_cpu(pool: &ThreadPool, idle: Duration) -> Vec<f64> {
+    /// Each worker's CPU seconds while the calling thread sleeps `wait`.
+    fn cpu_over(pool: &ThreadPool, wait: Duration) -> Vec<f64> {
         let before = pool.broadcast(|_| thread_cpu());
-        std::thread::sleep(idle);
+        std::thread::sleep(wait);
         let after = pool.broadcast(|_| thread_cpu());
         after.iter().zip(&before).map(|(a, b)| a - b).collect()
     }
@@ -124,11 +124,8 @@ mod tests {
         // While a run is on, the other worker spins: this is what the test below would see if
         // the spinners outlived their run.
         let during = run(&pool, || {
-            let before = pool.broadcast(|_| thread_cpu());
-            std::thread::sleep(idle);
-            let after = pool.broadcast(|_| thread_cpu());
             let me = rayon::current_thread_index().unwrap();
-            after[1 - me] - before[1 - me]
+            cpu_over(&pool, idle)[1 - me]
         });
         assert!(
             during > 0.25 * idle.as_secs_f64(),
@@ -145,19 +142,11 @@ mod tests {
             }));
             assert_eq!(r.is_err(), panics);
             std::thread::sleep(Duration::from_millis(20));
-            let cpu = idle_cpu(&pool, idle);
+            let cpu = cpu_over(&pool, idle);
             assert!(
                 cpu.iter().all(|&c| c < 0.2 * idle.as_secs_f64()),
                 "after the run (panicked: {panics}) the workers used {cpu:?} s"
             );
         }
-    }
-
-    #[test]
-    fn one_thread_runs_without_spinners() {
-        let pool = pool(1);
-        assert_eq!(run(&pool, rayon::current_num_threads), 1);
-        let cpu = idle_cpu(&pool, Duration::from_millis(100));
-        assert!(cpu[0] < 0.02, "{cpu:?}");
     }
 }
