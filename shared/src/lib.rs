@@ -39,3 +39,5 @@ pub mod preprocess;
 pub mod quality;
 mod shared_out;
 pub mod task;
+#[cfg(target_arch = "x86_64")]
+mod vector;

@@ -9,10 +9,11 @@
 //! The arithmetic is [`super::forward_with`]'s: each output starts from its channel's bias and
 //! adds one rounded product then one rounded sum per tap, in row-major kernel order, taps over
 //! the padding adding `w·0`; so the values equal the NCHW paths' (and tract's) bit for bit
-//! (tested below). On x86_64 CPUs with AVX-512 the square 3×3 and 5×5 kernels at strides 1 and 2
-//! (EfficientNet's) run on intrinsics: 16 channels by up to 8 output columns in registers, each
-//! input vector of a kernel row loaded once for all the columns and taps that read it; every
-//! other geometry and CPU runs the portable loop, vectorized over the channels by the compiler.
+//! (tested below). On x86_64 CPUs with AVX-512 or AVX2 the square 3×3 and 5×5 kernels at
+//! strides 1 and 2 (EfficientNet's) run on intrinsics (`channels_last/kernel.rs`): one register
+//! of channels (16 or 8) by up to 8 output columns in registers, each input vector of a kernel
+//! row loaded once for all the columns and taps that read it; every other geometry and CPU runs
+//! the portable loop, vectorized over the channels by the compiler.
 use std::mem::MaybeUninit;
 
 use multiversion::multiversion;
@@ -21,6 +22,11 @@ use rayon::prelude::*;
 
 use super::{Geometry, Spread};
 use crate::shared_out::SharedOut;
+
+#[cfg(target_arch = "x86_64")]
+mod kernel;
+#[cfg(target_arch = "x86_64")]
+use crate::vector::{Avx2, Avx512, Vector};
 
 /// A layer's weights `[kh·kw, c]` and bias `[c]` in the channels-last order.
 #[derive(Debug, Clone)]
@@ -247,15 +253,20 @@ impl ChannelsLast {
 /// Which loop runs a layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Path {
-    /// AVX-512 intrinsics ([`avx512`]), for the geometries it covers on CPUs that have it.
+    /// AVX-512 intrinsics ([`kernel`] on 16 lanes), for the geometries it covers on CPUs
+    /// that have it.
     #[cfg(target_arch = "x86_64")]
     Avx512,
+    /// AVX2 intrinsics ([`kernel`] on 8 lanes), for the same geometries on CPUs that have it
+    /// and not AVX-512.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
     /// The compiler-vectorized loop ([`portable`]), everywhere.
     Portable,
 }
 
 /// A path's loop over output rows and channels of one image: `(x, w, bias, geometry, y,
-/// planes out, channels, output rows, x's first row)`, as [`avx512::image`] takes them.
+/// planes out, channels, output rows, x's first row)`, as [`kernel::image`] takes them.
 type Kernel = unsafe fn(
     &[f32],
     &[f32],
@@ -273,15 +284,22 @@ impl Path {
     fn kernel(self) -> Kernel {
         match self {
             #[cfg(target_arch = "x86_64")]
-            Path::Avx512 => avx512::image,
+            Path::Avx512 => kernel::image::<Avx512>,
+            #[cfg(target_arch = "x86_64")]
+            Path::Avx2 => kernel::image::<Avx2>,
             Path::Portable => portable,
         }
     }
 
     fn best(geo: &Geometry) -> Self {
         #[cfg(target_arch = "x86_64")]
-        if avx512::covers(geo) && std::arch::is_x86_feature_detected!("avx512f") {
-            return Path::Avx512;
+        if kernel::covers(geo) {
+            if Avx512::available() {
+                return Path::Avx512;
+            }
+            if Avx2::available() {
+                return Path::Avx2;
+            }
         }
         let _ = geo;
         Path::Portable
@@ -293,7 +311,7 @@ impl Path {
 /// image's input rows from `row0` on.
 ///
 /// # Safety
-/// As [`avx512::image`]'s.
+/// As [`kernel::image`]'s.
 #[allow(clippy::too_many_arguments)]
 #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma", "aarch64+neon"))]
 unsafe fn portable(
@@ -350,285 +368,6 @@ unsafe fn portable(
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-mod avx512 {
-    //! The square 3×3 and 5×5 kernels at strides 1 and 2 in AVX-512 intrinsics.
-    //!
-    //! The functions take the layer's slices, output and channel range one argument at a time:
-    //! bundled in a struct passed by value they ran slower (`cargo bench -p fovea-shared --bench
-    //! depthwise`, two alternating rounds: channels-last 1.25 / 1.25 → 1.43 / 1.47 ms, planes
-    //! out 1.53 / 1.47 → 1.60 / 1.62).
-    use super::Geometry;
-    use std::arch::x86_64::{
-        __m512, __mmask16, _mm256_castpd_ps, _mm256_storeu_ps, _mm512_add_ps, _mm512_castps_pd,
-        _mm512_castps512_ps256, _mm512_extractf64x4_pd, _mm512_loadu_ps, _mm512_mask_storeu_ps,
-        _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_permutex2var_ps, _mm512_setr_epi32,
-        _mm512_setzero_ps, _mm512_shuffle_ps, _mm512_storeu_ps, _mm512_unpackhi_ps,
-        _mm512_unpacklo_ps,
-    };
-
-    /// Whether [`image`] runs `geo`: a square 3×3 or 5×5 kernel at the same stride 1 or 2 on
-    /// both axes.
-    pub(super) fn covers(geo: &Geometry) -> bool {
-        geo.kh == geo.kw && matches!(geo.kh, 3 | 5) && geo.sh == geo.sw && matches!(geo.sh, 1 | 2)
-    }
-
-    /// Output rows `oys.0 .. oys.1` of one image of a layer [`covers`] takes, channels
-    /// `chans.0 .. chans.1` (`chans.0` a multiple of 16, `chans.1` one too or `c`); `x` holds
-    /// the image's input rows from `row0` on.
-    ///
-    /// # Safety
-    /// `y` valid for writes of the image's `oh·ow·c` outputs, those of these rows and channels
-    /// touched by no other thread meanwhile; `w`, `bias` of the lengths `ChannelsLast::run`
-    /// checks; `x` holding every input row those output rows read (`ChannelsLast::band_into_planes`
-    /// or a whole image).
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn image(
-        x: &[f32],
-        w: &[f32],
-        bias: &[f32],
-        g: &Geometry,
-        y: *mut f32,
-        planes: bool,
-        chans: (usize, usize),
-        oys: (usize, usize),
-        row0: usize,
-    ) {
-        assert!(covers(g) && std::arch::is_x86_feature_detected!("avx512f"));
-        assert!(chans.0.is_multiple_of(16) && chans.0 < chans.1 && chans.1 <= g.c);
-        assert!(oys.0 <= oys.1 && oys.1 <= g.oh);
-        // SAFETY: AVX-512F is present (asserted); the rest is the caller's.
-        unsafe {
-            match (g.kh, g.sh) {
-                (3, 1) => rows::<3, 1>(x, w, bias, g, y, planes, chans, oys, row0),
-                (3, 2) => rows::<3, 2>(x, w, bias, g, y, planes, chans, oys, row0),
-                (5, 1) => rows::<5, 1>(x, w, bias, g, y, planes, chans, oys, row0),
-                _ => rows::<5, 2>(x, w, bias, g, y, planes, chans, oys, row0),
-            }
-        }
-    }
-
-    /// Every output row in blocks of 8 columns, the last block overlapping the one before
-    /// where 8 does not divide the row (its shared outputs are computed twice, to the same
-    /// values); a row of fewer than 8 columns is one block of its width.
-    #[allow(clippy::too_many_arguments)]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn rows<const K: usize, const S: usize>(
-        x: &[f32],
-        w: &[f32],
-        bias: &[f32],
-        g: &Geometry,
-        y: *mut f32,
-        planes: bool,
-        chans: (usize, usize),
-        oys: (usize, usize),
-        row0: usize,
-    ) {
-        // SAFETY (both calls): AVX-512F (this function's feature).
-        unsafe {
-            match g.ow {
-                8.. => blocks::<K, S, 8>(x, w, bias, g, y, planes, chans, oys, row0),
-                7 => blocks::<K, S, 7>(x, w, bias, g, y, planes, chans, oys, row0),
-                6 => blocks::<K, S, 6>(x, w, bias, g, y, planes, chans, oys, row0),
-                5 => blocks::<K, S, 5>(x, w, bias, g, y, planes, chans, oys, row0),
-                4 => blocks::<K, S, 4>(x, w, bias, g, y, planes, chans, oys, row0),
-                3 => blocks::<K, S, 3>(x, w, bias, g, y, planes, chans, oys, row0),
-                2 => blocks::<K, S, 2>(x, w, bias, g, y, planes, chans, oys, row0),
-                _ => blocks::<K, S, 1>(x, w, bias, g, y, planes, chans, oys, row0),
-            }
-        }
-    }
-
-    /// The input rows one block of 16 channels reads for a band of output rows, in bytes: a
-    /// band runs channel block by channel block, so each input vector comes from L1 (32 KiB on
-    /// this machine's AMD EPYC and on Cortex-A72/A76) for every output row that reads it.
-    /// Rows over the whole width, channel blocks innermost (before), read each input vector
-    /// from L2 once per kernel row (B0's 144 channels on 56×56: 96 KiB between two reads of a
-    /// row). `cargo bench -p fovea-shared --bench depthwise`: B0's layers channels-last in,
-    /// planes out 1.48 → 1.36 ms (16 KiB 1.38, 48 KiB 1.37, no bands 1.40); 144 channels on
-    /// 56×56 202 → 179 µs, 240 on 28×28 167 → 138; channels-last out 1.25 → 1.29.
-    const L1_BAND_BYTES: usize = 24 * 1024;
-
-    /// [`rows`] with blocks of `B ≤ ow` columns, in bands of output rows (`L1_BAND_BYTES`).
-    #[allow(clippy::too_many_arguments)]
-    #[inline(always)]
-    unsafe fn blocks<const K: usize, const S: usize, const B: usize>(
-        x: &[f32],
-        w: &[f32],
-        bias: &[f32],
-        g: &Geometry,
-        y: *mut f32,
-        planes: bool,
-        chans: (usize, usize),
-        oys: (usize, usize),
-        row0: usize,
-    ) {
-        // Output rows in bands whose input rows' 16 channels fit in L1; each block of 16
-        // channels runs over the whole band before the next.
-        let rows_in = (L1_BAND_BYTES / (g.w * 64).max(1)).max(K);
-        let band = (rows_in - K) / S + 1;
-        for oy0 in (oys.0..oys.1).step_by(band) {
-            for c0 in (chans.0..chans.1).step_by(16) {
-                for oy in oy0..(oy0 + band).min(oys.1) {
-                    for start in (0..g.ow).step_by(B) {
-                        let ox = start.min(g.ow - B);
-                        // SAFETY: AVX-512F (the caller's); `block` reads and writes inside `x`,
-                        // `w`, `bias`, `y` (its contract: `ox + B ≤ ow`, `oy < oh`, `c0 < c`).
-                        unsafe {
-                            if g.c - c0 >= 16 {
-                                block::<K, S, B, true>(x, w, bias, g, y, oy, ox, c0, planes, row0);
-                            } else {
-                                block::<K, S, B, false>(x, w, bias, g, y, oy, ox, c0, planes, row0);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Writes 8 output columns × 16 channels (`acc[b]`: column `b`, lane `k` channel `k`) into
-    /// 16 planes: channel `k`'s 8 values at `out + k·plane`. An 8×8 transpose in each 256-bit
-    /// half (channels 0–7 and 8–15) by unpacks and shuffles within 128-bit lanes, then a
-    /// two-source permute of the 128-bit lanes; 16 stores of 8 values.
-    ///
-    /// # Safety
-    /// AVX-512F; `out + k·plane .. + 8` writable for `k < 16`.
-    #[inline(always)]
-    unsafe fn store_planes(acc: [__m512; 8], out: *mut f32, plane: usize) {
-        // SAFETY: the caller's.
-        unsafe {
-            let [r0, r1, r2, r3, r4, r5, r6, r7] = acc;
-            let (t0, t1) = (_mm512_unpacklo_ps(r0, r1), _mm512_unpackhi_ps(r0, r1));
-            let (t2, t3) = (_mm512_unpacklo_ps(r2, r3), _mm512_unpackhi_ps(r2, r3));
-            let (t4, t5) = (_mm512_unpacklo_ps(r4, r5), _mm512_unpackhi_ps(r4, r5));
-            let (t6, t7) = (_mm512_unpacklo_ps(r6, r7), _mm512_unpackhi_ps(r6, r7));
-            // Per 128-bit lane: u0 = columns 0–3 of element 0 (lane's first), u1 element 1, …
-            let u0 = _mm512_shuffle_ps::<0x44>(t0, t2);
-            let u1 = _mm512_shuffle_ps::<0xEE>(t0, t2);
-            let u2 = _mm512_shuffle_ps::<0x44>(t1, t3);
-            let u3 = _mm512_shuffle_ps::<0xEE>(t1, t3);
-            let v0 = _mm512_shuffle_ps::<0x44>(t4, t6);
-            let v1 = _mm512_shuffle_ps::<0xEE>(t4, t6);
-            let v2 = _mm512_shuffle_ps::<0x44>(t5, t7);
-            let v3 = _mm512_shuffle_ps::<0xEE>(t5, t7);
-            // 128-bit lanes [a0, b0, a2, b2] (channels j, j + 8) and [a1, b1, a3, b3] (j + 4,
-            // j + 12).
-            let even = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
-            let odd = _mm512_setr_epi32(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
-            for (j, (u, v)) in [(u0, v0), (u1, v1), (u2, v2), (u3, v3)]
-                .into_iter()
-                .enumerate()
-            {
-                for (k, idx) in [(j, even), (j + 4, odd)] {
-                    let o = _mm512_permutex2var_ps(u, idx, v);
-                    let lo = _mm512_castps512_ps256(o);
-                    let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(o)));
-                    _mm256_storeu_ps(out.add(k * plane), lo);
-                    _mm256_storeu_ps(out.add((k + 8) * plane), hi);
-                }
-            }
-        }
-    }
-
-    /// Outputs `ox0 .. ox0 + B` of row `oy`, channels `c0 .. c0 + 16` (`FULL`) or `c0 .. c`:
-    /// the bias, then per kernel row the `(B − 1)·S + K` input vectors it reads (zero outside
-    /// the image), each loaded once, and per tap one weight vector and `B` products and sums.
-    /// Loads and stores are masked only in the last, partial block of channels (a masked
-    /// store was the hottest instruction of the NCHW staging, `depthwise/avx512.rs`). The
-    /// loops run over constants, so the compiler unrolls them and keeps both arrays in
-    /// registers.
-    ///
-    /// # Safety
-    /// AVX-512F; `ox0 + B ≤ ow`, `oy < oh`, `c0 + 16 ≤ c` when `FULL`, else `c0 < c`; `w`,
-    /// `bias`, `y` of the lengths `ChannelsLast::run` checks, `x` the image's input rows from
-    /// `row0` on, at least those this output row reads.
-    #[allow(clippy::too_many_arguments)]
-    #[inline(always)]
-    unsafe fn block<const K: usize, const S: usize, const B: usize, const FULL: bool>(
-        x: &[f32],
-        w: &[f32],
-        bias: &[f32],
-        g: &Geometry,
-        y: *mut f32,
-        oy: usize,
-        ox0: usize,
-        c0: usize,
-        planes: bool,
-        row0: usize,
-    ) {
-        let c = g.c;
-        let mask: __mmask16 = if FULL { 0xffff } else { (1 << (c - c0)) - 1 };
-        // SAFETY: AVX-512F (the caller's); `p .. p + 16` readable when FULL, else the lanes of
-        // `mask`.
-        let load = |p: *const f32| unsafe {
-            if FULL {
-                _mm512_loadu_ps(p)
-            } else {
-                _mm512_maskz_loadu_ps(mask, p)
-            }
-        };
-        // SAFETY (all loads and stores below): masked to the channels `c0 ..` that exist; the
-        // pixel offsets are inside the image (checked against `h`, `w` before each load) or
-        // the output block (the caller's bounds).
-        unsafe {
-            let mut acc = [load(bias.as_ptr().add(c0)); B];
-            let ix0 = (ox0 * S) as isize - g.pw as isize;
-            // The kernel row's input columns that lie in the image: `lo .. hi` of `0 .. n`.
-            let n = (B - 1) * S + K;
-            let lo = (-ix0).max(0) as usize;
-            let hi = (g.w as isize - ix0).clamp(0, n as isize) as usize;
-            for i in 0..K {
-                let iy = (oy * S + i) as isize - g.ph as isize;
-                let mut inp = [_mm512_setzero_ps(); 24];
-                if (0..g.h as isize).contains(&iy) {
-                    let row = x.as_ptr().add((iy as usize - row0) * g.w * c + c0);
-                    #[allow(clippy::needless_range_loop)] // unrolled over a constant `n`
-                    for k in 0..n {
-                        if (lo..hi).contains(&k) {
-                            inp[k] = load(row.offset((ix0 + k as isize) * c as isize));
-                        }
-                    }
-                }
-                for j in 0..K {
-                    let wv: __m512 = load(w.as_ptr().add((i * K + j) * c + c0));
-                    for (b, a) in acc.iter_mut().enumerate() {
-                        *a = _mm512_add_ps(*a, _mm512_mul_ps(wv, inp[b * S + j]));
-                    }
-                }
-            }
-            if planes && FULL && B == 8 {
-                let plane = g.oh * g.ow;
-                let out = y.add(c0 * plane + oy * g.ow + ox0);
-                store_planes(std::array::from_fn(|b| acc[b % B]), out, plane);
-            } else if planes {
-                // Through a tile on the stack: lane `k` of column `b` is channel `c0 + k`'s
-                // output `b` of the block, contiguous in its plane.
-                let mut tile = [[0.0f32; 16]; B];
-                for (t, a) in tile.iter_mut().zip(acc) {
-                    _mm512_storeu_ps(t.as_mut_ptr(), a);
-                }
-                let plane = g.oh * g.ow;
-                let out = y.add(c0 * plane + oy * g.ow + ox0);
-                for k in 0..if FULL { 16 } else { c - c0 } {
-                    for (b, t) in tile.iter().enumerate() {
-                        *out.add(k * plane + b) = t[k];
-                    }
-                }
-            } else {
-                let out = y.add((oy * g.ow + ox0) * c + c0);
-                for (b, a) in acc.into_iter().enumerate() {
-                    if FULL {
-                        _mm512_storeu_ps(out.add(b * c), a);
-                    } else {
-                        _mm512_mask_storeu_ps(out.add(b * c), mask, a);
-                    }
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::forward_with;
@@ -637,12 +376,18 @@ mod tests {
 
     /// The paths this CPU runs for `geo`.
     fn paths(geo: &Geometry) -> Vec<Path> {
+        let mut paths = vec![Path::Portable];
         #[cfg(target_arch = "x86_64")]
-        if avx512::covers(geo) && std::arch::is_x86_feature_detected!("avx512f") {
-            return vec![Path::Portable, Path::Avx512];
+        if kernel::covers(geo) {
+            if Avx512::available() {
+                paths.push(Path::Avx512);
+            }
+            if Avx2::available() {
+                paths.push(Path::Avx2);
+            }
         }
         let _ = geo;
-        vec![Path::Portable]
+        paths
     }
 
     /// `[n, a, b, c]` from `[n, c, a, b]`.

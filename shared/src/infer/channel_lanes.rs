@@ -1,13 +1,13 @@
 //! The 1×1 product into channels-last pixels with the output channels in the vector lanes
-//! (AVX-512): what fovea's 1×1 op runs an expansion on whose output `ChangeAxes` turned
-//! channels-last for the depthwise conv after it (`pointwise.rs`, `out_last`), fused with that
-//! conv or not ([`super::expand_depthwise`]), where the output channels are a multiple of 16
-//! (every expansion of B0 and Lite0 up to 14×14).
+//! (AVX-512's 16 or AVX2's 8, `crate::vector`): what fovea's 1×1 op runs an expansion on whose
+//! output `ChangeAxes` turned channels-last for the depthwise conv after it (`pointwise.rs`,
+//! `out_last`), fused with that conv or not ([`super::expand_depthwise`]), where the output
+//! channels are a multiple of the lanes (every expansion of B0 and Lite0 up to 14×14).
 //!
 //! Why: gemm ran those products at about 70 % of this CPU's FMA peak (it packs both operands
 //! on every call) and their outputs then took a second pass for the bias and ReLU6. Here a
-//! block of 4 pixels keeps 96 output channels each in registers (24 accumulators) across the
-//! input channels: per input channel, one row of the transposed weights (prepared once, at
+//! block of 4 pixels keeps 96 output channels each in registers (24 accumulators of AVX-512's
+//! 32; on AVX2 6 pixels × 16 channels, 12 of its 16) across the input channels: per input channel, one row of the transposed weights (prepared once, at
 //! load) and one broadcast input per pixel; the bias and ReLU6 are applied in registers before
 //! the single store, already channels-last. `node_profile`, Lite0 at 224 px, one thread:
 //! 24 → 144 on 56² 253–264 → 199–203 µs, the 28² and 14² expansions 160–180 → 140–152 and
@@ -17,37 +17,55 @@
 //! multiply-add each from zero, then the bias is added and the clamp applied, as
 //! `pointwise::tile_product` does (tested bit for bit against it; on a single pixel gemm's
 //! matrix-vector path sums in another order, both within the sum's rounding).
-use std::arch::x86_64::{
-    __m512, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_max_ps, _mm512_min_ps,
-    _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
-};
-
 use super::activation::Activation;
+use crate::vector::{Avx2, Avx512, Task, Vector};
 
-/// Whether this CPU runs a product into `c_out` channels here: AVX-512 and `c_out` a multiple
-/// of 16.
-pub(super) fn covers(c_out: usize) -> bool {
-    c_out > 0 && c_out.is_multiple_of(16) && std::arch::is_x86_feature_detected!("avx512f")
+/// The lanes of the vector this CPU runs the product on: AVX-512's 16, else AVX2's 8, else
+/// none.
+fn lanes() -> Option<usize> {
+    if Avx512::available() {
+        Some(Avx512::LANES)
+    } else if Avx2::available() {
+        Some(Avx2::LANES)
+    } else {
+        None
+    }
 }
 
-/// Output channels per register block: 6 vectors of 16.
-const GROUP: usize = 96;
+/// Whether this CPU runs a product into `c_out` channels here: AVX-512 or AVX2, and `c_out` a
+/// multiple of the vector's lanes.
+pub(super) fn covers(c_out: usize) -> bool {
+    lanes().is_some_and(|l| c_out > 0 && c_out.is_multiple_of(l))
+}
 
-/// Pixels per register block (6 vectors each: 24 accumulators).
-const PIXELS: usize = 4;
+/// Vectors of output channels per register block: 6 on AVX-512 (96 channels), 2 on AVX2 (16
+/// channels).
+fn group_vectors<V: Vector>() -> usize {
+    if V::LANES == 16 { 6 } else { 2 }
+}
+
+/// Pixels per register block: 4 on AVX-512 (24 sums of its 32 registers), 6 on AVX2 (12 of
+/// its 16), the rest for a row of weights and the broadcast input. AVX2 with 3 vectors × 4
+/// pixels (the same 12 sums) compiled to a loop that moved its sums between registers every
+/// step and spilled one: 112 → 672 on 14×14 took 705 µs against gemm's 378 (`node_profile`,
+/// Lite0, one thread); gemm's own AVX2 kernel is 2 vectors × 6 columns too.
+fn block_pixels<V: Vector>() -> usize {
+    if V::LANES == 16 { 4 } else { 6 }
+}
 
 /// The weight matrices (values) from which [`pixels`] runs group by group over every pixel
 /// rather than pixel block by block over every group: 64 Ki (256 KiB). B0's and Lite0's 7×7
 /// expansions (192 → 1152, 884 KiB of weights, 49 pixels) took 263–285 µs pixel block by pixel
 /// block, that is 13 reads of their weights from L3, and 242–248 group by group (tract: 270–295
-/// plus 7 for its packing), `node_profile`, Lite0, one thread; 112 → 672 on 14×14 alike either
-/// way (270–298 µs), the smaller ones unmeasured the other way.
+/// plus 7 for its packing), `node_profile`, Lite0, one thread, AVX-512; 112 → 672 on 14×14
+/// alike either way (270–298 µs), the smaller ones unmeasured the other way.
 const WEIGHTS_BY_GROUP: usize = 64 * 1024;
 
 /// `out[p·c_out + o] = act(Σ_i wt[i·c_out + o]·x[i·x_stride + p] + b[o])` for the `cols`
 /// pixels `p` of `out` (`out.len() / c_out`), on the calling thread. `wt` is the weight matrix
-/// transposed, `[c_in, c_out]`. Blocks of 4 pixels by groups of 96 output channels (the last
-/// group 16 to 96), pixel block by pixel block or, for large weights, group by group.
+/// transposed, `[c_in, c_out]`. Blocks of pixels ([`block_pixels`]) by groups of output
+/// channels (the last group one vector to a whole group), pixel block by pixel block or, for
+/// large weights, group by group.
 ///
 /// # Panics
 /// If [`covers`] does not hold for `c_out`, or a slice's length does not match.
@@ -74,42 +92,92 @@ pub(super) fn pixels(
         Some(Activation::Relu6) => true,
         None => false,
     };
-    // SAFETY: AVX-512F is present (`covers`); the lengths are checked above and every span
-    // lies inside `cols` and `c_out`.
+    let product = Product {
+        x,
+        x_stride,
+        wt,
+        c_out,
+        bias,
+        relu6,
+        out,
+    };
+    // SAFETY: the vector is available (`covers`, checked first); the lengths are checked
+    // above.
     unsafe {
-        if c_in * c_out >= WEIGHTS_BY_GROUP {
-            // Each group of output channels over every pixel: the weights read once.
-            for (o0, v) in groups(c_out) {
-                span(v, x, x_stride, wt, c_out, bias, relu6, out, (o0, 0, cols));
-            }
+        if Avx512::available() {
+            Avx512::run(product)
         } else {
-            // Each block of pixels over every group: its inputs read once.
-            for p0 in (0..cols).step_by(PIXELS) {
-                let hi = (p0 + PIXELS).min(cols);
-                for (o0, v) in groups(c_out) {
-                    span(v, x, x_stride, wt, c_out, bias, relu6, out, (o0, p0, hi));
+            Avx2::run(product)
+        }
+    }
+}
+
+/// [`pixels`]' checked arguments, run with a vector's target features.
+struct Product<'a> {
+    x: &'a [f32],
+    x_stride: usize,
+    wt: &'a [f32],
+    c_out: usize,
+    bias: Option<&'a [f32]>,
+    relu6: bool,
+    out: &'a mut [f32],
+}
+
+impl Task for Product<'_> {
+    type Output = ();
+
+    /// # Safety
+    /// `V` runs; `c_out` a multiple of its lanes and the lengths [`pixels`] checks.
+    #[inline(always)]
+    unsafe fn run<V: Vector>(self) {
+        let Product {
+            x,
+            x_stride,
+            wt,
+            c_out,
+            bias,
+            relu6,
+            out,
+        } = self;
+        let c_in = wt.len() / c_out;
+        let cols = out.len() / c_out;
+        // SAFETY: the caller's; every span lies inside `cols` and `c_out`.
+        unsafe {
+            if c_in * c_out >= WEIGHTS_BY_GROUP {
+                // Each group of output channels over every pixel: the weights read once.
+                for (o0, v) in groups::<V>(c_out) {
+                    span::<V>(v, x, x_stride, wt, c_out, bias, relu6, out, (o0, 0, cols));
+                }
+            } else {
+                // Each block of pixels over every group: its inputs read once.
+                let step = block_pixels::<V>();
+                for p0 in (0..cols).step_by(step) {
+                    let hi = (p0 + step).min(cols);
+                    for (o0, v) in groups::<V>(c_out) {
+                        span::<V>(v, x, x_stride, wt, c_out, bias, relu6, out, (o0, p0, hi));
+                    }
                 }
             }
         }
     }
 }
 
-/// The groups of output channels, `(first, vectors of 16)`: [`GROUP`] channels each, the last
-/// 16 to [`GROUP`].
-fn groups(c_out: usize) -> impl Iterator<Item = (usize, usize)> {
+/// The groups of output channels, `(first, vectors)`: [`group_vectors`] each, the last one to
+/// as many.
+fn groups<V: Vector>(c_out: usize) -> impl Iterator<Item = (usize, usize)> {
+    let group = group_vectors::<V>() * V::LANES;
     (0..c_out)
-        .step_by(GROUP)
-        .map(move |o0| (o0, (c_out - o0).min(GROUP) / 16))
+        .step_by(group)
+        .map(move |o0| (o0, (c_out - o0).min(group) / V::LANES))
 }
 
-/// Output channels `o0 .. o0 + 16·v` (`v` of 1 to 6) of pixels `lo .. hi`: blocks of
-/// [`PIXELS`], the pixels left over one at a time.
+/// Output channels `o0 .. o0 + LANES·v` (`v` of 1 to [`group_vectors`]) of pixels `lo .. hi`.
 ///
 /// # Safety
-/// AVX-512F; `hi ≤ cols`, `o0 + 16·v ≤ c_out` and the lengths [`pixels`] checks.
+/// `V` runs; `hi ≤ cols`, `o0 + LANES·v ≤ c_out` and the lengths [`pixels`] checks.
 #[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx512f")]
-unsafe fn span(
+#[inline(always)]
+unsafe fn span<V: Vector>(
     v: usize,
     x: &[f32],
     x_stride: usize,
@@ -120,96 +188,93 @@ unsafe fn span(
     out: &mut [f32],
     (o0, lo, hi): (usize, usize, usize),
 ) {
-    // SAFETY (each arm): the caller's.
+    let args = (x, x_stride, wt, c_out, bias, relu6);
+    // SAFETY (each arm): the caller's. AVX2's groups have at most 2 vectors: its arms of 3 to
+    // 6 never run.
     unsafe {
         match v {
-            6 => span_of::<6>(x, x_stride, wt, c_out, bias, relu6, out, (o0, lo, hi)),
-            5 => span_of::<5>(x, x_stride, wt, c_out, bias, relu6, out, (o0, lo, hi)),
-            4 => span_of::<4>(x, x_stride, wt, c_out, bias, relu6, out, (o0, lo, hi)),
-            3 => span_of::<3>(x, x_stride, wt, c_out, bias, relu6, out, (o0, lo, hi)),
-            2 => span_of::<2>(x, x_stride, wt, c_out, bias, relu6, out, (o0, lo, hi)),
-            _ => span_of::<1>(x, x_stride, wt, c_out, bias, relu6, out, (o0, lo, hi)),
+            6 if V::LANES == 16 => span_of::<V, 6>(args, out, (o0, lo, hi)),
+            5 if V::LANES == 16 => span_of::<V, 5>(args, out, (o0, lo, hi)),
+            4 if V::LANES == 16 => span_of::<V, 4>(args, out, (o0, lo, hi)),
+            3 if V::LANES == 16 => span_of::<V, 3>(args, out, (o0, lo, hi)),
+            2 => span_of::<V, 2>(args, out, (o0, lo, hi)),
+            _ => span_of::<V, 1>(args, out, (o0, lo, hi)),
         }
     }
 }
 
-/// [`span`] with `V` vectors.
+/// The product's operands: `(x, x_stride, wt, c_out, bias, relu6)`.
+type Operands<'a> = (&'a [f32], usize, &'a [f32], usize, Option<&'a [f32]>, bool);
+
+/// [`span`] with `N` vectors: blocks of [`block_pixels`], the pixels left over one at a time.
+/// (The last block overlapping the one before instead, so that no pixel is left alone, was no
+/// faster: Lite0's 192 → 1152 on 49 pixels 340–356 → 354–383 µs on AVX2, two rounds.)
 ///
 /// # Safety
 /// As [`span`]'s.
-#[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx512f")]
-#[inline]
-unsafe fn span_of<const V: usize>(
-    x: &[f32],
-    x_stride: usize,
-    wt: &[f32],
-    c_out: usize,
-    bias: Option<&[f32]>,
-    relu6: bool,
+#[inline(always)]
+unsafe fn span_of<V: Vector, const N: usize>(
+    args: Operands,
     out: &mut [f32],
     (o0, lo, hi): (usize, usize, usize),
 ) {
-    let full = lo + (hi - lo) / PIXELS * PIXELS;
+    let step = block_pixels::<V>();
+    let full = lo + (hi - lo) / step * step;
     // SAFETY (both): the caller's; the blocks lie inside `lo .. hi`.
     unsafe {
-        for p0 in (lo..full).step_by(PIXELS) {
-            block::<V, PIXELS>(x, x_stride, wt, c_out, bias, relu6, out, (o0, p0));
+        for p0 in (lo..full).step_by(step) {
+            if V::LANES == 16 {
+                block::<V, N, 4>(args, out, (o0, p0));
+            } else {
+                block::<V, N, 6>(args, out, (o0, p0));
+            }
         }
         for p0 in full..hi {
-            block::<V, 1>(x, x_stride, wt, c_out, bias, relu6, out, (o0, p0));
+            block::<V, N, 1>(args, out, (o0, p0));
         }
     }
 }
 
-/// Output channels `o0 .. o0 + 16·V` of pixels `p0 .. p0 + P`: `P·V` accumulators from zero,
-/// one fused multiply-add per input channel each, then the bias and the clamp, stored once.
+/// Output channels `o0 .. o0 + LANES·N` of pixels `p0 .. p0 + P`: `P·N` accumulators from
+/// zero, one fused multiply-add per input channel each, then the bias and the clamp, stored
+/// once.
 ///
 /// # Safety
-/// AVX-512F; `p0 + P ≤ cols`, `o0 + 16·V ≤ c_out` and the lengths [`pixels`] checks.
-#[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx512f")]
-#[inline]
-unsafe fn block<const V: usize, const P: usize>(
-    x: &[f32],
-    x_stride: usize,
-    wt: &[f32],
-    c_out: usize,
-    bias: Option<&[f32]>,
-    relu6: bool,
+/// `V` runs; `p0 + P ≤ cols`, `o0 + LANES·N ≤ c_out` and the lengths [`pixels`] checks.
+#[inline(always)]
+unsafe fn block<V: Vector, const N: usize, const P: usize>(
+    (x, x_stride, wt, c_out, bias, relu6): Operands,
     out: &mut [f32],
     (o0, p0): (usize, usize),
 ) {
     let c_in = wt.len() / c_out;
-    // SAFETY: every read is inside `wt` (row i < c_in, channels o0 .. o0 + 16·V), `x`
+    // SAFETY: every read is inside `wt` (row i < c_in, channels o0 .. o0 + LANES·N), `x`
     // (i·x_stride + p, p < cols) or `bias`, every write inside `out` (pixel p < cols), by the
     // caller's bounds.
     unsafe {
-        let mut acc = [[_mm512_setzero_ps(); V]; P];
+        let mut acc = [[V::zero(); N]; P];
         for i in 0..c_in {
             let row = wt.as_ptr().add(i * c_out + o0);
-            let w: [__m512; V] = std::array::from_fn(|v| _mm512_loadu_ps(row.add(16 * v)));
+            let w: [V; N] = std::array::from_fn(|v| V::load(row.add(V::LANES * v)));
             let xi = x.as_ptr().add(i * x_stride + p0);
             for (p, acc) in acc.iter_mut().enumerate() {
-                let xb = _mm512_set1_ps(*xi.add(p));
+                let xb = V::splat(*xi.add(p));
                 for (a, &wv) in acc.iter_mut().zip(&w) {
-                    *a = _mm512_fmadd_ps(wv, xb, *a);
+                    *a = wv.mul_add(xb, *a);
                 }
             }
         }
-        let (zero, six) = (_mm512_setzero_ps(), _mm512_set1_ps(6.0));
         for (p, acc) in acc.iter().enumerate() {
             let dst = out.as_mut_ptr().add((p0 + p) * c_out + o0);
             for (v, &a) in acc.iter().enumerate() {
                 let mut a = a;
                 if let Some(b) = bias {
-                    a = _mm512_add_ps(a, _mm512_loadu_ps(b.as_ptr().add(o0 + 16 * v)));
+                    a = a.add(V::load(b.as_ptr().add(o0 + V::LANES * v)));
                 }
                 if relu6 {
-                    // max(0, a) then min(6, ·) return `a` where it is NaN, as `f32::clamp`.
-                    a = _mm512_min_ps(six, _mm512_max_ps(zero, a));
+                    a = a.relu6();
                 }
-                _mm512_storeu_ps(dst.add(16 * v), a);
+                a.store(dst.add(V::LANES * v));
             }
         }
     }

@@ -14,7 +14,7 @@
 //! Threads follow tract's executor: one thread under the default single-thread executor, the
 //! executor's rayon pool under `Executor::multithread`.
 //!
-//! Channels-last input: where [`ChannelsLast`] runs on intrinsics (x86_64 with AVX-512) and
+//! Channels-last input: where [`ChannelsLast`] runs on intrinsics (x86_64 with AVX-512 or AVX2) and
 //! the model has no uint8 activations, the op asks tract's `ChangeAxes` pass for its input
 //! with the channels last (`suggested_axis_changes`, as tract's own depthwise `Conv` does where
 //! tract-linalg has a channel-inner kernel). The pass carries the move back through the
@@ -233,8 +233,8 @@ impl TypedOp for Depthwise {
 
     /// Asks tract's `ChangeAxes` pass for a channels-last input, as tract's own depthwise
     /// `Conv` does where it has a channel-inner kernel, wherever [`ChannelsLast`] runs the layer
-    /// on intrinsics (x86_64 with AVX-512; elsewhere its portable loop is unmeasured and the
-    /// layout stays). The pass moves the channels back to the expansion before, whose product
+    /// on intrinsics (x86_64 with AVX-512 or AVX2; elsewhere its portable loop is unmeasured
+    /// and the layout stays). The pass moves the channels back to the expansion before, whose product
     /// writes them last ([`super::pointwise`]); this op's output stays in planes. Not in a
     /// `compute`-form model (uint8 activations): there the move passed through the quantize
     /// ops and left 15 of Lite0's 32 integer 1×1 convs to fp32 (`int8_pointwise.rs` reads CHW
@@ -762,7 +762,7 @@ pub(super) mod tests {
         assert_as_tract("chain", &tract, &ours);
     }
 
-    /// Where [`ChannelsLast`] runs on intrinsics (x86_64 with AVX-512), the declutter turns the
+    /// Where [`ChannelsLast`] runs on intrinsics (x86_64 with AVX-512 or AVX2), the declutter turns the
     /// chain's first depthwise conv channels-last on its input: tract's `ChangeAxes` carries the
     /// move through the SiLU to the expansion `EinSum`, which fovea's 1×1 op then takes with a
     /// channels-last output (`out_last`), and the depthwise op hands planes on; the second
@@ -799,7 +799,7 @@ pub(super) mod tests {
             });
         }
         // With uint8 activations (a `compute`-form model) nothing moves: the integer 1×1 convs
-        // read CHW only. The ops may not ask (checked on any CPU; where AVX-512 runs
+        // read CHW only. The ops may not ask (checked on any CPU; where intrinsics run
         // `ChannelsLast` the layouts show it too).
         let (mut quantized, _) = mbconv_chain_with(true);
         declutter(&mut quantized).unwrap();

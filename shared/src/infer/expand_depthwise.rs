@@ -322,7 +322,7 @@ mod tests {
         model
     }
 
-    /// Where the depthwise conv reads the expansion channels-last (x86_64 with AVX-512), the
+    /// Where the depthwise conv reads the expansion channels-last (x86_64 with AVX-512 or AVX2), the
     /// pair becomes one op and its outputs equal the two ops' bit for bit: ReLU6 and SiLU
     /// between them, 3×3 and 5×5 kernels at strides 1 and 2 with TF's "same" padding, 24
     /// channels (a partial block of 16: gemm's product) and 32, 48, 96, 144 (the product with
@@ -366,7 +366,7 @@ mod tests {
             #[cfg(target_arch = "x86_64")]
             assert_eq!(
                 op.expand.lanes.is_some(),
-                case.0 % 16 == 0 && std::arch::is_x86_feature_detected!("avx512f"),
+                crate::infer::channel_lanes::covers(case.0),
                 "{case:?}"
             );
             for threads in [1, 2] {

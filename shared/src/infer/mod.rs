@@ -7,7 +7,7 @@
 //! - [`pointwise`]: the 1×1 convolution on gemm; [`int8_pointwise`] (on `int8_product`): a
 //!   `compute` model's quantized 1×1 convolution in integers;
 //! - [`expand_depthwise`]: an MBConv's expansion and depthwise conv in one op, band by band
-//!   (its expansion on `channel_lanes.rs` where AVX-512 runs it);
+//!   (its expansion on `channel_lanes.rs` where AVX-512 or AVX2 runs it);
 //! - [`dense_conv`]: the k×k convolution (the stem); [`conv_patch`]: what the conv ops share
 //!   when they replace tract's `Conv`;
 //! - [`plane_sum`]: squeeze-excitation's plane sums on [`crate::lane_sum`]; [`se_gate`]: its

@@ -25,7 +25,7 @@
 //! `Executor::multithread`. An expansion whose output tract's `ChangeAxes` turned
 //! channels-last for the depthwise conv after it (`super::depthwise`) is taken too: the same
 //! gemm product with the output's strides swapped (`out_last`), its bias `[1, 1, C_out]`; where
-//! its output channels are a multiple of 16 and the CPU has AVX-512 it runs on
+//! its output channels are a multiple of the lanes of the CPU's AVX-512 (16) or AVX2 (8) it runs on
 //! `channel_lanes.rs` instead (the channels in the vector lanes, the weights transposed at load:
 //! the same values).
 //! A projection whose input squeeze-excitation's gate scales channel by channel takes the gate
@@ -68,8 +68,8 @@ pub struct Pointwise {
     /// with column `i` scaled by `g[i]`.
     pub(super) gated: bool,
     /// The weights transposed, `[C_in, C_out]`, where a channels-last product runs with the
-    /// output channels in the vector lanes (`channel_lanes.rs`: x86_64 with AVX-512, `C_out` a
-    /// multiple of 16); else gemm runs it.
+    /// output channels in the vector lanes (`channel_lanes.rs`: x86_64 with AVX-512 or AVX2,
+    /// `C_out` a multiple of their 16 or 8 lanes); else gemm runs it.
     pub(super) lanes: Option<Arc<[f32]>>,
 }
 
@@ -547,7 +547,7 @@ pub fn replace(model: &mut TypedModel) -> TractResult<usize> {
 
 /// [`replace`] with the choice of convs left to `take(C_in, C_out, H·W, lanes)`, `lanes`
 /// telling whether the product would run on `channel_lanes.rs` (a channels-last output on an
-/// AVX-512 CPU, `C_out` a multiple of 16). The per-layer benchmark,
+/// AVX-512 or AVX2 CPU, `C_out` a multiple of its lanes). The per-layer benchmark,
 /// `edge/examples/pointwise_layers.rs`, times every layer both ways.
 pub fn replace_where(
     model: &mut TypedModel,
@@ -947,7 +947,9 @@ pub(super) mod tests {
     /// per block and the pixels left over), with and without bias and ReLU6, one thread and a
     /// pool of two (column tiles). On a single pixel gemm sums in another order (its
     /// matrix-vector path): both are then within the sum's rounding of the product in f64.
-    /// Where the CPU lacks AVX-512 no op gets the transposed weights.
+    /// AVX2 CPUs run it on 8 lanes (groups of 24 channels, so 48, 96, 144, 240 and 672 fill
+    /// them and 16, 32, 40 end in a partial group; 40 is AVX2's alone); where the CPU has
+    /// neither no op gets the transposed weights.
     #[test]
     fn the_channel_lanes_product_equals_gemms_bit_for_bit() {
         // (C_in, C_out, pixels, bias, ReLU6)
@@ -959,6 +961,7 @@ pub(super) mod tests {
             (7, 16, 2, true, true),
             (3, 32, 5, false, false),
             (9, 48, 1, true, false),
+            (5, 40, 9, true, true),
         ];
         for (c_in, c_out, hw, with_bias, relu6) in cases {
             let w = values(c_out * c_in, 1);
@@ -966,7 +969,13 @@ pub(super) mod tests {
             #[cfg(target_arch = "x86_64")]
             assert_eq!(
                 wt.is_some(),
-                std::arch::is_x86_feature_detected!("avx512f"),
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    c_out % 16 == 0
+                } else {
+                    std::arch::is_x86_feature_detected!("avx2")
+                        && std::arch::is_x86_feature_detected!("fma")
+                        && c_out % 8 == 0
+                },
                 "{c_out}"
             );
             let Some(wt) = wt else {

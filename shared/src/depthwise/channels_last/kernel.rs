@@ -1,0 +1,275 @@
+//! The square 3×3 and 5×5 kernels at strides 1 and 2 on intrinsics, one register of channels
+//! ([`Vector`]: 16 lanes of AVX-512 or 8 of AVX2) by up to 8 output columns, each input vector
+//! of a kernel row loaded once for all the columns and taps that read it.
+//!
+//! The layer's slices, output and channel range reach [`block`] one argument at a time: bundled
+//! in a struct passed by value they ran slower (`cargo bench -p fovea-shared --bench
+//! depthwise`, two alternating rounds: channels-last 1.25 / 1.25 → 1.43 / 1.47 ms, planes out
+//! 1.53 / 1.47 → 1.60 / 1.62); [`Layer`] only carries them to [`rows`], which unpacks them.
+use super::Geometry;
+use crate::vector::{Task, Vector};
+
+/// Whether [`image`] runs `geo`: a square 3×3 or 5×5 kernel at the same stride 1 or 2 on both
+/// axes.
+pub(super) fn covers(geo: &Geometry) -> bool {
+    geo.kh == geo.kw && matches!(geo.kh, 3 | 5) && geo.sh == geo.sw && matches!(geo.sh, 1 | 2)
+}
+
+/// [`image`]'s arguments, handed to [`rows`] through [`Vector::run`].
+pub(super) struct Layer<'a> {
+    x: &'a [f32],
+    w: &'a [f32],
+    bias: &'a [f32],
+    g: &'a Geometry,
+    y: *mut f32,
+    planes: bool,
+    chans: (usize, usize),
+    oys: (usize, usize),
+    row0: usize,
+}
+
+/// Output rows `oys.0 .. oys.1` of one image of a layer [`covers`] takes, channels `chans.0 ..
+/// chans.1` (`chans.0` a multiple of 16, `chans.1` one too or `c`), on `V`; `x` holds the
+/// image's input rows from `row0` on.
+///
+/// # Safety
+/// `y` valid for writes of the image's `oh·ow·c` outputs, those of these rows and channels
+/// touched by no other thread meanwhile; `w`, `bias` of the lengths `ChannelsLast::run`
+/// checks; `x` holding every input row those output rows read (`ChannelsLast::band_into_planes`
+/// or a whole image).
+///
+/// # Panics
+/// If `V` does not run on this CPU, [`covers`] does not hold, or the ranges are not inside the
+/// layer.
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn image<V: Vector>(
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    g: &Geometry,
+    y: *mut f32,
+    planes: bool,
+    chans: (usize, usize),
+    oys: (usize, usize),
+    row0: usize,
+) {
+    assert!(covers(g) && V::available());
+    assert!(chans.0.is_multiple_of(16) && chans.0 < chans.1 && chans.1 <= g.c);
+    assert!(oys.0 <= oys.1 && oys.1 <= g.oh);
+    let layer = Layer {
+        x,
+        w,
+        bias,
+        g,
+        y,
+        planes,
+        chans,
+        oys,
+        row0,
+    };
+    // SAFETY: `V` runs here (asserted); the rest is the caller's.
+    unsafe {
+        match (g.kh, g.sh) {
+            (3, 1) => V::run(Rows::<3, 1>(&layer)),
+            (3, 2) => V::run(Rows::<3, 2>(&layer)),
+            (5, 1) => V::run(Rows::<5, 1>(&layer)),
+            _ => V::run(Rows::<5, 2>(&layer)),
+        }
+    }
+}
+
+/// [`rows`] of a `K×K` kernel at stride `S`, run with a vector's target features.
+struct Rows<'a, const K: usize, const S: usize>(&'a Layer<'a>);
+
+impl<const K: usize, const S: usize> Task for Rows<'_, K, S> {
+    type Output = ();
+
+    #[inline(always)]
+    unsafe fn run<V: Vector>(self) {
+        // SAFETY: the caller's (`image`'s contract, `V` available).
+        unsafe { rows::<V, K, S>(self.0) }
+    }
+}
+
+/// Every output row in blocks of 8 columns, the last block overlapping the one before where 8
+/// does not divide the row (its shared outputs are computed twice, to the same values); a row
+/// of fewer than 8 columns is one block of its width. Inlined into [`Vector::run`], which
+/// enables the vector's target features.
+///
+/// # Safety
+/// `V`'s instructions run here; the rest as [`image`]'s.
+#[inline(always)]
+unsafe fn rows<V: Vector, const K: usize, const S: usize>(layer: &Layer) {
+    let &Layer {
+        x,
+        w,
+        bias,
+        g,
+        y,
+        planes,
+        chans,
+        oys,
+        row0,
+    } = layer;
+    // SAFETY (each call): the caller's.
+    unsafe {
+        match g.ow {
+            8.. if V::LANES == 8 && (K == 5 || S == 2) => {
+                blocks::<V, K, S, 4>(x, w, bias, g, y, planes, chans, oys, row0)
+            }
+            8.. => blocks::<V, K, S, 8>(x, w, bias, g, y, planes, chans, oys, row0),
+            7 => blocks::<V, K, S, 7>(x, w, bias, g, y, planes, chans, oys, row0),
+            6 => blocks::<V, K, S, 6>(x, w, bias, g, y, planes, chans, oys, row0),
+            5 => blocks::<V, K, S, 5>(x, w, bias, g, y, planes, chans, oys, row0),
+            4 => blocks::<V, K, S, 4>(x, w, bias, g, y, planes, chans, oys, row0),
+            3 => blocks::<V, K, S, 3>(x, w, bias, g, y, planes, chans, oys, row0),
+            2 => blocks::<V, K, S, 2>(x, w, bias, g, y, planes, chans, oys, row0),
+            _ => blocks::<V, K, S, 1>(x, w, bias, g, y, planes, chans, oys, row0),
+        }
+    }
+}
+
+/// The input rows one block of 16 channels reads for a band of output rows, in bytes: a band
+/// runs channel block by channel block, so each input vector comes from L1 (32 KiB on this
+/// machine's AMD EPYC and on Cortex-A72/A76) for every output row that reads it. Rows over the
+/// whole width, channel blocks innermost (before), read each input vector from L2 once per
+/// kernel row (B0's 144 channels on 56×56: 96 KiB between two reads of a row). `cargo bench -p
+/// fovea-shared --bench depthwise` (AVX-512): B0's layers channels-last in, planes out 1.48 →
+/// 1.36 ms (16 KiB 1.38, 48 KiB 1.37, no bands 1.40); 144 channels on 56×56 202 → 179 µs, 240
+/// on 28×28 167 → 138; channels-last out 1.25 → 1.29.
+const L1_BAND_BYTES: usize = 24 * 1024;
+
+/// [`rows`] with blocks of `B ≤ ow` columns, in bands of output rows (`L1_BAND_BYTES` for
+/// 16 channels; a vector of fewer lanes reads fewer bytes per row, so its bands are as many
+/// rows).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn blocks<V: Vector, const K: usize, const S: usize, const B: usize>(
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    g: &Geometry,
+    y: *mut f32,
+    planes: bool,
+    chans: (usize, usize),
+    oys: (usize, usize),
+    row0: usize,
+) {
+    // Output rows in bands whose input rows' 16 channels fit in L1; each block of channels
+    // runs over the whole band before the next.
+    let rows_in = (L1_BAND_BYTES / (g.w * 64).max(1)).max(K);
+    let band = (rows_in - K) / S + 1;
+    for oy0 in (oys.0..oys.1).step_by(band) {
+        for c0 in (chans.0..chans.1).step_by(V::LANES) {
+            for oy in oy0..(oy0 + band).min(oys.1) {
+                for start in (0..g.ow).step_by(B) {
+                    let ox = start.min(g.ow - B);
+                    // SAFETY: `V` runs (the caller's); `block` reads and writes inside `x`,
+                    // `w`, `bias`, `y` (its contract: `ox + B ≤ ow`, `oy < oh`, `c0 < c`).
+                    unsafe {
+                        if g.c - c0 >= V::LANES {
+                            block::<V, K, S, B, true>(x, w, bias, g, y, oy, ox, c0, planes, row0);
+                        } else {
+                            block::<V, K, S, B, false>(x, w, bias, g, y, oy, ox, c0, planes, row0);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Outputs `ox0 .. ox0 + B` of row `oy`, channels `c0 .. c0 + LANES` (`FULL`) or `c0 .. c`:
+/// the bias, then per kernel row the `(B − 1)·S + K` input vectors it reads (zero outside the
+/// image), each loaded once, and per tap one weight vector and `B` products and sums. Loads
+/// and stores are masked only in the last, partial block of channels (a masked store was the
+/// hottest instruction of the NCHW staging, `depthwise/avx512.rs`). The loops run over
+/// constants, so the compiler unrolls them and keeps both arrays in registers (AVX2's 16
+/// registers hold the 8 sums and reload the inputs a 5×5 kernel's 12 to 19 do not fit).
+///
+/// # Safety
+/// `V`'s instructions run; `ox0 + B ≤ ow`, `oy < oh`, `c0 + LANES ≤ c` when `FULL`, else `c0 <
+/// c`; `w`, `bias`, `y` of the lengths `ChannelsLast::run` checks, `x` the image's input rows
+/// from `row0` on, at least those this output row reads.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn block<V: Vector, const K: usize, const S: usize, const B: usize, const FULL: bool>(
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    g: &Geometry,
+    y: *mut f32,
+    oy: usize,
+    ox0: usize,
+    c0: usize,
+    planes: bool,
+    row0: usize,
+) {
+    let c = g.c;
+    // SAFETY (all loads and stores below): masked to the channels `c0 ..` that exist; the
+    // pixel offsets are inside the image (checked against `h`, `w` before each load) or the
+    // output block (the caller's bounds).
+    unsafe {
+        let mask = V::mask(if FULL { 0 } else { c - c0 });
+        let load = |p: *const f32| {
+            if FULL {
+                V::load(p)
+            } else {
+                V::load_masked(p, mask)
+            }
+        };
+        let mut acc = [load(bias.as_ptr().add(c0)); B];
+        let ix0 = (ox0 * S) as isize - g.pw as isize;
+        // The kernel row's input columns that lie in the image: `lo .. hi` of `0 .. n`.
+        let n = (B - 1) * S + K;
+        let lo = (-ix0).max(0) as usize;
+        let hi = (g.w as isize - ix0).clamp(0, n as isize) as usize;
+        for i in 0..K {
+            let iy = (oy * S + i) as isize - g.ph as isize;
+            let mut inp = [V::zero(); 24];
+            if (0..g.h as isize).contains(&iy) {
+                let row = x.as_ptr().add((iy as usize - row0) * g.w * c + c0);
+                #[allow(clippy::needless_range_loop)] // unrolled over a constant `n`
+                for k in 0..n {
+                    if (lo..hi).contains(&k) {
+                        inp[k] = load(row.offset((ix0 + k as isize) * c as isize));
+                    }
+                }
+            }
+            for j in 0..K {
+                let wv = load(w.as_ptr().add((i * K + j) * c + c0));
+                for (b, a) in acc.iter_mut().enumerate() {
+                    *a = a.add(wv.mul(inp[b * S + j]));
+                }
+            }
+        }
+        if planes && FULL && B == 8 {
+            let plane = g.oh * g.ow;
+            let out = y.add(c0 * plane + oy * g.ow + ox0);
+            V::store_planes(std::array::from_fn(|b| acc[b % B]), out, plane);
+        } else if planes {
+            // Through a tile on the stack: lane `k` of column `b` is channel `c0 + k`'s output
+            // `b` of the block, contiguous in its plane.
+            let mut tile = [[0.0f32; 16]; B];
+            for (t, a) in tile.iter_mut().zip(acc) {
+                a.store(t.as_mut_ptr());
+            }
+            let plane = g.oh * g.ow;
+            let out = y.add(c0 * plane + oy * g.ow + ox0);
+            for k in 0..if FULL { V::LANES } else { c - c0 } {
+                for (b, t) in tile.iter().enumerate() {
+                    *out.add(k * plane + b) = t[k];
+                }
+            }
+        } else {
+            let out = y.add((oy * g.ow + ox0) * c + c0);
+            for (b, a) in acc.into_iter().enumerate() {
+                if FULL {
+                    a.store(out.add(b * c));
+                } else {
+                    a.store_masked(out.add(b * c), mask);
+                }
+            }
+        }
+    }
+}
