@@ -165,18 +165,17 @@ impl ChannelsLast {
         // SAFETY: `x` holds the rows the band reads (asserted); the caller's contract covers
         // `y`.
         unsafe {
-            let image = path.kernel();
-            image(
+            path.kernel()(&Span {
                 x,
-                &self.w,
-                &self.bias,
+                w: &self.w,
+                bias: &self.bias,
                 g,
-                y.at(0),
-                true,
-                (0, g.c),
+                y: y.at(0),
+                planes: true,
+                chans: (0, g.c),
                 oys,
                 row0,
-            );
+            });
             let plane = g.oh * g.ow;
             for ch in 0..g.c {
                 then(std::slice::from_raw_parts_mut(
@@ -220,18 +219,17 @@ impl ChannelsLast {
                 // SAFETY: `yi` holds the image's outputs (asserted lengths); each call writes
                 // only its own channels' (planes or lanes), a range no other call has.
                 unsafe {
-                    let image = path.kernel();
-                    image(
-                        xi,
-                        &self.w,
-                        &self.bias,
+                    path.kernel()(&Span {
+                        x: xi,
+                        w: &self.w,
+                        bias: &self.bias,
                         g,
-                        out.at(0),
+                        y: out.at(0),
                         planes,
-                        range,
-                        (0, g.oh),
-                        0,
-                    );
+                        chans: range,
+                        oys: (0, g.oh),
+                        row0: 0,
+                    });
                     if planes {
                         // These channels' planes, contiguous and just written.
                         let plane = g.oh * g.ow;
@@ -265,19 +263,32 @@ enum Path {
     Portable,
 }
 
-/// A path's loop over output rows and channels of one image: `(x, w, bias, geometry, y,
-/// planes out, channels, output rows, x's first row)`, as [`kernel::image`] takes them.
-type Kernel = unsafe fn(
-    &[f32],
-    &[f32],
-    &[f32],
-    &Geometry,
-    *mut f32,
-    bool,
-    (usize, usize),
-    (usize, usize),
-    usize,
-);
+/// One call of a path's loop: output rows `oys.0 .. oys.1`, channels `chans.0 .. chans.1` of
+/// one image.
+struct Span<'a> {
+    /// The image's input rows from `row0` on, `[rows, w, c]`: at least those the output rows
+    /// read.
+    x: &'a [f32],
+    /// `[kh·kw, c]`.
+    w: &'a [f32],
+    /// `[c]`.
+    bias: &'a [f32],
+    g: &'a Geometry,
+    /// The image's `oh·ow·c` outputs.
+    y: *mut f32,
+    /// Whether the outputs are planes `[c, oh, ow]` (else `[oh, ow, c]`).
+    planes: bool,
+    chans: (usize, usize),
+    oys: (usize, usize),
+    row0: usize,
+}
+
+/// A path's loop over one [`Span`].
+///
+/// # Safety
+/// `y` valid for writes of the image's outputs, those of the span's rows and channels touched
+/// by no other thread meanwhile; `w`, `bias` of the lengths `ChannelsLast::run` checks.
+type Kernel = unsafe fn(&Span);
 
 impl Path {
     /// The loop this path runs.
@@ -306,25 +317,24 @@ impl Path {
     }
 }
 
-/// One image's output rows `rows.0 .. rows.1`, channels `lo .. hi`: for each output pixel,
-/// the bias then every tap's `w·x` over the channels (`x` = 0 over the padding); `x` holds the
-/// image's input rows from `row0` on.
+/// A span's outputs pixel by pixel: the bias then every tap's `w·x` over the channels (`x` =
+/// 0 over the padding).
 ///
 /// # Safety
-/// As [`kernel::image`]'s.
-#[allow(clippy::too_many_arguments)]
+/// As [`Kernel`]'s.
 #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma", "aarch64+neon"))]
-unsafe fn portable(
-    x: &[f32],
-    w: &[f32],
-    bias: &[f32],
-    g: &Geometry,
-    y: *mut f32,
-    planes: bool,
-    (lo, hi): (usize, usize),
-    rows: (usize, usize),
-    row0: usize,
-) {
+unsafe fn portable(span: &Span) {
+    let &Span {
+        x,
+        w,
+        bias,
+        g,
+        y,
+        planes,
+        chans: (lo, hi),
+        oys: rows,
+        row0,
+    } = span;
     let c = g.c;
     let mut acc = vec![0.0f32; hi - lo];
     for oy in rows.0..rows.1 {

@@ -93,12 +93,14 @@ pub(super) fn pixels(
         None => false,
     };
     let product = Product {
-        x,
-        x_stride,
-        wt,
-        c_out,
-        bias,
-        relu6,
+        operands: Operands {
+            x,
+            x_stride,
+            wt,
+            c_out,
+            bias,
+            relu6,
+        },
         out,
     };
     // SAFETY: the vector is available (`covers`, checked first); the lengths are checked
@@ -114,13 +116,19 @@ pub(super) fn pixels(
 
 /// [`pixels`]' checked arguments, run with a vector's target features.
 struct Product<'a> {
+    operands: Operands<'a>,
+    out: &'a mut [f32],
+}
+
+/// The product's operands (as [`pixels`] takes them; `relu6` for its `act`).
+#[derive(Clone, Copy)]
+struct Operands<'a> {
     x: &'a [f32],
     x_stride: usize,
     wt: &'a [f32],
     c_out: usize,
     bias: Option<&'a [f32]>,
     relu6: bool,
-    out: &'a mut [f32],
 }
 
 impl Task for Product<'_> {
@@ -130,23 +138,16 @@ impl Task for Product<'_> {
     /// `V` runs; `c_out` a multiple of its lanes and the lengths [`pixels`] checks.
     #[inline(always)]
     unsafe fn run<V: Vector>(self) {
-        let Product {
-            x,
-            x_stride,
-            wt,
-            c_out,
-            bias,
-            relu6,
-            out,
-        } = self;
-        let c_in = wt.len() / c_out;
+        let Product { operands, out } = self;
+        let c_out = operands.c_out;
+        let c_in = operands.wt.len() / c_out;
         let cols = out.len() / c_out;
         // SAFETY: the caller's; every span lies inside `cols` and `c_out`.
         unsafe {
             if c_in * c_out >= WEIGHTS_BY_GROUP {
                 // Each group of output channels over every pixel: the weights read once.
                 for (o0, v) in groups::<V>(c_out) {
-                    span::<V>(v, x, x_stride, wt, c_out, bias, relu6, out, (o0, 0, cols));
+                    span::<V>(v, operands, out, (o0, 0, cols));
                 }
             } else {
                 // Each block of pixels over every group: its inputs read once.
@@ -154,7 +155,7 @@ impl Task for Product<'_> {
                 for p0 in (0..cols).step_by(step) {
                     let hi = (p0 + step).min(cols);
                     for (o0, v) in groups::<V>(c_out) {
-                        span::<V>(v, x, x_stride, wt, c_out, bias, relu6, out, (o0, p0, hi));
+                        span::<V>(v, operands, out, (o0, p0, hi));
                     }
                 }
             }
@@ -175,20 +176,13 @@ fn groups<V: Vector>(c_out: usize) -> impl Iterator<Item = (usize, usize)> {
 ///
 /// # Safety
 /// `V` runs; `hi ≤ cols`, `o0 + LANES·v ≤ c_out` and the lengths [`pixels`] checks.
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 unsafe fn span<V: Vector>(
     v: usize,
-    x: &[f32],
-    x_stride: usize,
-    wt: &[f32],
-    c_out: usize,
-    bias: Option<&[f32]>,
-    relu6: bool,
+    args: Operands,
     out: &mut [f32],
     (o0, lo, hi): (usize, usize, usize),
 ) {
-    let args = (x, x_stride, wt, c_out, bias, relu6);
     // SAFETY (each arm): the caller's. AVX2's groups have at most 2 vectors: its arms of 3 to
     // 6 never run.
     unsafe {
@@ -202,9 +196,6 @@ unsafe fn span<V: Vector>(
         }
     }
 }
-
-/// The product's operands: `(x, x_stride, wt, c_out, bias, relu6)`.
-type Operands<'a> = (&'a [f32], usize, &'a [f32], usize, Option<&'a [f32]>, bool);
 
 /// [`span`] with `N` vectors: blocks of [`block_pixels`], the pixels left over one at a time.
 /// (The last block overlapping the one before instead, so that no pixel is left alone, was no
@@ -243,7 +234,14 @@ unsafe fn span_of<V: Vector, const N: usize>(
 /// `V` runs; `p0 + P ≤ cols`, `o0 + LANES·N ≤ c_out` and the lengths [`pixels`] checks.
 #[inline(always)]
 unsafe fn block<V: Vector, const N: usize, const P: usize>(
-    (x, x_stride, wt, c_out, bias, relu6): Operands,
+    Operands {
+        x,
+        x_stride,
+        wt,
+        c_out,
+        bias,
+        relu6,
+    }: Operands,
     out: &mut [f32],
     (o0, p0): (usize, usize),
 ) {

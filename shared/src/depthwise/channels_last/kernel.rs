@@ -5,8 +5,8 @@
 //! The layer's slices, output and channel range reach [`block`] one argument at a time: bundled
 //! in a struct passed by value they ran slower (`cargo bench -p fovea-shared --bench
 //! depthwise`, two alternating rounds: channels-last 1.25 / 1.25 → 1.43 / 1.47 ms, planes out
-//! 1.53 / 1.47 → 1.60 / 1.62); [`Layer`] only carries them to [`rows`], which unpacks them.
-use super::Geometry;
+//! 1.53 / 1.47 → 1.60 / 1.62); [`Span`] only carries them to [`blocks`], which unpacks them.
+use super::{Geometry, Span};
 use crate::vector::{Task, Vector};
 
 /// Whether [`image`] runs `geo`: a square 3×3 or 5×5 kernel at the same stride 1 or 2 on both
@@ -15,71 +15,33 @@ pub(super) fn covers(geo: &Geometry) -> bool {
     geo.kh == geo.kw && matches!(geo.kh, 3 | 5) && geo.sh == geo.sw && matches!(geo.sh, 1 | 2)
 }
 
-/// [`image`]'s arguments, handed to [`rows`] through [`Vector::run`].
-pub(super) struct Layer<'a> {
-    x: &'a [f32],
-    w: &'a [f32],
-    bias: &'a [f32],
-    g: &'a Geometry,
-    y: *mut f32,
-    planes: bool,
-    chans: (usize, usize),
-    oys: (usize, usize),
-    row0: usize,
-}
-
-/// Output rows `oys.0 .. oys.1` of one image of a layer [`covers`] takes, channels `chans.0 ..
-/// chans.1` (`chans.0` a multiple of 16, `chans.1` one too or `c`), on `V`; `x` holds the
-/// image's input rows from `row0` on.
+/// The span's outputs on `V`: a layer [`covers`] takes, `chans.0` a multiple of 16 and
+/// `chans.1` one too or `c`.
 ///
 /// # Safety
-/// `y` valid for writes of the image's `oh·ow·c` outputs, those of these rows and channels
-/// touched by no other thread meanwhile; `w`, `bias` of the lengths `ChannelsLast::run`
-/// checks; `x` holding every input row those output rows read (`ChannelsLast::band_into_planes`
-/// or a whole image).
+/// As [`Kernel`]'s.
 ///
 /// # Panics
 /// If `V` does not run on this CPU, [`covers`] does not hold, or the ranges are not inside the
 /// layer.
-#[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn image<V: Vector>(
-    x: &[f32],
-    w: &[f32],
-    bias: &[f32],
-    g: &Geometry,
-    y: *mut f32,
-    planes: bool,
-    chans: (usize, usize),
-    oys: (usize, usize),
-    row0: usize,
-) {
+pub(super) unsafe fn image<V: Vector>(span: &Span) {
+    let (g, chans, oys) = (span.g, span.chans, span.oys);
     assert!(covers(g) && V::available());
     assert!(chans.0.is_multiple_of(16) && chans.0 < chans.1 && chans.1 <= g.c);
     assert!(oys.0 <= oys.1 && oys.1 <= g.oh);
-    let layer = Layer {
-        x,
-        w,
-        bias,
-        g,
-        y,
-        planes,
-        chans,
-        oys,
-        row0,
-    };
     // SAFETY: `V` runs here (asserted); the rest is the caller's.
     unsafe {
         match (g.kh, g.sh) {
-            (3, 1) => V::run(Rows::<3, 1>(&layer)),
-            (3, 2) => V::run(Rows::<3, 2>(&layer)),
-            (5, 1) => V::run(Rows::<5, 1>(&layer)),
-            _ => V::run(Rows::<5, 2>(&layer)),
+            (3, 1) => V::run(Rows::<3, 1>(span)),
+            (3, 2) => V::run(Rows::<3, 2>(span)),
+            (5, 1) => V::run(Rows::<5, 1>(span)),
+            _ => V::run(Rows::<5, 2>(span)),
         }
     }
 }
 
 /// [`rows`] of a `K×K` kernel at stride `S`, run with a vector's target features.
-struct Rows<'a, const K: usize, const S: usize>(&'a Layer<'a>);
+struct Rows<'a, const K: usize, const S: usize>(&'a Span<'a>);
 
 impl<const K: usize, const S: usize> Task for Rows<'_, K, S> {
     type Output = ();
@@ -100,38 +62,25 @@ impl<const K: usize, const S: usize> Task for Rows<'_, K, S> {
 /// kernel row's inputs 8 to 11 vectors, not 12 to 19), its 3×3 stride-1 kernels keep 8. `cargo
 /// bench -p fovea-shared --bench depthwise`, AVX2 EPYC, B0's layers channels-last in, planes out
 /// (NCHW path 3.56–3.66 ms in the same runs): all blocks of 8 columns 144 × 56², 5×5 stride 2
-/// 353 µs, 240 × 28², 5×5 337; 4 columns for 5×5 and stride 2 2.36 ms in all (183–209 and 237
-/// µs); 4 columns for every kernel 2.50 ms (3×3 stride 1: 144 × 56² 280 → 328 µs).
+/// 353 µs, 240 × 28², 5×5 337; 4 columns for 5×5 and stride 2 2.36 ms in all (the two layers
+/// 191–194 and 253–258 µs); 4 columns for every kernel 2.50 ms (3×3 stride 1: 144 × 56² 280 → 328 µs).
 ///
 /// # Safety
 /// `V`'s instructions run here; the rest as [`image`]'s.
 #[inline(always)]
-unsafe fn rows<V: Vector, const K: usize, const S: usize>(layer: &Layer) {
-    let &Layer {
-        x,
-        w,
-        bias,
-        g,
-        y,
-        planes,
-        chans,
-        oys,
-        row0,
-    } = layer;
+unsafe fn rows<V: Vector, const K: usize, const S: usize>(span: &Span) {
     // SAFETY (each call): the caller's.
     unsafe {
-        match g.ow {
-            8.. if V::LANES == 8 && (K == 5 || S == 2) => {
-                blocks::<V, K, S, 4>(x, w, bias, g, y, planes, chans, oys, row0)
-            }
-            8.. => blocks::<V, K, S, 8>(x, w, bias, g, y, planes, chans, oys, row0),
-            7 => blocks::<V, K, S, 7>(x, w, bias, g, y, planes, chans, oys, row0),
-            6 => blocks::<V, K, S, 6>(x, w, bias, g, y, planes, chans, oys, row0),
-            5 => blocks::<V, K, S, 5>(x, w, bias, g, y, planes, chans, oys, row0),
-            4 => blocks::<V, K, S, 4>(x, w, bias, g, y, planes, chans, oys, row0),
-            3 => blocks::<V, K, S, 3>(x, w, bias, g, y, planes, chans, oys, row0),
-            2 => blocks::<V, K, S, 2>(x, w, bias, g, y, planes, chans, oys, row0),
-            _ => blocks::<V, K, S, 1>(x, w, bias, g, y, planes, chans, oys, row0),
+        match span.g.ow {
+            8.. if V::LANES == 8 && (K == 5 || S == 2) => blocks::<V, K, S, 4>(span),
+            8.. => blocks::<V, K, S, 8>(span),
+            7 => blocks::<V, K, S, 7>(span),
+            6 => blocks::<V, K, S, 6>(span),
+            5 => blocks::<V, K, S, 5>(span),
+            4 => blocks::<V, K, S, 4>(span),
+            3 => blocks::<V, K, S, 3>(span),
+            2 => blocks::<V, K, S, 2>(span),
+            _ => blocks::<V, K, S, 1>(span),
         }
     }
 }
@@ -149,19 +98,24 @@ const L1_BAND_BYTES: usize = 24 * 1024;
 /// [`rows`] with blocks of `B ≤ ow` columns, in bands of output rows (`L1_BAND_BYTES` for
 /// 16 channels; a vector of fewer lanes reads fewer bytes per row, so its bands are as many
 /// rows).
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn blocks<V: Vector, const K: usize, const S: usize, const B: usize>(
-    x: &[f32],
-    w: &[f32],
-    bias: &[f32],
-    g: &Geometry,
-    y: *mut f32,
-    planes: bool,
-    chans: (usize, usize),
-    oys: (usize, usize),
-    row0: usize,
-) {
+unsafe fn blocks<V: Vector, const K: usize, const S: usize, const B: usize>(span: &Span) {
+    let &Span {
+        x,
+        w,
+        bias,
+        g,
+        y,
+        planes,
+        chans,
+        oys,
+        row0,
+    } = span;
+    // The geometry copied out: read through the span, its fields were loaded again after
+    // every store through `y` (which the compiler cannot tell apart from them), and B0's
+    // layers took 2.72 ms against 2.36 (`cargo bench -p fovea-shared --bench depthwise`).
+    let geo = *g;
+    let g = &geo;
     // Output rows in bands whose input rows' 16 channels fit in L1; each block of channels
     // runs over the whole band before the next.
     let rows_in = (L1_BAND_BYTES / (g.w * 64).max(1)).max(K);
