@@ -5,7 +5,7 @@
 //! NEON form (4 lanes) would be a third `impl`.
 //!
 //! Why a trait and not `multiversion`: those kernels hold a block of sums in named registers
-//! across a loop (8 columns or 4 pixels × a group of channels) and transpose or mask on the
+//! across a loop (output columns or pixels × a group of channels) and transpose or mask on the
 //! way out, which the compiler does not find from plain loops; the arithmetic is each ISA's
 //! own instruction, so the kernels keep their rounding: `mul` then `add` is two roundings,
 //! `mul_add` one (as gemm's and tract's products).

@@ -6,12 +6,14 @@
 //!
 //! Why: gemm ran those products at about 70 % of this CPU's FMA peak (it packs both operands
 //! on every call) and their outputs then took a second pass for the bias and ReLU6. Here a
-//! block of 4 pixels keeps 96 output channels each in registers (24 accumulators of AVX-512's
-//! 32; on AVX2 6 pixels × 16 channels, 12 of its 16) across the input channels: per input channel, one row of the transposed weights (prepared once, at
-//! load) and one broadcast input per pixel; the bias and ReLU6 are applied in registers before
-//! the single store, already channels-last. `node_profile`, Lite0 at 224 px, one thread:
-//! 24 → 144 on 56² 253–264 → 199–203 µs, the 28² and 14² expansions 160–180 → 140–152 and
-//! 316–324 → 281–285.
+//! block of pixels keeps a group of output channels each in registers across the input
+//! channels (AVX-512: 4 pixels × 96 channels, 24 of its 32 registers; AVX2: 6 pixels × 16
+//! channels, 12 of its 16): per input channel, one row of the transposed weights (prepared
+//! once, at load) and one broadcast input per pixel; the bias and ReLU6 are applied in
+//! registers before the single store, already channels-last. `node_profile`, Lite0 at 224 px,
+//! one thread, AVX-512: 24 → 144 on 56² 253–264 → 199–203 µs, the 28² and 14² expansions
+//! 160–180 → 140–152 and 316–324 → 281–285; AVX2: 112 → 672 on 14² 375–393 → 342–383, block 1's
+//! fused expansion and depthwise conv 1288 → 823–934.
 //!
 //! The values are gemm's: each output's sum runs over the input channels in order, one fused
 //! multiply-add each from zero, then the bias is added and the clamp applied, as

@@ -15,14 +15,14 @@
 //! executor's rayon pool under `Executor::multithread`.
 //!
 //! Channels-last input: where [`ChannelsLast`] runs on intrinsics (x86_64 with AVX-512 or AVX2) and
-//! the model has no uint8 activations, the op asks tract's `ChangeAxes` pass for its input
-//! with the channels last (`suggested_axis_changes`, as tract's own depthwise `Conv` does where
-//! tract-linalg has a channel-inner kernel). The pass carries the move back through the
-//! activation to the expansion's `EinSum`, which absorbs it (its product then writes `[H, W,
-//! C]`, [`super::pointwise`]); the op reads that and writes planes, so the rest of the graph
-//! keeps its layout, and no plane is staged (`cargo bench -p fovea-shared --bench depthwise`,
-//! B0's layers: 2.02–2.04 ms on the CHW path, 1.45–1.46 channels-last in and planes out). A depthwise conv whose input
-//! is another's output (planes) or the stem's (the model's input is locked) stays CHW. The
+//! the model has no uint8 activations, the op asks tract's `ChangeAxes` pass for its input with the
+//! channels last (`suggested_axis_changes`, as tract's own depthwise `Conv` does where tract-linalg
+//! has a channel-inner kernel). The pass carries the move back through the activation to the
+//! expansion's `EinSum`, which absorbs it (its product then writes `[H, W, C]`,
+//! [`super::pointwise`]); the op reads that and writes planes, so the rest of the graph keeps its
+//! layout, and no plane is staged (`cargo bench -p fovea-shared --bench depthwise`, B0's layers:
+//! 2.02–2.04 ms on the CHW path, 1.45–1.46 channels-last in and planes out). A depthwise conv whose
+//! input is another's output (planes) or the stem's (the model's input is locked) stays CHW. The
 //! values are the same either way ([`ChannelsLast`] is bit for bit the CHW kernel).
 use std::sync::Arc;
 
@@ -231,14 +231,14 @@ impl TypedOp for Depthwise {
         }))
     }
 
-    /// Asks tract's `ChangeAxes` pass for a channels-last input, as tract's own depthwise
-    /// `Conv` does where it has a channel-inner kernel, wherever [`ChannelsLast`] runs the layer
-    /// on intrinsics (x86_64 with AVX-512 or AVX2; elsewhere its portable loop is unmeasured
-    /// and the layout stays). The pass moves the channels back to the expansion before, whose product
+    /// Asks tract's `ChangeAxes` pass for a channels-last input, as tract's own depthwise `Conv`
+    /// does where it has a channel-inner kernel, wherever [`ChannelsLast`] runs the layer on
+    /// intrinsics (x86_64 with AVX-512 or AVX2; elsewhere its portable loop is unmeasured and the
+    /// layout stays). The pass moves the channels back to the expansion before, whose product
     /// writes them last ([`super::pointwise`]); this op's output stays in planes. Not in a
-    /// `compute`-form model (uint8 activations): there the move passed through the quantize
-    /// ops and left 15 of Lite0's 32 integer 1×1 convs to fp32 (`int8_pointwise.rs` reads CHW
-    /// only; `edge bench`, one thread, 7.4 → 9.8 ms).
+    /// `compute`-form model (uint8 activations): there the move passed through the quantize ops and
+    /// left 15 of Lite0's 32 integer 1×1 convs to fp32 (`int8_pointwise.rs` reads CHW only; `edge
+    /// bench`, one thread, 7.4 → 9.8 ms).
     fn suggested_axis_changes(&self) -> TractResult<TVec<(InOut, AxisOp)>> {
         let g = self.layer.geometry();
         if !self.may_move || self.last.is_some() || g.c < 16 || !ChannelsLast::has_simd(g) {
@@ -762,13 +762,13 @@ pub(super) mod tests {
         assert_as_tract("chain", &tract, &ours);
     }
 
-    /// Where [`ChannelsLast`] runs on intrinsics (x86_64 with AVX-512 or AVX2), the declutter turns the
-    /// chain's first depthwise conv channels-last on its input: tract's `ChangeAxes` carries the
-    /// move through the SiLU to the expansion `EinSum`, which fovea's 1×1 op then takes with a
+    /// Where [`ChannelsLast`] runs on intrinsics (x86_64 with AVX-512 or AVX2), the declutter turns
+    /// the chain's first depthwise conv channels-last on its input: tract's `ChangeAxes` carries
+    /// the move through the SiLU to the expansion `EinSum`, which fovea's 1×1 op then takes with a
     /// channels-last output (`out_last`), and the depthwise op hands planes on; the second
-    /// depthwise conv (its input the first's output, planes) stays CHW. Elsewhere nothing
-    /// moves, nor in a model with uint8 activations. The outputs equal tract's own within 1e-5
-    /// of the largest (the 1×1 products' rounding, `pointwise.rs`), on one and two threads.
+    /// depthwise conv (its input the first's output, planes) stays CHW. Elsewhere nothing moves,
+    /// nor in a model with uint8 activations. The outputs equal tract's own within 1e-5 of the
+    /// largest (the 1×1 products' rounding, `pointwise.rs`), on one and two threads.
     #[test]
     fn the_loader_runs_the_expansion_and_first_depthwise_channels_last() {
         let (model, input) = mbconv_chain();

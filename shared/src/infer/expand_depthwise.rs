@@ -322,13 +322,14 @@ mod tests {
         model
     }
 
-    /// Where the depthwise conv reads the expansion channels-last (x86_64 with AVX-512 or AVX2), the
-    /// pair becomes one op and its outputs equal the two ops' bit for bit: ReLU6 and SiLU
-    /// between them, 3×3 and 5×5 kernels at strides 1 and 2 with TF's "same" padding, 24
-    /// channels (a partial block of 16: gemm's product) and 32, 48, 96, 144 (the product with
-    /// the channels in the lanes, `channel_lanes.rs`, 1 to 6 pixels per register block and the
-    /// pixels left over), bands of 1, 2, 3 and all rows, on one and two threads (two runs of
-    /// bands, each expanding its shared rows itself). Elsewhere nothing is fused.
+    /// Where the depthwise conv reads the expansion channels-last (x86_64 with AVX-512 or AVX2),
+    /// the pair becomes one op and its outputs equal the two ops' bit for bit: ReLU6 and SiLU
+    /// between them, 3×3 and 5×5 kernels at strides 1 and 2 with TF's "same" padding, 24 channels
+    /// (on AVX-512 a partial block of 16: gemm's product; on AVX2 the lanes) and 32, 48, 96, 144
+    /// (the product with the channels in the lanes, `channel_lanes.rs`, 1 to 6 pixels per
+    /// register block and the pixels left over), bands of 1, 2, 3 and all rows, on one and two
+    /// threads (two runs of bands, each expanding its shared rows itself). Elsewhere nothing is
+    /// fused.
     #[test]
     fn equals_the_expansion_then_the_depthwise_conv_bit_for_bit() {
         // (c, h, w, k, s, padding before, after, batched)
