@@ -386,18 +386,17 @@ mod tests {
 
     /// The paths this CPU runs for `geo`.
     fn paths(geo: &Geometry) -> Vec<Path> {
-        let mut paths = vec![Path::Portable];
         #[cfg(target_arch = "x86_64")]
         if kernel::covers(geo) {
-            if Avx512::available() {
-                paths.push(Path::Avx512);
-            }
-            if Avx2::available() {
-                paths.push(Path::Avx2);
-            }
+            let avx512 = Avx512::available().then_some(Path::Avx512);
+            let avx2 = Avx2::available().then_some(Path::Avx2);
+            return [Some(Path::Portable), avx512, avx2]
+                .into_iter()
+                .flatten()
+                .collect();
         }
         let _ = geo;
-        paths
+        vec![Path::Portable]
     }
 
     /// `[n, a, b, c]` from `[n, c, a, b]`.
