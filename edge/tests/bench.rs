@@ -147,6 +147,8 @@ fn times_a_model_and_reports_load_and_rss() {
             && std::arch::is_x86_feature_detected!("avx512vnni")
         {
             "vnni"
+        } else if std::arch::is_x86_feature_detected!("avx2") {
+            "avx2"
         } else {
             "portable"
         };

@@ -1,6 +1,6 @@
 //! `edge bench`: time tract on one ONNX model at batch 1 — load+optimize, median run, peak RSS,
 //! how many convs run fovea's ops, and which int8 kernel this CPU runs a `compute` model's 1×1
-//! convs with (`int8_kernel`: `vnni`, `sdot`, `neon` or `portable`).
+//! convs with (`int8_kernel`: `vnni`, `avx2`, `sdot`, `neon` or `portable`).
 //!
 //! It loads the file with the runtime's loader (`runtime::model::load_onnx`): input fixed to
 //! `1×3×S×S` f32 (S read from the model's input, or `--size`
