@@ -15,12 +15,12 @@
 //! not stable in Rust 1.95) adds 16 products per instruction, where an f32 `fmla` adds 4; Armv8.0's
 //! `smull`/`smlal`/`sadalp` (every aarch64 CPU, the Cortex-A53 and A72 included) multiplies into
 //! i16 and adds pairs into i32. x86 CPUs without VNNI widen the levels and weights to i16 and
-//! add pairs of products into i32 with AVX2's `vpmaddwd`; elsewhere (armv7) the sums come from a
-//! portable loop. Neither Arm kernel's speed is measured on a board yet. The f32 values that leave here are
-//! computed from the sums by one expression on every target, so all kernels give the same values
-//! bit for bit (tested below, the Arm kernels under qemu-aarch64, whose CPU has `sdot`:
-//! `scripts/build-edge-arm.sh` runs these tests with `--profile device --target
-//! aarch64-unknown-linux-gnu`).
+//! add pairs of products into i32 with AVX2's `vpmaddwd`; elsewhere (armv7, x86 without AVX2)
+//! the sums come from a portable loop. Neither Arm kernel's speed is measured on a board yet.
+//! The f32 values that leave here are computed from the sums by one expression on every target,
+//! so all kernels give the same values bit for bit (tested below, the Arm kernels under
+//! qemu-aarch64, whose CPU has `sdot`: `scripts/build-edge-arm.sh` runs these tests with
+//! `--profile device --target aarch64-unknown-linux-gnu`).
 //!
 //! Exactness: a sum of `C_in` products of a uint8 and an int8 is below 2³¹ for `C_in` up to
 //! 66 313 (255·127·C_in), far above EfficientNet's widest 1×1 input (B7: 3 840); with the
@@ -424,8 +424,8 @@ unsafe fn sums_vnni(a: &[u32], w: &[u32], groups: usize, sums: &mut [[i32; 2 * L
 /// would saturate a pair's sum in i16 (255 · 127 · 2 > 32 767). A quarter of the two blocks (8
 /// pixels) at a time keeps its 8 rows of sums in registers, the weights widened again for each
 /// quarter. Before it, x86 CPUs without VNNI ran the portable loop, which the compiler did not
-/// vectorize: B0's `compute` form took 138–143 ms against fp32's 16 (`edge bench`, one thread,
-/// AVX2 EPYC; 112 → 672 on 14² 5.5 ms against 0.35).
+/// vectorize: B0's `compute` form took 137–159 ms against fp32's 16 (`edge bench`, one thread,
+/// AVX2 EPYC; 112 → 672 on 14² 5.5 ms against 0.35), with it 19–30 ms (Lite0 141–149 → 17–18).
 ///
 /// # Safety
 /// The CPU must have AVX2.
