@@ -25,9 +25,9 @@
 //! `Executor::multithread`. An expansion whose output tract's `ChangeAxes` turned
 //! channels-last for the depthwise conv after it (`super::depthwise`) is taken too: the same
 //! gemm product with the output's strides swapped (`out_last`), its bias `[1, 1, C_out]`; where
-//! its output channels are a multiple of the lanes of the CPU's AVX-512 (16) or AVX2 (8) it runs on
-//! `channel_lanes.rs` instead (the channels in the vector lanes, the weights transposed at load:
-//! the same values).
+//! its output channels are a multiple of the lanes of the CPU's AVX-512 (16) or AVX2 (8) it runs
+//! on `channel_lanes.rs` instead (the channels in the vector lanes, the weights transposed at
+//! load: the same values).
 //! A projection whose input squeeze-excitation's gate scales channel by channel takes the gate
 //! as a second input (`gated`, placed by [`super::se_gate`]) and runs on `W·diag(g)`.
 use std::mem::MaybeUninit;
@@ -947,9 +947,9 @@ pub(super) mod tests {
     /// per block and the pixels left over), with and without bias and ReLU6, one thread and a
     /// pool of two (column tiles). On a single pixel gemm sums in another order (its
     /// matrix-vector path): both are then within the sum's rounding of the product in f64.
-    /// AVX2 CPUs run it on 8 lanes (groups of 24 channels, so 48, 96, 144, 240 and 672 fill
-    /// them and 16, 32, 40 end in a partial group; 40 is AVX2's alone); where the CPU has
-    /// neither no op gets the transposed weights.
+    /// AVX2 CPUs run it on 8 lanes (groups of 16 channels, so every case but 40 fills them and
+    /// 40 ends in a group of one vector; 40 is AVX2's alone); where the CPU has neither no op
+    /// gets the transposed weights.
     #[test]
     fn the_channel_lanes_product_equals_gemms_bit_for_bit() {
         // (C_in, C_out, pixels, bias, ReLU6)
