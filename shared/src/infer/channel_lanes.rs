@@ -279,3 +279,18 @@ unsafe fn block<V: Vector, const N: usize, const P: usize>(
         }
     }
 }
+
+/// Whether this CPU should run a product into `c_out` channels here, read from the CPU's
+/// features directly rather than through [`covers`], for the tests that check an op took the
+/// lanes where it should: AVX-512F and `c_out` a multiple of 16, else AVX2 with FMA and a
+/// multiple of 8.
+#[cfg(test)]
+pub(super) fn expected(c_out: usize) -> bool {
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        c_out.is_multiple_of(16)
+    } else {
+        std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+            && c_out.is_multiple_of(8)
+    }
+}

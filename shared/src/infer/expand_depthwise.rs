@@ -367,7 +367,7 @@ mod tests {
             #[cfg(target_arch = "x86_64")]
             assert_eq!(
                 op.expand.lanes.is_some(),
-                crate::infer::channel_lanes::covers(case.0),
+                crate::infer::channel_lanes::expected(case.0),
                 "{case:?}"
             );
             for threads in [1, 2] {

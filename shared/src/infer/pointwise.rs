@@ -969,13 +969,7 @@ pub(super) mod tests {
             #[cfg(target_arch = "x86_64")]
             assert_eq!(
                 wt.is_some(),
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    c_out % 16 == 0
-                } else {
-                    std::arch::is_x86_feature_detected!("avx2")
-                        && std::arch::is_x86_feature_detected!("fma")
-                        && c_out % 8 == 0
-                },
+                super::super::channel_lanes::expected(c_out),
                 "{c_out}"
             );
             let Some(wt) = wt else {
