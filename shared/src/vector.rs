@@ -43,6 +43,9 @@ pub(crate) trait Task {
 pub(crate) unsafe trait Vector: Copy {
     /// Lanes (channels) per vector.
     const LANES: usize;
+    /// Vector registers the instruction set has: what decides how large a block of sums a
+    /// kernel keeps in them (32 on AVX-512 and NEON, 16 on AVX2).
+    const REGISTERS: usize;
     /// Which lanes a load or store of a partial block of channels touches.
     type Mask: Copy;
     /// Whether this CPU runs the vector's instructions.
@@ -96,6 +99,7 @@ unsafe fn run_avx512<T: Task>(task: T) -> T::Output {
 // SAFETY: each method runs AVX-512F instructions only, on the lanes its contract names.
 unsafe impl Vector for Avx512 {
     const LANES: usize = 16;
+    const REGISTERS: usize = 32;
     type Mask = __mmask16;
 
     fn available() -> bool {
@@ -236,6 +240,7 @@ unsafe fn run_avx2<T: Task>(task: T) -> T::Output {
 // SAFETY: each method runs AVX, AVX2 and FMA instructions only, on the lanes its contract names.
 unsafe impl Vector for Avx2 {
     const LANES: usize = 8;
+    const REGISTERS: usize = 16;
     type Mask = __m256i;
 
     fn available() -> bool {

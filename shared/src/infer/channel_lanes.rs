@@ -40,19 +40,19 @@ pub(super) fn covers(c_out: usize) -> bool {
     lanes().is_some_and(|l| c_out > 0 && c_out.is_multiple_of(l))
 }
 
-/// Vectors of output channels per register block: 6 on AVX-512 (96 channels), 2 on AVX2 (16
-/// channels).
+/// Vectors of output channels per register block: 6 with 32 registers (AVX-512: 96 channels),
+/// 2 with 16 (AVX2: 16 channels).
 fn group_vectors<V: Vector>() -> usize {
-    if V::LANES == 16 { 6 } else { 2 }
+    if V::REGISTERS >= 32 { 6 } else { 2 }
 }
 
-/// Pixels per register block: 4 on AVX-512 (24 sums of its 32 registers), 6 on AVX2 (12 of
-/// its 16), the rest for a row of weights and the broadcast input. AVX2 with 3 vectors × 4
+/// Pixels per register block: 4 with 32 registers (AVX-512: 24 sums), 6 with 16 (AVX2: 12
+/// sums), the rest for a row of weights and the broadcast input. AVX2 with 3 vectors × 4
 /// pixels (the same 12 sums) compiled to a loop that moved its sums between registers every
 /// step and spilled one: 112 → 672 on 14×14 took 705 µs against gemm's 378 (`node_profile`,
 /// Lite0, one thread); gemm's own AVX2 kernel is 2 vectors × 6 columns too.
 fn block_pixels<V: Vector>() -> usize {
-    if V::LANES == 16 { 4 } else { 6 }
+    if V::REGISTERS >= 32 { 4 } else { 6 }
 }
 
 /// The weight matrices (values) from which [`pixels`] runs group by group over every pixel
@@ -185,14 +185,14 @@ unsafe fn span<V: Vector>(
     out: &mut [f32],
     (o0, lo, hi): (usize, usize, usize),
 ) {
-    // SAFETY (each arm): the caller's. AVX2's groups have at most 2 vectors: its arms of 3 to
-    // 6 never run.
+    // SAFETY (each arm): the caller's. With 16 registers (AVX2) a group has at most 2 vectors:
+    // the arms of 3 to 6 never run.
     unsafe {
         match v {
-            6 if V::LANES == 16 => span_of::<V, 6>(args, out, (o0, lo, hi)),
-            5 if V::LANES == 16 => span_of::<V, 5>(args, out, (o0, lo, hi)),
-            4 if V::LANES == 16 => span_of::<V, 4>(args, out, (o0, lo, hi)),
-            3 if V::LANES == 16 => span_of::<V, 3>(args, out, (o0, lo, hi)),
+            6 if V::REGISTERS >= 32 => span_of::<V, 6>(args, out, (o0, lo, hi)),
+            5 if V::REGISTERS >= 32 => span_of::<V, 5>(args, out, (o0, lo, hi)),
+            4 if V::REGISTERS >= 32 => span_of::<V, 4>(args, out, (o0, lo, hi)),
+            3 if V::REGISTERS >= 32 => span_of::<V, 3>(args, out, (o0, lo, hi)),
             2 => span_of::<V, 2>(args, out, (o0, lo, hi)),
             _ => span_of::<V, 1>(args, out, (o0, lo, hi)),
         }
@@ -216,7 +216,7 @@ unsafe fn span_of<V: Vector, const N: usize>(
     // SAFETY (both): the caller's; the blocks lie inside `lo .. hi`.
     unsafe {
         for p0 in (lo..full).step_by(step) {
-            if V::LANES == 16 {
+            if V::REGISTERS >= 32 {
                 block::<V, N, 4>(args, out, (o0, p0));
             } else {
                 block::<V, N, 6>(args, out, (o0, p0));

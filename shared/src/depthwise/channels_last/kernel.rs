@@ -58,12 +58,13 @@ impl<const K: usize, const S: usize> Task for Rows<'_, K, S> {
 /// of fewer than 8 columns is one block of its width. Inlined into [`Vector::run`], which
 /// enables the vector's target features.
 ///
-/// AVX2 has 16 registers, not 32: its 5×5 and stride-2 kernels take blocks of 4 columns (a kernel
-/// row's inputs 8 to 11 vectors, not 12 to 19), its 3×3 stride-1 kernels keep 8. `cargo bench -p
-/// fovea-shared --bench depthwise`, AVX2 EPYC, B0's layers channels-last in, planes out (NCHW path
-/// 3.56–3.66 ms in the same runs): all blocks of 8 columns 144 × 56², 5×5 stride 2 353 µs, 240 ×
-/// 28², 5×5 337; 4 columns for 5×5 and stride 2 2.36 ms in all (the two layers 191–194 and 253–258
-/// µs); 4 columns for every kernel 2.50 ms (3×3 stride 1: 144 × 56² 280 → 328 µs).
+/// With 16 registers, not 32 (AVX2), the 5×5 and stride-2 kernels take blocks of 4 columns
+/// (a kernel row's inputs 8 to 11 vectors, not 12 to 19); the 3×3 stride-1 kernels keep 8.
+/// `cargo bench -p fovea-shared --bench depthwise`, AVX2 EPYC, B0's layers channels-last in,
+/// planes out (the NCHW path 3.53–3.66 ms in the same runs): 8 columns everywhere, 144 × 56²
+/// 5×5 stride 2 took 353 µs and 240 × 28² 5×5 369; 4 columns for 5×5 and stride 2, 2.36 ms in
+/// all (those two layers 191–194 and 253–258 µs); 4 columns everywhere 2.50 ms (3×3 stride 1,
+/// 144 × 56²: 280 → 328 µs).
 ///
 /// # Safety
 /// `V`'s instructions run here; the rest as [`image`]'s.
@@ -72,7 +73,7 @@ unsafe fn rows<V: Vector, const K: usize, const S: usize>(span: &Span) {
     // SAFETY (each call): the caller's.
     unsafe {
         match span.g.ow {
-            8.. if V::LANES == 8 && (K == 5 || S == 2) => blocks::<V, K, S, 4>(span),
+            8.. if V::REGISTERS < 32 && (K == 5 || S == 2) => blocks::<V, K, S, 4>(span),
             8.. => blocks::<V, K, S, 8>(span),
             7 => blocks::<V, K, S, 7>(span),
             6 => blocks::<V, K, S, 6>(span),
