@@ -15,7 +15,6 @@
 //! and change a level only where a value lies that close to a rounding boundary; a level
 //! changed with a large step difference there is an arithmetic fault.
 use anyhow::{Context, bail};
-use prost::Message;
 use shared::infer::fake_quant;
 use tract_onnx::pb::{ModelProto, ValueInfoProto};
 use tract_onnx::prelude::*;
@@ -78,8 +77,7 @@ fn main() -> anyhow::Result<()> {
         bail!("usage: layer_diff MODEL.onnx REFERENCE.json");
     };
     let bytes = std::fs::read(model).with_context(|| format!("reading {model}"))?;
-    let mut proto = ModelProto::decode(bytes.as_slice())
-        .with_context(|| format!("{model} is not an ONNX model"))?;
+    let mut proto = shared::onnx::model::decode(&bytes).with_context(|| model.clone())?;
     let path = reference;
     let reference: serde_json::Value =
         serde_json::from_slice(&std::fs::read(path).with_context(|| format!("reading {path}"))?)

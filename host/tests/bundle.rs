@@ -126,6 +126,27 @@ fn train_export_bundle_flash_and_the_refusals() {
         &[&args3[..], &["--out", s(&d.join("y.fovea"))]].concat(),
     ));
     assert!(err.contains("not an ONNX model"), "{err}");
+    // Bytes that decode as a protobuf message but no model: an empty file is the empty
+    // message (so were, now and then, the 32 random bytes of the key above, and the bundle then
+    // blamed the model's metadata instead of the file).
+    let empty = d.join("empty.onnx");
+    std::fs::write(&empty, b"").unwrap();
+    let args4 = [
+        "bundle",
+        "--model",
+        s(&empty),
+        "--run",
+        s(&run),
+        "--key",
+        s(&key),
+    ];
+    let err = fails(&host(
+        &[&args4[..], &["--out", s(&d.join("z.fovea"))]].concat(),
+    ));
+    assert!(
+        err.contains("empty.onnx") && err.contains("not an ONNX model"),
+        "{err}"
+    );
 
     // Flash: first install needs --trust; the second keeps the first as previous.
     let device = d.join("device");

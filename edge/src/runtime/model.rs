@@ -3,7 +3,6 @@
 //! sets. `edge bench` and the screener use this same loader, so the benchmark measures the
 //! runtime.
 use anyhow::Context;
-use prost::Message;
 use tract_linalg::multithread::{
     Executor, current_tract_executor, set_default_executor, set_threading_panel_threshold,
 };
@@ -21,7 +20,7 @@ pub fn load_onnx(bytes: &[u8], side: usize) -> anyhow::Result<Plan> {
 
 /// The ONNX protobuf message in `bytes`.
 pub fn decode(bytes: &[u8]) -> anyhow::Result<ModelProto> {
-    ModelProto::decode(bytes).context("not an ONNX model")
+    Ok(shared::onnx::model::decode(bytes)?)
 }
 
 /// Loads `proto` with the input fixed to `[1, 3, side, side]`, fovea's ops placed, optimized:

@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, ensure};
-use prost::Message;
 
 use crate::export::reference::{self, Reference};
 use crate::quantize::observer::Observer;
@@ -118,7 +117,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     println!("accuracy gate passed: {}", o.gate.describe());
     if let Some(dir) = &args.reference {
         let bytes = std::fs::read(&out)?;
-        let proto = tract_onnx::pb::ModelProto::decode(bytes.as_slice())?;
+        let proto = shared::onnx::model::decode(&bytes)?;
         let pre = crate::package::manifest::read_config(&args.run)?.preprocess;
         let side = pre.size as usize;
         let input = reference::inputs(&pre, &args.images)?;

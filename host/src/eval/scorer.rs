@@ -8,9 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, ensure};
 use burn::tensor::{Device, Tensor, TensorData};
-use prost::Message;
 use shared::heatmap::{Heatmap, LinearHead, class_map};
-use tract_onnx::pb::ModelProto;
 
 use super::gradcam;
 use crate::model::net::EfficientNet;
@@ -45,8 +43,8 @@ impl OnnxModel {
     pub fn load(path: &Path, cfg: &TrainConfig) -> anyhow::Result<OnnxModel> {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         crate::package::onnx_check::check_model(path, &bytes, &cfg.classes, &cfg.preprocess)?;
-        let proto = ModelProto::decode(bytes.as_slice())
-            .with_context(|| format!("{}: not an ONNX model", path.display()))?;
+        let proto =
+            shared::onnx::model::decode(&bytes).with_context(|| path.display().to_string())?;
         let runner = Runner::new(&proto, cfg.preprocess.size as usize)
             .with_context(|| format!("{}: tract", path.display()))?;
         let graph = (proto.graph.as_ref())

@@ -5,9 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{Context, bail, ensure};
-use prost::Message;
 use shared::preprocess::PreprocessConfig;
-use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
 
 use crate::export::metadata::keys;
@@ -20,8 +18,7 @@ pub fn check_model(
     classes: &[String],
     preprocess: &PreprocessConfig,
 ) -> anyhow::Result<()> {
-    let proto = ModelProto::decode(bytes)
-        .with_context(|| format!("{}: not an ONNX model", path.display()))?;
+    let proto = shared::onnx::model::decode(bytes).with_context(|| path.display().to_string())?;
     let meta: HashMap<&str, &str> = proto
         .metadata_props
         .iter()

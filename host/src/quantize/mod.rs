@@ -175,8 +175,8 @@ fn headline(
 pub fn run(cfg: &QuantizeConfig) -> anyhow::Result<Outcome> {
     let bytes =
         std::fs::read(&cfg.model).with_context(|| format!("reading {}", cfg.model.display()))?;
-    let proto = ModelProto::decode(bytes.as_slice())
-        .with_context(|| format!("{}: not an ONNX model", cfg.model.display()))?;
+    let proto =
+        shared::onnx::model::decode(&bytes).with_context(|| cfg.model.display().to_string())?;
     ensure!(
         !proto
             .metadata_props

@@ -3,8 +3,6 @@
 //! name, as the other readers do.
 use std::path::Path;
 
-use prost::Message;
-use tract_onnx::pb::ModelProto;
 use tract_onnx::pb::tensor_proto::DataType;
 
 use super::{Dtype, Format, StateDict, Tensor, WeightsError};
@@ -15,7 +13,7 @@ pub fn load(path: &Path) -> Result<StateDict, WeightsError> {
         path: path.to_owned(),
         cause,
     })?;
-    let model = ModelProto::decode(bytes.as_slice()).map_err(|e| WeightsError::Onnx {
+    let model = shared::onnx::model::decode(&bytes).map_err(|e| WeightsError::Onnx {
         path: path.to_owned(),
         cause: e.to_string(),
     })?;

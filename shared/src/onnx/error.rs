@@ -31,6 +31,10 @@ pub enum OnnxError {
         /// What is wrong.
         problem: String,
     },
+    /// The bytes are not an ONNX model: no protobuf message, or one without the IR version
+    /// and graph every ONNX model has.
+    #[error("not an ONNX model: {0}")]
+    NotAModel(String),
     /// The graph is not what the operation needs (no graph, a missing initializer, …).
     #[error("{0}")]
     Graph(String),

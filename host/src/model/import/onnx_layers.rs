@@ -18,9 +18,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use prost::Message;
 use shared::onnx::initializer::{floats, int64s};
-use tract_onnx::pb::{GraphProto, ModelProto, NodeProto, TensorProto};
+use tract_onnx::pb::{GraphProto, NodeProto, TensorProto};
 
 /// A per-channel affine map applied to a conv's output, in graph order.
 #[derive(Debug, Clone, PartialEq)]
@@ -144,8 +143,7 @@ pub struct OnnxLayers {
 /// Reads the layers of the ONNX model in `path`.
 pub fn read(path: &Path) -> anyhow::Result<OnnxLayers> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let model = ModelProto::decode(bytes.as_slice())
-        .with_context(|| format!("{}: not an ONNX model", path.display()))?;
+    let model = shared::onnx::model::decode(&bytes).with_context(|| path.display().to_string())?;
     let mut graph = model
         .graph
         .with_context(|| format!("{}: the ONNX model has no graph", path.display()))?;
