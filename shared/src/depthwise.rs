@@ -7,8 +7,9 @@
 //! stride; it then keeps a block of output columns in registers across all `kh·kw` taps and
 //! stores it once. Outputs of at most 8 columns go to `depthwise/lanes.rs` instead (16
 //! channels in the vector lanes; the same sums in the same order). On x86_64 CPUs with AVX-512
-//! the plane path stages and convolves with intrinsics (`depthwise/avx512.rs`: larger register
-//! blocks, masked row copies; again the same sums in the same order). [`ChannelsLast`] runs the
+//! or AVX2 the plane path convolves with intrinsics (`depthwise/plane_kernel.rs`: larger
+//! register blocks; again the same sums in the same order), and with AVX-512 stages with them
+//! (`depthwise/avx512.rs`: masked row copies). [`ChannelsLast`] runs the
 //! same layer on channels-last tensors (`depthwise/channels_last.rs`: no staging; the same
 //! values). [`forward_with`] adds a
 //! per-channel bias and runs on one thread or on rayon's: the host trains with [`forward`], the
@@ -39,9 +40,14 @@ use multiversion::multiversion;
 mod avx512;
 mod channels_last;
 mod lanes;
+#[cfg(target_arch = "x86_64")]
+mod plane_kernel;
 pub use channels_last::ChannelsLast;
 use lanes::LaneWeights;
 use rayon::prelude::*;
+
+#[cfg(target_arch = "x86_64")]
+use crate::vector::{Avx2, Avx512, Vector};
 
 /// Shapes and geometry of one depthwise convolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -270,16 +276,21 @@ fn planes_into(
         let xp = &x[plane * geo.in_plane()..][..geo.in_plane()];
         let wc = &w[c * taps..][..taps];
         match kernel {
-            // SAFETY: `Kernel::Avx512` is only chosen where the CPU has AVX-512.
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512 => unsafe {
+            Kernel::Avx512 => {
                 if geo.sw <= 2 {
-                    avx512::fill(&stage, xp, geo, buf);
+                    // SAFETY: `Kernel::Avx512` is only chosen where the CPU has AVX-512.
+                    unsafe { avx512::fill(&stage, xp, geo, buf) };
                 } else {
                     stage.fill(xp, geo, buf);
                 }
-                avx512::convolve(buf, wc, b, geo, &stage, yp)
-            },
+                plane_kernel::convolve::<Avx512>(buf, wc, b, geo, &stage, yp);
+            }
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => {
+                stage.fill(xp, geo, buf);
+                plane_kernel::convolve::<Avx2>(buf, wc, b, geo, &stage, yp);
+            }
             Kernel::Portable => {
                 stage.fill(xp, geo, buf);
                 convolve(buf, wc, b, geo, &stage, yp)
@@ -309,9 +320,15 @@ fn planes_into(
 /// Which inner loop runs the plane path; its register block shapes the staging.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kernel {
-    /// AVX-512 intrinsics (`depthwise/avx512.rs`), on x86_64 CPUs that have it.
+    /// AVX-512 intrinsics: staging in `depthwise/avx512.rs`, the plane path's inner loop in
+    /// `depthwise/plane_kernel.rs` on 16 lanes; on x86_64 CPUs that have it.
     #[cfg(target_arch = "x86_64")]
     Avx512,
+    /// AVX2 intrinsics: the portable staging, the plane path's inner loop in
+    /// `depthwise/plane_kernel.rs` on 8 lanes (the small-plane path's portable loop); on
+    /// x86_64 CPUs that have AVX2 and FMA and not AVX-512.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
     /// The compiler-vectorized loop ([`convolve`]), everywhere.
     Portable,
 }
@@ -320,8 +337,10 @@ impl Kernel {
     /// The fastest this CPU runs.
     fn best() -> Self {
         #[cfg(target_arch = "x86_64")]
-        if avx512::available() {
+        if Avx512::available() {
             return Kernel::Avx512;
+        } else if Avx2::available() {
+            return Kernel::Avx2;
         }
         Kernel::Portable
     }
@@ -330,7 +349,9 @@ impl Kernel {
     fn block(self, ow: usize) -> (usize, usize) {
         match self {
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512 => avx512::block(ow),
+            Kernel::Avx512 => plane_kernel::block::<Avx512>(ow),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => plane_kernel::block::<Avx2>(ow),
             Kernel::Portable => block(ow),
         }
     }
@@ -752,13 +773,21 @@ mod tests {
         (dw, dx, y)
     }
 
-    /// The kernels this CPU runs: the portable loop, and the AVX-512 one where it has it.
+    /// The kernels this CPU runs: the portable loop, and the AVX-512 and AVX2 ones where it
+    /// has them.
     fn kernels() -> Vec<Kernel> {
+        #[allow(unused_mut)] // pushed to on x86_64 only
+        let mut kernels = vec![Kernel::Portable];
         #[cfg(target_arch = "x86_64")]
-        if avx512::available() {
-            return vec![Kernel::Portable, Kernel::Avx512];
+        {
+            if Avx512::available() {
+                kernels.push(Kernel::Avx512);
+            }
+            if Avx2::available() {
+                kernels.push(Kernel::Avx2);
+            }
         }
-        vec![Kernel::Portable]
+        kernels
     }
 
     /// Deterministic values in [−1, 1).
@@ -982,14 +1011,16 @@ mod tests {
         }
     }
 
-    /// The AVX-512 inner loop gives the portable loop's values bit for bit (the same sums in
-    /// the same order) on every block shape it has: one to eight vectors per row, rows cut
-    /// short and column blocks cut short, stride 1 and 2, 3×3 and 5×5, a batch of 2.
+    /// The intrinsics' inner loops (AVX-512's 16 lanes, AVX2's 8) give the portable loop's
+    /// values bit for bit (the same sums in the same order) on every block shape they have: one
+    /// to eight vectors per row, rows cut short and column blocks cut short, stride 1 and 2,
+    /// 3×3 and 5×5, a batch of 2.
     #[cfg(target_arch = "x86_64")]
     #[test]
-    fn the_avx512_loop_equals_the_portable_loop_bit_for_bit() {
-        if !avx512::available() {
-            eprintln!("SKIPPED: this CPU has no AVX-512; the loop it would test cannot run");
+    fn the_intrinsics_loops_equal_the_portable_loop_bit_for_bit() {
+        let kernels = kernels();
+        if kernels.len() == 1 {
+            eprintln!("SKIPPED: this CPU has neither AVX-512 nor AVX2; no loop to test runs");
             return;
         }
         for (c, h, w, k, s) in [
@@ -1002,6 +1033,7 @@ mod tests {
             (3, 9, 13, 3, 2),
             (2, 7, 19, 5, 1),
             (2, 5, 40, 3, 1),
+            (2, 4, 45, 3, 1),
             (2, 6, 150, 5, 2),
             (2, 3, 300, 3, 1),
             (3, 1, 1, 3, 1),
@@ -1043,8 +1075,11 @@ mod tests {
                 portable.iter().all(|b| !f32::from_bits(*b).is_nan()),
                 "{geo:?}"
             );
-            for spread in [Spread::Serial, Spread::Rayon] {
-                assert_eq!(run(Kernel::Avx512, spread), portable, "{geo:?} {spread:?}");
+            for &kernel in &kernels[1..] {
+                for spread in [Spread::Serial, Spread::Rayon] {
+                    let got = run(kernel, spread);
+                    assert_eq!(got, portable, "{kernel:?} {geo:?} {spread:?}");
+                }
             }
         }
     }

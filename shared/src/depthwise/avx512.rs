@@ -1,16 +1,8 @@
-//! The depthwise loops in AVX-512 intrinsics, for x86_64 CPUs that have it: the plane path's
-//! staging and inner loop ([`super::convolve`]), and the small-plane path's
-//! (`depthwise/lanes.rs`: [`lanes_fill`], [`lanes_convolve`]).
+//! The depthwise staging loops in AVX-512 intrinsics, for x86_64 CPUs that have it: the plane
+//! path's ([`fill`]; its inner loop is `depthwise/plane_kernel.rs`, on any [`crate::vector`])
+//! and the small-plane path's (`depthwise/lanes.rs`: [`lanes_fill`], [`lanes_convolve`]).
 //!
-//! The portable loop is left to the compiler's vectorizer, which keeps its accumulators in
-//! registers only while the loops over them are unrolled: with four 16-lane accumulators it did,
-//! and B0's 14×14 layers ran at 13 G multiply-adds/s (`perf` put the time on the adds waiting
-//! for their products, plus a bounds check per row and tap); with eight it did not, and they
-//! spilled to the stack. Here the block is an explicit array of registers: `V` vectors of 16
-//! output columns on each of `R` output rows, seven or eight accumulators, each tap one
-//! broadcast weight and `V·R` products.
-//!
-//! The arithmetic is the portable loop's: each output starts from its channel's bias and adds
+//! The arithmetic is the portable loops': each output starts from its channel's bias and adds
 //! one rounded product then one rounded sum per tap, in row-major kernel order
 //! (`_mm512_mul_ps` then `_mm512_add_ps`; Rust never fuses them), so the values are equal bit
 //! for bit (tested in `super`).
@@ -18,111 +10,11 @@ use std::arch::x86_64::{
     __m512, __mmask16, _mm512_add_ps, _mm512_castps_si512, _mm512_castsi512_ps, _mm512_loadu_ps,
     _mm512_mask_i32gather_ps, _mm512_mask_i32scatter_ps, _mm512_mask_storeu_ps,
     _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_mullo_epi32, _mm512_permutex2var_epi32,
-    _mm512_set1_epi32, _mm512_set1_ps, _mm512_setr_epi32, _mm512_setzero_ps, _mm512_storeu_ps,
+    _mm512_set1_epi32, _mm512_setr_epi32, _mm512_setzero_ps, _mm512_storeu_ps,
 };
 use std::mem::MaybeUninit;
 
 use super::{Geometry, Staging};
-
-/// Whether this CPU runs AVX-512 (std caches the answer).
-pub(super) fn available() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f")
-}
-
-/// The register block: `(B, R)`, `B = 16·V` output columns (`V` vectors, the fewest that cover
-/// the row, at most 8) of `R` output rows: `R = ⌊8 / V⌋`, but 7 for one-vector rows, so that
-/// 14×14 and 7×7 planes are whole blocks.
-pub(super) fn block(ow: usize) -> (usize, usize) {
-    let v = ow.clamp(1, 128).div_ceil(16);
-    let r = if v == 1 { 7 } else { 8 / v };
-    (16 * v, r)
-}
-
-/// One output plane `yp` from its staged input plane `buf`, the channel's weights `wc` and its
-/// bias, on the blocks of [`block`] (which `stage` was laid out for).
-///
-/// # Safety
-/// The CPU must have AVX-512F ([`available`]).
-#[target_feature(enable = "avx512f")]
-pub(super) unsafe fn convolve(
-    buf: &[f32],
-    wc: &[f32],
-    bias: f32,
-    geo: &Geometry,
-    stage: &Staging,
-    yp: &mut [MaybeUninit<f32>],
-) {
-    // SAFETY (each arm): the caller's promise of AVX-512F.
-    unsafe {
-        match block(geo.ow).0 / 16 {
-            1 => blocks::<1, 7>(buf, wc, bias, geo, stage, yp),
-            2 => blocks::<2, 4>(buf, wc, bias, geo, stage, yp),
-            3 => blocks::<3, 2>(buf, wc, bias, geo, stage, yp),
-            4 => blocks::<4, 2>(buf, wc, bias, geo, stage, yp),
-            5 => blocks::<5, 1>(buf, wc, bias, geo, stage, yp),
-            6 => blocks::<6, 1>(buf, wc, bias, geo, stage, yp),
-            7 => blocks::<7, 1>(buf, wc, bias, geo, stage, yp),
-            _ => blocks::<8, 1>(buf, wc, bias, geo, stage, yp),
-        }
-    }
-}
-
-/// [`convolve`] in blocks of `V` vectors × `R` rows.
-#[target_feature(enable = "avx512f")]
-#[inline]
-unsafe fn blocks<const V: usize, const R: usize>(
-    buf: &[f32],
-    wc: &[f32],
-    bias: f32,
-    geo: &Geometry,
-    stage: &Staging,
-    yp: &mut [MaybeUninit<f32>],
-) {
-    assert_eq!(yp.len(), geo.out_plane(), "depthwise: output plane length");
-    assert_eq!(wc.len(), stage.taps.len(), "depthwise: taps");
-    assert_eq!(
-        block(geo.ow),
-        (16 * V, R),
-        "depthwise: staged for another block"
-    );
-    let reach = stage.taps.iter().max().copied().unwrap_or(0);
-    for oy in (0..geo.oh).step_by(R) {
-        for start in (0..geo.ow).step_by(16 * V) {
-            let origin = oy * stage.step + start;
-            // The furthest value this block reads; the staging extends rows and columns to
-            // whole blocks, so this holds for every block of a plane it was laid out for.
-            assert!(
-                origin + reach + (R - 1) * stage.step + 16 * V <= buf.len(),
-                "depthwise: block outside the staged plane"
-            );
-            let mut acc = [[_mm512_set1_ps(bias); V]; R];
-            for (&wv, &tap) in wc.iter().zip(&stage.taps) {
-                let w = _mm512_set1_ps(wv);
-                for (r, acc) in acc.iter_mut().enumerate() {
-                    let at = origin + tap + r * stage.step;
-                    for (v, a) in acc.iter_mut().enumerate() {
-                        // SAFETY: `at + 16·v + 16 ≤ origin + reach + (R − 1)·step + 16·V`,
-                        // inside `buf` by the assert above.
-                        let x = unsafe { _mm512_loadu_ps(buf.as_ptr().add(at + 16 * v)) };
-                        *a = _mm512_add_ps(*a, _mm512_mul_ps(w, x));
-                    }
-                }
-            }
-            let n = (16 * V).min(geo.ow - start);
-            for (rr, acc) in acc.iter().enumerate().take(geo.oh - oy) {
-                let row = &mut yp[(oy + rr) * geo.ow + start..][..n];
-                for (v, a) in acc.iter().enumerate().take(n.div_ceil(16)) {
-                    let lanes = (n - 16 * v).min(16);
-                    // SAFETY: lanes `16·v .. 16·v + lanes` of `row`, inside it; masked off
-                    // past them.
-                    unsafe {
-                        _mm512_mask_storeu_ps(row.as_mut_ptr().add(16 * v).cast(), mask(lanes), *a)
-                    };
-                }
-            }
-        }
-    }
-}
 
 /// The first `lanes` (at most 16) of 16.
 fn mask(lanes: usize) -> __mmask16 {
@@ -136,7 +28,7 @@ fn mask(lanes: usize) -> __mmask16 {
 /// everywhere then cost B0's stride-2 layer most of its staging time (docs/PERFORMANCE.md).
 ///
 /// # Safety
-/// The CPU must have AVX-512F ([`available`]).
+/// The CPU must have AVX-512F (`crate::vector::Avx512::available`).
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn fill(stage: &Staging, xp: &[f32], geo: &Geometry, buf: &mut [f32]) {
     assert!(geo.sw <= 2, "depthwise: AVX-512 staging at stride 1 or 2");
@@ -166,7 +58,7 @@ pub(super) unsafe fn fill(stage: &Staging, xp: &[f32], geo: &Geometry, buf: &mut
 /// the cache lines), 318 with plain ones, 276 with this (docs/PERFORMANCE.md).
 ///
 /// # Safety
-/// The CPU must have AVX-512F ([`available`]).
+/// The CPU must have AVX-512F (`crate::vector::Avx512::available`).
 #[target_feature(enable = "avx512f")]
 unsafe fn fill_pairs(stage: &Staging, xp: &[f32], geo: &Geometry, rows: usize, buf: &mut [f32]) {
     let [a, b] = stage.spans[..] else {
@@ -210,7 +102,7 @@ unsafe fn fill_pairs(stage: &Staging, xp: &[f32], geo: &Geometry, rows: usize, b
 /// masked one at a run's end.
 ///
 /// # Safety
-/// The CPU must have AVX-512F ([`available`]).
+/// The CPU must have AVX-512F (`crate::vector::Avx512::available`).
 #[target_feature(enable = "avx512f")]
 #[inline]
 unsafe fn store(out: &mut [f32], v: __m512) {
@@ -229,7 +121,7 @@ unsafe fn store(out: &mut [f32], v: __m512) {
 /// masked store).
 ///
 /// # Safety
-/// The CPU must have AVX-512F ([`available`]).
+/// The CPU must have AVX-512F (`crate::vector::Avx512::available`).
 #[target_feature(enable = "avx512f")]
 #[inline]
 unsafe fn load(src: &[f32], at: usize) -> __m512 {
@@ -259,7 +151,7 @@ const LANE_PIXELS: usize = 8;
 /// staging stored lane by lane, a quarter of the 7×7 layers' time in `perf`.
 ///
 /// # Safety
-/// The CPU must have AVX-512F ([`available`]).
+/// The CPU must have AVX-512F (`crate::vector::Avx512::available`).
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn lanes_fill(
     xs: &[f32],
@@ -316,7 +208,7 @@ pub(super) unsafe fn lanes_fill(
 /// masked store (the portable loop stored lane by lane, a fifth of its time).
 ///
 /// # Safety
-/// The CPU must have AVX-512F ([`available`]).
+/// The CPU must have AVX-512F (`crate::vector::Avx512::available`).
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn lanes_convolve(

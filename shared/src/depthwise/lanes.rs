@@ -157,7 +157,8 @@ pub(super) fn forward_into(
                 super::avx512::lanes_fill(xs, planes, geo, (rows, cols), stage.cols, buf);
                 super::avx512::lanes_convolve(buf, wb, bb, geo, stage.rows, stage.cols, yb);
             },
-            Kernel::Portable => {
+            // The portable loop, on AVX2 too (no scatter for `lanes_convolve`'s stores).
+            _ => {
                 stage.fill(xs.chunks_exact(in_plane), geo, buf);
                 convolve(buf, wb, bb, geo, &stage, yb);
             }
