@@ -8,12 +8,12 @@
 //! on every call) and their outputs then took a second pass for the bias and ReLU6. Here a
 //! block of pixels keeps a group of output channels each in registers across the input
 //! channels (AVX-512: 4 pixels × 96 channels, 24 of its 32 registers; AVX2: 6 pixels × 16
-//! channels, 12 of its 16): per input channel, one row of the transposed weights (prepared
-//! once, at load) and one broadcast input per pixel; the bias and ReLU6 are applied in
-//! registers before the single store, already channels-last. `node_profile`, Lite0 at 224 px,
-//! one thread, AVX-512: 24 → 144 on 56² 253–264 → 199–203 µs, the 28² and 14² expansions
-//! 160–180 → 140–152 and 316–324 → 281–285; AVX2: 112 → 672 on 14² 375–393 → 342–383, block 1's
-//! fused expansion and depthwise conv 1288 → 823–934.
+//! channels, 12 of its 16): per input channel, one row of the group's weights (arranged group
+//! by group once, at load: [`arrange`]) and one broadcast input per pixel; the bias and ReLU6
+//! are applied in registers before the single store, already channels-last. `node_profile`,
+//! Lite0 at 224 px, one thread, AVX-512: 24 → 144 on 56² 253–264 → 199–203 µs, the 28² and 14²
+//! expansions 160–180 → 140–152 and 316–324 → 281–285; AVX2: 112 → 672 on 14² 375–393 →
+//! 342–383, block 1's fused expansion and depthwise conv 1288 → 823–934.
 //!
 //! The values are gemm's: each output's sum runs over the input channels in order, one fused
 //! multiply-add each from zero, then the bias is added and the clamp applied, as
@@ -63,9 +63,9 @@ fn block_pixels<V: Vector>() -> usize {
 /// alike either way (270–298 µs), the smaller ones unmeasured the other way.
 const WEIGHTS_BY_GROUP: usize = 64 * 1024;
 
-/// `out[p·c_out + o] = act(Σ_i wt[i·c_out + o]·x[i·x_stride + p] + b[o])` for the `cols`
-/// pixels `p` of `out` (`out.len() / c_out`), on the calling thread. `wt` is the weight matrix
-/// transposed, `[c_in, c_out]`. Blocks of pixels ([`block_pixels`]) by groups of output
+/// `out[p·c_out + o] = act(Σ_i w[o, i]·x[i·x_stride + p] + b[o])` for the `cols` pixels `p`
+/// of `out` (`out.len() / c_out`), on the calling thread. `wt` is the weight matrix `w` as
+/// [`arrange`] lays it out. Blocks of pixels ([`block_pixels`]) by groups of output
 /// channels (the last group one vector to a whole group), pixel block by pixel block or, for
 /// large weights, group by group.
 ///
@@ -165,6 +165,34 @@ impl Task for Product<'_> {
     }
 }
 
+/// `w` (`[c_out, c_in]`) as [`pixels`] reads it, group by group of output channels
+/// ([`groups`], on the vector this CPU runs): the group from channel `o0`, `g` wide, at
+/// `o0·c_in`, `[c_in, g]` (each input channel's weights for the group contiguous), so a block
+/// reads its group's weights front to back. `None` where [`covers`] does not hold. Read as one
+/// `[c_in, c_out]` transpose, each step of a block jumped `4·c_out` bytes (a 7×7 expansion's
+/// 4.6 KiB): `node_profile`, Lite0, one thread, AVX2, two rounds alternated, 192 → 1152 on
+/// 7² 351–368 → 330–339 µs, 112 → 672 on 14² 342–372 → 326–331.
+pub(super) fn arrange(w: &[f32], c_in: usize, c_out: usize) -> Option<Vec<f32>> {
+    if !covers(c_out) || w.len() != c_in * c_out {
+        return None;
+    }
+    let group = if Avx512::available() {
+        group_vectors::<Avx512>() * Avx512::LANES
+    } else {
+        group_vectors::<Avx2>() * Avx2::LANES
+    };
+    let mut wt = vec![0.0f32; c_in * c_out];
+    for o0 in (0..c_out).step_by(group) {
+        let g = group.min(c_out - o0);
+        for (k, row) in w[o0 * c_in..][..g * c_in].chunks_exact(c_in).enumerate() {
+            for (i, &v) in row.iter().enumerate() {
+                wt[o0 * c_in + i * g + k] = v;
+            }
+        }
+    }
+    Some(wt)
+}
+
 /// The groups of output channels, `(first, vectors)`: [`group_vectors`] each, the last one to
 /// as many.
 fn groups<V: Vector>(c_out: usize) -> impl Iterator<Item = (usize, usize)> {
@@ -253,8 +281,10 @@ unsafe fn block<V: Vector, const N: usize, const P: usize>(
     // caller's bounds.
     unsafe {
         let mut acc = [[V::zero(); N]; P];
+        // The group's weights (`arrange`): `[c_in, LANES·N]` from `o0·c_in`.
+        let group = wt.as_ptr().add(o0 * c_in);
         for i in 0..c_in {
-            let row = wt.as_ptr().add(i * c_out + o0);
+            let row = group.add(i * N * V::LANES);
             let w: [V; N] = std::array::from_fn(|v| V::load(row.add(V::LANES * v)));
             let xi = x.as_ptr().add(i * x_stride + p0);
             for (p, acc) in acc.iter_mut().enumerate() {

@@ -67,9 +67,9 @@ pub struct Pointwise {
     /// (squeeze-excitation's gate, [`super::se_gate`]): the product then runs on the weights
     /// with column `i` scaled by `g[i]`.
     pub(super) gated: bool,
-    /// The weights transposed, `[C_in, C_out]`, where a channels-last product runs with the
-    /// output channels in the vector lanes (`channel_lanes.rs`: x86_64 with AVX-512 or AVX2,
-    /// `C_out` a multiple of their 16 or 8 lanes); else gemm runs it.
+    /// The weights arranged group by group (`channel_lanes::arrange`), where a channels-last
+    /// product runs with the output channels in the vector lanes (`channel_lanes.rs`: x86_64
+    /// with AVX-512 or AVX2, `C_out` a multiple of their 16 or 8 lanes); else gemm runs it.
     pub(super) lanes: Option<Arc<[f32]>>,
 }
 
@@ -647,21 +647,16 @@ pub(super) fn covered(
     Ok(Some((op, bias_add)))
 }
 
-/// `w` (`[c_out, c_in]`) transposed, `[c_in, c_out]`, where `channel_lanes.rs` runs a product
-/// into `c_out` channels on this CPU; `None` elsewhere.
+/// `w` (`[c_out, c_in]`) arranged for `channel_lanes.rs` (`channel_lanes::arrange`), where it
+/// runs a product into `c_out` channels on this CPU; `None` elsewhere.
 fn transposed(w: &[f32], c_in: usize, c_out: usize) -> Option<Arc<[f32]>> {
     #[cfg(target_arch = "x86_64")]
-    if super::channel_lanes::covers(c_out) {
-        let mut wt = vec![0.0f32; c_in * c_out];
-        for (o, row) in w.chunks_exact(c_in).enumerate() {
-            for (i, &v) in row.iter().enumerate() {
-                wt[i * c_out + o] = v;
-            }
-        }
-        return Some(wt.into());
+    return super::channel_lanes::arrange(w, c_in, c_out).map(Into::into);
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (w, c_in, c_out);
+        None
     }
-    let _ = (w, c_in, c_out);
-    None
 }
 
 /// Whether `axes` is `[..] I H W, O I -> [..] O H W` for an input of rank `rank` and an
