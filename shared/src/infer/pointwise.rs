@@ -26,8 +26,8 @@
 //! channels-last for the depthwise conv after it (`super::depthwise`) is taken too: the same
 //! gemm product with the output's strides swapped (`out_last`), its bias `[1, 1, C_out]`; where
 //! its output channels are a multiple of the lanes of the CPU's AVX-512 (16) or AVX2 (8) it runs
-//! on `channel_lanes.rs` instead (the channels in the vector lanes, the weights transposed at
-//! load: the same values).
+//! on `channel_lanes.rs` instead (the channels in the vector lanes, the weights arranged group
+//! by group at load: the same values).
 //! A projection whose input squeeze-excitation's gate scales channel by channel takes the gate
 //! as a second input (`gated`, placed by [`super::se_gate`]) and runs on `W·diag(g)`.
 use std::mem::MaybeUninit;
@@ -275,7 +275,7 @@ const TILE_VALUES: usize = 1 << 16;
 /// `out = act(W·x (+ b per row))`, row-major `c_out × hw` (`hw × c_out` when `out_last`),
 /// every element written; column tiles split over rayon's current pool when `parallel` (a
 /// single tile splits inside gemm instead). A channels-last product runs on `lanes` (`W`
-/// transposed, [`Pointwise::lanes`]) where given.
+/// arranged, [`Pointwise::lanes`]) where given.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn product(
     x: &[f32],
@@ -624,7 +624,7 @@ pub(super) fn covered(
         return Ok(None);
     }
     let weights: &[f32] = kernel.try_as_plain_ram()?.as_slice::<f32>()?;
-    let lanes = out_last.then(|| transposed(weights, c_in, c_out)).flatten();
+    let lanes = out_last.then(|| arranged(weights, c_in, c_out)).flatten();
     if !take(c_in, c_out, hw, lanes.is_some()) {
         return Ok(None);
     }
@@ -649,7 +649,7 @@ pub(super) fn covered(
 
 /// `w` (`[c_out, c_in]`) arranged for `channel_lanes.rs` (`channel_lanes::arrange`), where it
 /// runs a product into `c_out` channels on this CPU; `None` elsewhere.
-fn transposed(w: &[f32], c_in: usize, c_out: usize) -> Option<Arc<[f32]>> {
+fn arranged(w: &[f32], c_in: usize, c_out: usize) -> Option<Arc<[f32]>> {
     #[cfg(target_arch = "x86_64")]
     return super::channel_lanes::arrange(w, c_in, c_out).map(Into::into);
     #[cfg(not(target_arch = "x86_64"))]
@@ -944,7 +944,7 @@ pub(super) mod tests {
     /// matrix-vector path): both are then within the sum's rounding of the product in f64.
     /// AVX2 CPUs run it on 8 lanes (groups of 16 channels, so every case but 40 fills them and
     /// 40 ends in a group of one vector; 40 is AVX2's alone); where the CPU has neither no op
-    /// gets the transposed weights.
+    /// gets the arranged weights.
     #[test]
     fn the_channel_lanes_product_equals_gemms_bit_for_bit() {
         // (C_in, C_out, pixels, bias, ReLU6)
@@ -960,7 +960,7 @@ pub(super) mod tests {
         ];
         for (c_in, c_out, hw, with_bias, relu6) in cases {
             let w = values(c_out * c_in, 1);
-            let wt = transposed(&w, c_in, c_out);
+            let wt = arranged(&w, c_in, c_out);
             #[cfg(target_arch = "x86_64")]
             assert_eq!(
                 wt.is_some(),
