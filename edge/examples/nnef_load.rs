@@ -69,7 +69,7 @@ fn fovea_ops(plan: &model::Plan) -> std::collections::BTreeMap<String, usize> {
 fn to_nnef(onnx: &[u8], side: usize) -> anyhow::Result<Vec<u8>> {
     // tract's own declutter: the NNEF writer knows tract's ops, not fovea's depthwise op that
     // `plan::decluttered` places during the declutter.
-    let m = plan::typed(model::decode(onnx)?, side)?.into_decluttered()?;
+    let m = plan::typed(shared::onnx::model::decode(onnx)?, side)?.into_decluttered()?;
     tract_nnef::nnef().write_to_tar(&m, Vec::new())
 }
 
@@ -102,7 +102,7 @@ fn compare(path: &str, rounds: usize, side: usize) -> anyhow::Result<()> {
     let mut last = None;
     for _ in 0..rounds {
         let t = Instant::now();
-        let m = plan::decluttered(model::decode(&onnx)?, side)?;
+        let m = plan::decluttered(shared::onnx::model::decode(&onnx)?, side)?;
         o_import.push(ms(t));
         let t = Instant::now();
         let a = plan::plan_decluttered(m)?;
@@ -158,7 +158,7 @@ fn load(path: &str, side: usize) -> anyhow::Result<()> {
     let plan = heap::loading(|| -> anyhow::Result<model::Plan> {
         let bytes = std::fs::read(path).with_context(|| format!("reading {path}"))?;
         if path.ends_with(".onnx") {
-            let proto = model::decode(&bytes)?;
+            let proto = shared::onnx::model::decode(&bytes)?;
             drop(bytes);
             model::load_proto(proto, side)
         } else {

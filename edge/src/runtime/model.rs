@@ -11,16 +11,11 @@ use tract_onnx::prelude::*;
 
 pub use shared::infer::plan::Plan;
 
-/// Loads `bytes` (ONNX) with the input fixed to `[1, 3, side, side]`, optimized: [`decode`]
-/// then [`load_proto`], under the loading heap policy ([`super::heap::loading`]), as the
-/// screener loads a bundle's model.
+/// Loads `bytes` (ONNX) with the input fixed to `[1, 3, side, side]`, optimized:
+/// [`shared::onnx::model::decode`] then [`load_proto`], under the loading heap policy
+/// ([`super::heap::loading`]), as the screener loads a bundle's model.
 pub fn load_onnx(bytes: &[u8], side: usize) -> anyhow::Result<Plan> {
-    super::heap::loading(|| load_proto(decode(bytes)?, side))
-}
-
-/// The ONNX protobuf message in `bytes`.
-pub fn decode(bytes: &[u8]) -> anyhow::Result<ModelProto> {
-    Ok(shared::onnx::model::decode(bytes)?)
+    super::heap::loading(|| load_proto(shared::onnx::model::decode(bytes)?, side))
 }
 
 /// Loads `proto` with the input fixed to `[1, 3, side, side]`, fovea's ops placed, optimized:

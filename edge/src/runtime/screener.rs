@@ -70,7 +70,7 @@ impl Screener {
         };
         let side = manifest.preprocess.size as usize;
         // One decode; the file's bytes are freed before tract copies the weights (peak RSS).
-        let proto = model::decode(&b.model)
+        let proto = shared::onnx::model::decode(&b.model)
             .with_context(|| format!("{}: loading its model", bundle.display()))?;
         drop(b.model);
         let head = cam::read_head(&proto)
