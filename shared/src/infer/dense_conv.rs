@@ -5,7 +5,10 @@
 //! fovea's 1×1 convs ([`super::pointwise`]). A band's unfolded input and output (256 KiB) stay
 //! in L2 between the two; unfolding the whole input first (1.35 MB for B0's stem at 224 px)
 //! made the op 0.67–0.89 ms in one-thread B0 and Lite0 runs (0.34 ms alone, `stem_layer`); in
-//! bands 0.58–0.69 ms (docs/PERFORMANCE.md).
+//! bands 0.58–0.69 ms (docs/PERFORMANCE.md). Where AVX-512 or AVX2 runs, each band is computed
+//! directly instead (`dense_kernel.rs`: the band's input rows staged, a block of output
+//! channels × columns in registers across the taps; the stem alone 386–389 → 339–345 µs,
+//! `stem_layer`, same values bit for bit); elsewhere (the boards' aarch64) it is unfolded.
 //!
 //! Why: tract 0.23.9 runs the stem as its own im2col and matrix product, 0.83 ms of a 15.2 ms
 //! B0 run at 224 px on one thread, against onnxruntime's 0.30 ms for the same conv
@@ -124,6 +127,23 @@ impl EvalOp for DenseConv {
         let band = |b: usize| {
             let oy = b * rows..((b + 1) * rows).min(g.oh);
             let cols = oy.len() * g.ow;
+            #[cfg(target_arch = "x86_64")]
+            if super::dense_kernel::available() {
+                let layer = super::dense_kernel::Layer {
+                    geo: g,
+                    weights: &self.weights,
+                    bias: &self.bias,
+                    relu6: match self.activation {
+                        Some(Activation::Relu6) => true,
+                        None => false,
+                    },
+                };
+                // SAFETY: the CPU runs the kernel (checked); the band writes its rows of each
+                // of the c_out planes of `y`, which no other band writes.
+                return SCRATCH.with(|s| unsafe {
+                    super::dense_kernel::band(x, layer, oy, &mut s.borrow_mut(), out.at(0))
+                });
+            }
             SCRATCH.with(|s| {
                 let mut buf = s.borrow_mut();
                 buf.clear();

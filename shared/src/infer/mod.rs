@@ -8,8 +8,9 @@
 //!   `compute` model's quantized 1×1 convolution in integers;
 //! - [`expand_depthwise`]: an MBConv's expansion and depthwise conv in one op, band by band
 //!   (its expansion on `channel_lanes.rs` where AVX-512 or AVX2 runs it);
-//! - [`dense_conv`]: the k×k convolution (the stem); [`conv_patch`]: what the conv ops share
-//!   when they replace tract's `Conv`;
+//! - [`dense_conv`]: the k×k convolution (the stem; computed directly by `dense_kernel.rs` where
+//!   AVX-512 or AVX2 runs); [`conv_patch`]: what the conv ops share when they replace tract's
+//!   `Conv`;
 //! - [`plane_sum`]: squeeze-excitation's plane sums on [`crate::lane_sum`]; [`se_gate`]: its
 //!   gate folded into the 1×1 projection after it;
 //! - [`activation`]: ReLU6 fused into the convolutions; [`fake_quant`]: an activation's uint8
@@ -22,6 +23,8 @@ pub mod activation;
 mod channel_lanes;
 pub mod conv_patch;
 pub mod dense_conv;
+#[cfg(target_arch = "x86_64")]
+mod dense_kernel;
 pub mod depthwise;
 pub mod error;
 pub mod expand_depthwise;
