@@ -76,8 +76,8 @@ fn block_pixels<V: Vector>() -> usize {
 const WEIGHTS_BY_GROUP: usize = 64 * 1024;
 
 /// `out[p·c_out + o] = act(Σ_i w[o, i]·x[i·x_stride + p] + b[o])` for the `cols` pixels `p`
-/// of `out` (`out.len() / c_out`), on the calling thread. `wt` is the weight matrix `w` as
-/// [`arrange`] lays it out. Blocks of pixels ([`block_pixels`]) by groups of output
+/// of `out` (`out.len() / c_out`), on the calling thread. `weights.wt` is the weight matrix
+/// `w` as [`arrange`] lays it out; `weights.gate`, if any, scales `x`'s rows first. Blocks of pixels ([`block_pixels`]) by groups of output
 /// channels (the last group one vector to a whole group), pixel block by pixel block or, for
 /// large weights, group by group.
 ///
@@ -86,7 +86,7 @@ const WEIGHTS_BY_GROUP: usize = 64 * 1024;
 pub(super) fn pixels(
     x: &[f32],
     x_stride: usize,
-    Weights { wt, gate }: Weights,
+    weights: Weights,
     c_out: usize,
     bias: Option<&[f32]>,
     act: Option<Activation>,
@@ -94,29 +94,15 @@ pub(super) fn pixels(
 ) {
     let cols = out.len() / c_out.max(1);
     assert!(out.len() == cols * c_out, "channel lanes: output length");
+    let operands = Operands::new((x, x_stride), weights, c_out, (bias, act), Layout::Last);
     // SAFETY: `out` holds the cols·c_out values written (asserted) and is borrowed mutably.
-    unsafe {
-        run(
-            Operands {
-                x,
-                x_stride,
-                wt,
-                c_out,
-                bias,
-                relu6: relu6(act),
-                layout: Layout::Last,
-                gate,
-                packed: false,
-            },
-            out.as_mut_ptr(),
-            cols,
-        )
-    }
+    unsafe { run(operands, out.as_mut_ptr(), cols) }
 }
 
 /// [`pixels`] into planes: `out[o·plane + p] = act(Σ_i w[o, i]·x[i·x_stride + p] + b[o])` for
-/// pixels `p < cols`: a 1×1 conv whose output is `[C_out, H, W]` (each block's sums go out lane
-/// by lane; the input channels' loop is long where this runs, 7×7 planes).
+/// pixels `p < cols`: a 1×1 conv whose output is `[C_out, H, W]` (each block's sums go out
+/// through a tile of the block, value by value; the input channels' loop is long where this
+/// runs, 7×7 planes).
 ///
 /// # Safety
 /// `out` valid for writes at `o·plane + p` (`o < c_out`, `p < cols`) that no other thread
@@ -128,7 +114,7 @@ pub(super) fn pixels(
 pub(super) unsafe fn planes(
     x: &[f32],
     x_stride: usize,
-    Weights { wt, gate }: Weights,
+    weights: Weights,
     c_out: usize,
     bias: Option<&[f32]>,
     act: Option<Activation>,
@@ -138,27 +124,10 @@ pub(super) unsafe fn planes(
         cols <= plane,
         "channel lanes: {cols} pixels on planes of {plane}"
     );
-    let operands = Operands {
-        x,
-        x_stride,
-        wt,
-        c_out,
-        bias,
-        relu6: relu6(act),
-        layout: Layout::Planes(plane),
-        gate,
-        packed: false,
-    };
+    let layout = Layout::Planes(plane);
+    let operands = Operands::new((x, x_stride), weights, c_out, (bias, act), layout);
     // SAFETY: the caller's.
     unsafe { run(operands, out, cols) }
-}
-
-/// Whether `act` clamps.
-fn relu6(act: Option<Activation>) -> bool {
-    match act {
-        Some(Activation::Relu6) => true,
-        None => false,
-    }
 }
 
 /// [`pixels`] or [`planes`]: `cols` pixels into `out` as `operands.layout` says.
@@ -200,6 +169,32 @@ enum Layout {
     Last,
     /// `out[o·plane + p]`: planes `plane` values apart.
     Planes(usize),
+}
+
+impl<'a> Operands<'a> {
+    /// The operands of [`pixels`] or [`planes`], unpacked.
+    fn new(
+        (x, x_stride): (&'a [f32], usize),
+        Weights { wt, gate }: Weights<'a>,
+        c_out: usize,
+        (bias, act): (Option<&'a [f32]>, Option<Activation>),
+        layout: Layout,
+    ) -> Self {
+        Operands {
+            x,
+            x_stride,
+            wt,
+            c_out,
+            bias,
+            relu6: match act {
+                Some(Activation::Relu6) => true,
+                None => false,
+            },
+            layout,
+            gate,
+            packed: false,
+        }
+    }
 }
 
 /// [`run`]'s checked arguments, run with a vector's target features: `cols` pixels into
