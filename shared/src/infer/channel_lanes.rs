@@ -77,9 +77,9 @@ const WEIGHTS_BY_GROUP: usize = 64 * 1024;
 
 /// `out[p·c_out + o] = act(Σ_i w[o, i]·x[i·x_stride + p] + b[o])` for the `cols` pixels `p`
 /// of `out` (`out.len() / c_out`), on the calling thread. `weights.wt` is the weight matrix
-/// `w` as [`arrange`] lays it out; `weights.gate`, if any, scales `x`'s rows first. Blocks of pixels ([`block_pixels`]) by groups of output
-/// channels (the last group one vector to a whole group), pixel block by pixel block or, for
-/// large weights, group by group.
+/// `w` as [`arrange`] lays it out; `weights.gate`, if any, scales `x`'s rows first. Blocks of
+/// pixels ([`block_pixels`]) by groups of output channels (the last group one vector to a whole
+/// group), pixel block by pixel block or, for large weights, group by group.
 ///
 /// # Panics
 /// If [`covers`] does not hold for `c_out`, or a slice's length does not match.
@@ -462,9 +462,11 @@ unsafe fn block<V: Vector, const N: usize, const P: usize, const PLANES: bool>(
     } else {
         (p0, x_stride)
     };
+    assert!(P * N * V::LANES <= TILE, "channel lanes: block larger than its tile");
     // SAFETY: every read is inside `wt` (row i < c_in, channels o0 .. o0 + LANES·N), `x`
-    // (i·x_stride + p, p < cols) or `bias`, every write inside `out` (pixel p < cols), by the
-    // caller's bounds.
+    // (i·x_stride + p, p < cols; packed, pixel p's block of `step` pixels, which `pack` laid
+    // out whole) or `bias`, every write inside `out` (pixel p < cols, channel < c_out) or
+    // `tile` (P·N·LANES ≤ TILE values), by the caller's bounds.
     unsafe {
         let mut acc = [[V::zero(); N]; P];
         // The group's weights (`arrange`): `[c_in, LANES·N]` from `o0·c_in`.

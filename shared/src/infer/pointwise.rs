@@ -584,8 +584,8 @@ pub fn replace(model: &mut TypedModel) -> TractResult<usize> {
 
 /// [`replace`] with the choice of convs left to `take(C_in, C_out, H·W, lanes)`, `lanes`
 /// telling whether the product would run on `channel_lanes.rs` (a channels-last output or
-/// planes under 14×14, on an AVX-512 or AVX2 CPU, `C_out` a multiple of its lanes). The per-layer benchmark,
-/// `edge/examples/pointwise_layers.rs`, times every layer both ways.
+/// planes under 14×14, on an AVX-512 or AVX2 CPU, `C_out` a multiple of its lanes). The
+/// per-layer benchmark, `edge/examples/pointwise_layers.rs`, times every layer both ways.
 pub fn replace_where(
     model: &mut TypedModel,
     take: impl Fn(usize, usize, usize, bool) -> bool,
