@@ -462,7 +462,10 @@ unsafe fn block<V: Vector, const N: usize, const P: usize, const PLANES: bool>(
     } else {
         (p0, x_stride)
     };
-    assert!(P * N * V::LANES <= TILE, "channel lanes: block larger than its tile");
+    assert!(
+        P * N * V::LANES <= TILE,
+        "channel lanes: block larger than its tile"
+    );
     // SAFETY: every read is inside `wt` (row i < c_in, channels o0 .. o0 + LANES·N), `x`
     // (i·x_stride + p, p < cols; packed, pixel p's block of `step` pixels, which `pack` laid
     // out whole) or `bias`, every write inside `out` (pixel p < cols, channel < c_out) or

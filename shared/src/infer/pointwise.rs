@@ -66,8 +66,9 @@ pub struct Pointwise {
     /// expansion.
     pub(super) out_last: bool,
     /// Whether a second input, `[.., C_in, 1, 1]`, scales the input's channels first
-    /// (squeeze-excitation's gate, [`super::se_gate`]): the product then runs on the weights
-    /// with column `i` scaled by `g[i]`.
+    /// (squeeze-excitation's gate, [`super::se_gate`]): the product then runs on gemm on the
+    /// weights with column `i` scaled by `g[i]`, or on the lanes on the input's row `i` scaled
+    /// by `g[i]` as it is packed.
     pub(super) gated: bool,
     /// The weights arranged group by group (`channel_lanes::arrange`), where the product runs
     /// with the output channels in the vector lanes (`channel_lanes.rs`: x86_64 with AVX-512 or
@@ -303,8 +304,9 @@ pub(super) const PLANES_ON_LANES_BELOW: usize = 196;
 
 /// `out = act(W·x (+ b per row))`, row-major `c_out × hw` (`hw × c_out` when `out_last`),
 /// every element written; column tiles split over rayon's current pool when `parallel` (a
-/// single tile splits inside gemm instead). A channels-last product runs on `lanes` (`W`
-/// arranged, [`Pointwise::lanes`]) where given.
+/// single tile splits inside gemm instead). The product runs on `lanes` (`W` arranged,
+/// [`Pointwise::lanes`], and the gate that scales the input, if any) where given, channels-last
+/// or into planes; `w` is then not read.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn product(
     x: &[f32],
