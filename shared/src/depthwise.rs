@@ -393,19 +393,7 @@ impl Staging {
     fn new(geo: &Geometry, kernel: Kernel) -> Self {
         let (b, r) = kernel.block(geo.ow);
         let width = geo.ow.div_ceil(b) * b + (geo.kw - 1) / geo.sw;
-        let spans = (0..geo.sw)
-            .map(|p| {
-                // Position q holds padded column q·sw + p, input column q·sw + p − pw.
-                let q0 = geo.pw.saturating_sub(p).div_ceil(geo.sw).min(width);
-                let first = q0 * geo.sw + p - geo.pw;
-                let count = if first < geo.w {
-                    ((geo.w - 1 - first) / geo.sw + 1).min(width - q0)
-                } else {
-                    0
-                };
-                (q0, first, count)
-            })
-            .collect();
+        let spans = phase_spans(geo, width);
         let taps = (0..geo.kh)
             .flat_map(|i| (0..geo.kw).map(move |j| (i, j)))
             .map(|(i, j)| (i * geo.sw + j % geo.sw) * width + j / geo.sw)
@@ -465,19 +453,46 @@ impl Staging {
     fn fill(&self, xp: &[f32], geo: &Geometry, buf: &mut [f32]) {
         // Rows past the staged ones (a "valid" convolution's last rows no output reads) stay out.
         let rows = self.rows.saturating_sub(geo.ph);
+        let staged_row = self.phases * self.width;
         for (iy, src) in xp.chunks_exact(geo.w).take(rows).enumerate() {
-            let staged = &mut buf[(iy + geo.ph) * self.phases * self.width..];
-            for (dst, &(q0, first, count)) in staged.chunks_exact_mut(self.width).zip(&self.spans) {
-                let run = &mut dst[q0..q0 + count];
-                match geo.sw {
-                    1 => run.copy_from_slice(&src[first..first + count]),
-                    2 => every_second(&src[first..], run),
-                    sw => run
-                        .iter_mut()
-                        .zip(src[first..].iter().step_by(sw))
-                        .for_each(|(d, v)| *d = *v),
-                }
-            }
+            let staged = &mut buf[(iy + geo.ph) * staged_row..][..staged_row];
+            stage_row(src, &self.spans, geo.sw, staged);
+        }
+    }
+}
+
+/// Per column phase `p` of a row staged `width` values a phase (position `q` of phase `p`
+/// holds padded column `q·sw + p`, input column `q·sw + p − pw`): the first position inside the
+/// image, the input column it holds, and how many positions are inside. The depthwise staging
+/// and fovea's k×k conv (`infer/dense_kernel.rs`) stage rows so.
+pub(crate) fn phase_spans(geo: &Geometry, width: usize) -> Vec<(usize, usize, usize)> {
+    (0..geo.sw)
+        .map(|p| {
+            let q0 = geo.pw.saturating_sub(p).div_ceil(geo.sw).min(width);
+            let first = q0 * geo.sw + p - geo.pw;
+            let count = if first < geo.w {
+                ((geo.w - 1 - first) / geo.sw + 1).min(width - q0)
+            } else {
+                0
+            };
+            (q0, first, count)
+        })
+        .collect()
+}
+
+/// One input row `src` into its staged phases `dst` (`sw` runs of `dst.len() / sw` values,
+/// laid out by [`phase_spans`]' `spans`): writes the image's positions only.
+pub(crate) fn stage_row(src: &[f32], spans: &[(usize, usize, usize)], sw: usize, dst: &mut [f32]) {
+    let width = dst.len() / sw.max(1);
+    for (dst, &(q0, first, count)) in dst.chunks_exact_mut(width).zip(spans) {
+        let run = &mut dst[q0..q0 + count];
+        match sw {
+            1 => run.copy_from_slice(&src[first..first + count]),
+            2 => every_second(&src[first..], run),
+            sw => run
+                .iter_mut()
+                .zip(src[first..].iter().step_by(sw))
+                .for_each(|(d, v)| *d = *v),
         }
     }
 }

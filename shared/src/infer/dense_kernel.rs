@@ -20,7 +20,7 @@
 //! `unfold` and `band_product`).
 use std::ops::Range;
 
-use crate::depthwise::Geometry;
+use crate::depthwise::{Geometry, phase_spans, stage_row};
 use crate::vector::{Avx2, Avx512, Task, Vector};
 
 /// Whether this CPU runs the kernel: AVX-512F, or AVX2 with FMA.
@@ -45,7 +45,8 @@ fn lanes() -> usize {
     }
 }
 
-/// A band's staged input: `[C_in, sw, rows, width]`, value `(c, p, r, q)` the zero-padded input
+/// A band's staged input: `[C_in, rows, sw, width]`, as the depthwise staging lays out a plane
+/// (`crate::depthwise::phase_spans`): value `(c, r, p, q)` the zero-padded input
 /// `x[c, oys.start·sh + r − ph, q·sw + p − pw]` (0 outside the image), `width` covering whole
 /// vectors of output columns plus the taps' reach, so that every block's loads lie inside.
 struct Staged<'a> {
@@ -55,7 +56,8 @@ struct Staged<'a> {
 }
 
 /// Stages the input rows that output rows `oys` read into `buf` (cleared first) for vectors of
-/// `lanes`; returns the layout.
+/// `lanes`, row by row with the depthwise staging's copy (`crate::depthwise::stage_row`);
+/// returns the layout.
 fn stage<'a>(
     x: &[f32],
     g: &Geometry,
@@ -65,47 +67,17 @@ fn stage<'a>(
 ) -> Staged<'a> {
     let rows = (oys.len() - 1) * g.sh + g.kh;
     let width = g.ow.div_ceil(lanes) * lanes + (g.kw - 1) / g.sw;
+    let spans = phase_spans(g, width);
+    let staged_row = g.sw * width;
     buf.clear();
-    buf.resize(g.c * g.sw * rows * width, 0.0);
+    buf.resize(g.c * rows * staged_row, 0.0);
     for c in 0..g.c {
         let plane = &x[c * g.h * g.w..][..g.h * g.w];
-        for p in 0..g.sw {
-            // Phase p's column q reads input column q·sw + p − pw: those inside the image.
-            let lo = g.pw.saturating_sub(p).div_ceil(g.sw).min(width);
-            let hi = (g.w + g.pw)
-                .saturating_sub(p)
-                .div_ceil(g.sw)
-                .clamp(lo, width);
-            for r in 0..rows {
-                let iy = (oys.start * g.sh + r).wrapping_sub(g.ph);
-                if iy >= g.h || lo == hi {
-                    continue;
-                }
-                let src = &plane[iy * g.w..][..g.w];
-                let dst = &mut buf[((c * g.sw + p) * rows + r) * width..][..width];
-                let first = lo * g.sw + p - g.pw;
-                if g.sw == 1 {
-                    dst[lo..hi].copy_from_slice(&src[first..first + (hi - lo)]);
-                } else {
-                    // Whole strides (the last may be cut at the row's end): an exact chunking
-                    // LLVM turns into vector shuffles, as `dense_conv::unfold`'s.
-                    let n = hi - lo;
-                    let whole = if first + n * g.sw <= g.w { n } else { n - 1 };
-                    let (dst, src) = (&mut dst[lo..lo + whole], &src[first..first + whole * g.sw]);
-                    if g.sw == 2 {
-                        for (d, s) in dst.iter_mut().zip(src.chunks_exact(2)) {
-                            *d = s[0];
-                        }
-                    } else {
-                        for (d, s) in dst.iter_mut().zip(src.chunks_exact(g.sw)) {
-                            *d = s[0];
-                        }
-                    }
-                    if whole < n {
-                        buf[((c * g.sw + p) * rows + r) * width + lo + whole] =
-                            plane[iy * g.w + first + whole * g.sw];
-                    }
-                }
+        for r in 0..rows {
+            let iy = (oys.start * g.sh + r).wrapping_sub(g.ph);
+            if iy < g.h {
+                let dst = &mut buf[(c * rows + r) * staged_row..][..staged_row];
+                stage_row(&plane[iy * g.w..][..g.w], &spans, g.sw, dst);
             }
         }
     }
@@ -206,7 +178,7 @@ impl Task for Rows<'_> {
         let (rows, width) = (staged.rows, staged.width);
         let offsets: Vec<usize> = (0..g.c)
             .flat_map(|c| (0..g.kh).flat_map(move |ky| (0..g.kw).map(move |kx| (c, ky, kx))))
-            .map(|(c, ky, kx)| ((c * g.sw + kx % g.sw) * rows + ky) * width + kx / g.sw)
+            .map(|(c, ky, kx)| ((c * rows + ky) * g.sw + kx % g.sw) * width + kx / g.sw)
             .collect();
         for oy in oys.clone() {
             let at = Block {
@@ -278,10 +250,10 @@ impl Block<'_> {
         let (rows, width) = (self.staged.rows, self.staged.width);
         let taps = g.c * g.kh * g.kw;
         let col = v0 * V::LANES;
-        // The furthest staged value a load reads: the last channel's last phase, the block's
-        // last row (`row + kh − 1`) and column (`col + NB·LANES + (kw − 1)/sw`).
+        // The furthest staged value a load reads: the last channel's, the block's last row
+        // (`row + kh − 1`), its last phase and column (`col + NB·LANES + (kw − 1)/sw`).
         assert!(
-            ((g.c * g.sw - 1) * rows + self.row + g.kh - 1) * width
+            (((g.c - 1) * rows + self.row + g.kh - 1) * g.sw + g.sw - 1) * width
                 + col
                 + NB * V::LANES
                 + (g.kw - 1) / g.sw
@@ -295,7 +267,7 @@ impl Block<'_> {
         unsafe {
             let mut acc = [[V::zero(); NB]; RB];
             let w = weights.as_ptr().add(o0 * taps);
-            let origin = self.staged.buf.as_ptr().add(self.row * width + col);
+            let origin = self.staged.buf.as_ptr().add(self.row * g.sw * width + col);
             for (t, &offset) in self.offsets.iter().enumerate() {
                 let src = origin.add(offset);
                 let xs: [V; NB] = std::array::from_fn(|v| V::load(src.add(v * V::LANES)));
