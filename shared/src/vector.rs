@@ -21,6 +21,35 @@ use std::arch::x86_64::{
     _mm512_unpackhi_ps, _mm512_unpacklo_ps,
 };
 
+/// The lanes of the widest vector this CPU runs: AVX-512's 16, else AVX2's 8 (with FMA), else
+/// none (then neither [`run_widest`] nor the kernels over [`Vector`] run).
+#[cfg_attr(not(feature = "infer"), allow(dead_code))] // `infer`'s kernels only
+pub(crate) fn widest_lanes() -> Option<usize> {
+    if Avx512::available() {
+        Some(Avx512::LANES)
+    } else if Avx2::available() {
+        Some(Avx2::LANES)
+    } else {
+        None
+    }
+}
+
+/// `task` on the widest vector this CPU runs: AVX-512F, else AVX2 with FMA.
+///
+/// # Safety
+/// One of them runs here ([`widest_lanes`] is some); the rest as the task's.
+#[cfg_attr(not(feature = "infer"), allow(dead_code))]
+pub(crate) unsafe fn run_widest<T: Task>(task: T) -> T::Output {
+    // SAFETY: the caller's.
+    unsafe {
+        if Avx512::available() {
+            Avx512::run(task)
+        } else {
+            Avx2::run(task)
+        }
+    }
+}
+
 /// A kernel written over [`Vector`], run by [`Vector::run`] with the vector's target features.
 pub(crate) trait Task {
     /// What the kernel returns.

@@ -29,24 +29,12 @@
 //! input first, rounded, as tract's `Mul` before its product.
 use super::activation::Activation;
 use super::pointwise::Weights;
-use crate::vector::{Avx2, Avx512, Task, Vector};
-
-/// The lanes of the vector this CPU runs the product on: AVX-512's 16, else AVX2's 8, else
-/// none.
-fn lanes() -> Option<usize> {
-    if Avx512::available() {
-        Some(Avx512::LANES)
-    } else if Avx2::available() {
-        Some(Avx2::LANES)
-    } else {
-        None
-    }
-}
+use crate::vector::{Avx2, Avx512, Task, Vector, run_widest, widest_lanes};
 
 /// Whether this CPU runs a product into `c_out` channels here: AVX-512 or AVX2, and `c_out` a
 /// multiple of the vector's lanes.
 pub(super) fn covers(c_out: usize) -> bool {
-    lanes().is_some_and(|l| c_out > 0 && c_out.is_multiple_of(l))
+    widest_lanes().is_some_and(|l| c_out > 0 && c_out.is_multiple_of(l))
 }
 
 /// Vectors of output channels per register block: 6 with 32 registers (AVX-512: 96 channels),
@@ -153,13 +141,7 @@ unsafe fn run(operands: Operands, out: *mut f32, cols: usize) {
     };
     // SAFETY: the vector is available (`covers`, checked first); the lengths are checked
     // above, `out` is the caller's.
-    unsafe {
-        if Avx512::available() {
-            Avx512::run(product)
-        } else {
-            Avx2::run(product)
-        }
-    }
+    unsafe { run_widest(product) }
 }
 
 /// Where the product writes output channel `o` of pixel `p`.

@@ -21,11 +21,11 @@
 use std::ops::Range;
 
 use crate::depthwise::{Geometry, phase_spans, stage_row};
-use crate::vector::{Avx2, Avx512, Task, Vector};
+use crate::vector::{Task, Vector, run_widest, widest_lanes};
 
 /// Whether this CPU runs the kernel: AVX-512F, or AVX2 with FMA.
 pub(super) fn available() -> bool {
-    Avx512::available() || Avx2::available()
+    widest_lanes().is_some()
 }
 
 /// Output channels per register block, at most (each one broadcast weight a tap).
@@ -35,15 +35,6 @@ const R: usize = 6;
 /// (all 16) spilled a sum to the stack every tap: the stem 570–576 µs against 374 (`stem_layer`,
 /// minimum of 300, before the even split below and the staging's stride-2 copy).
 const N: usize = 2;
-
-/// The lanes of the vector [`band`] runs on.
-fn lanes() -> usize {
-    if Avx512::available() {
-        Avx512::LANES
-    } else {
-        Avx2::LANES
-    }
-}
 
 /// A band's staged input: `[C_in, rows, sw, width]`, as the depthwise staging lays out a plane
 /// (`crate::depthwise::phase_spans`): value `(c, r, p, q)` the zero-padded input
@@ -131,7 +122,7 @@ pub(super) unsafe fn band(
             && g.sw > 0,
         "dense kernel: sizes {g:?}, rows {oys:?}, {c_out} output channels"
     );
-    let lanes = lanes();
+    let lanes = widest_lanes().expect("dense kernel: no vector on this CPU");
     let staged = stage(x, g, &oys, lanes, buf);
     let rows = Rows {
         staged,
@@ -139,14 +130,9 @@ pub(super) unsafe fn band(
         oys,
         out,
     };
-    // SAFETY: the vector is available (the caller's); `rows` as checked above.
-    unsafe {
-        if Avx512::available() {
-            Avx512::run(rows)
-        } else {
-            Avx2::run(rows)
-        }
-    }
+    // SAFETY: the vector is available (the caller's, and `lanes` above); `rows` as checked
+    // above.
+    unsafe { run_widest(rows) }
 }
 
 /// [`band`]'s staged input and arguments, run with a vector's target features.
