@@ -9,7 +9,7 @@
 //! Why: the unfolded input's way (`dense_conv::unfold`, then the product on gemm) writes and
 //! reads back `C_in·kh·kw` values per output column (27 for EfficientNet's stem) and gemm packs
 //! both operands on every call: B0's and Lite0's stem (3 → 32, 3×3, stride 2, 224 px) took
-//! 386–389 µs alone and 460–520 in one-thread Lite0 runs on this AVX2 EPYC, against
+//! 386–389 µs alone and 459–521 in one-thread Lite0 runs on this AVX2 EPYC, against
 //! onnxruntime's 275 in an earlier profile (`edge/examples/stem_layer.rs`, minimum of 300;
 //! `node_profile`; docs/PERFORMANCE.md). Directly: 339–345 µs alone.
 //!
