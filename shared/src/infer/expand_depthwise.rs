@@ -366,7 +366,7 @@ mod tests {
             assert_eq!(op.silu, silu, "{case:?}");
             #[cfg(target_arch = "x86_64")]
             assert_eq!(
-                op.expand.lanes.is_some(),
+                op.expand.runs_on_lanes(),
                 crate::infer::channel_lanes::expected(case.0),
                 "{case:?}"
             );

@@ -202,7 +202,10 @@ pub fn replace(model: &mut TypedModel) -> TractResult<usize> {
         }
         let (input, output) = (&pointwise.input, &pointwise.output);
         let (c_in, c_out) = (input[input.len() - 3], output[output.len() - 3]);
-        let Some((levels, scales)) = int8_rows(&pointwise.weights, c_in) else {
+        let Some(rows) = pointwise.rows() else {
+            continue;
+        };
+        let Some((levels, scales)) = int8_rows(rows, c_in) else {
             continue;
         };
         let weights = Int8Weights::new(

@@ -55,8 +55,8 @@ pub struct Pointwise {
     /// The output's shape: `[.., C_out, H, W]`, any leading axes of size 1.
     pub(super) output: TVec<usize>,
     c_out: usize,
-    /// `[C_out, C_in]`, row-major.
-    pub(super) weights: Arc<[f32]>,
+    /// The weights, as the product reads them.
+    kernel: Kernel,
     /// `[C_out]`.
     pub(super) bias: Option<Arc<[f32]>>,
     /// Applied to the outputs after the bias, tile by tile ([`super::activation::fuse`]).
@@ -70,11 +70,53 @@ pub struct Pointwise {
     /// weights with column `i` scaled by `g[i]`, or on the lanes on the input's row `i` scaled
     /// by `g[i]` as it is packed.
     pub(super) gated: bool,
-    /// The weights arranged group by group (`channel_lanes::arrange`), where the product runs
-    /// with the output channels in the vector lanes (`channel_lanes.rs`: x86_64 with AVX-512 or
-    /// AVX2, `C_out` a multiple of their 16 or 8 lanes; a channels-last output, or planes of
-    /// fewer than [`PLANES_ON_LANES_BELOW`] pixels); else gemm runs it.
-    pub(super) lanes: Option<Arc<[f32]>>,
+}
+
+/// A 1×1 convolution's weights, `W` (`[C_out, C_in]`), held once, in the form its product reads.
+#[derive(Debug, Clone)]
+enum Kernel {
+    /// Row-major: gemm's operand.
+    Rows(Arc<[f32]>),
+    /// Arranged group by group (`channel_lanes::arrange`), where the product runs with the
+    /// output channels in the vector lanes (`channel_lanes.rs`: x86_64 with AVX-512 or AVX2,
+    /// `C_out` a multiple of their 16 or 8 lanes; a channels-last output, or planes of fewer than
+    /// [`PLANES_ON_LANES_BELOW`] pixels). The row-major copy is not kept beside it: with both,
+    /// `edge screen`'s peak RSS on a B0 bundle was 63.4–63.9 MiB, with this alone 53.5–54.6.
+    #[cfg(target_arch = "x86_64")]
+    Lanes(Arc<[f32]>),
+}
+
+impl Kernel {
+    /// The values, in this form's order.
+    fn values(&self) -> &[f32] {
+        match self {
+            Kernel::Rows(w) => w,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Lanes(wt) => wt,
+        }
+    }
+}
+
+/// A product's weights: `W` row-major for gemm, or arranged for the lanes with the gate that
+/// scales the input's channels first.
+#[derive(Clone, Copy)]
+pub(super) enum Operand<'a> {
+    /// `[C_out, C_in]`, row-major (a gate already folded in).
+    Rows(&'a [f32]),
+    /// Arranged for `channel_lanes.rs`.
+    #[cfg(target_arch = "x86_64")]
+    Lanes(Weights<'a>),
+}
+
+impl Operand<'_> {
+    /// How many weights.
+    fn len(&self) -> usize {
+        match self {
+            Operand::Rows(w) => w.len(),
+            #[cfg(target_arch = "x86_64")]
+            Operand::Lanes(l) => l.wt.len(),
+        }
+    }
 }
 
 impl PartialEq for Pointwise {
@@ -83,7 +125,8 @@ impl PartialEq for Pointwise {
         self.input == other.input
             && self.output == other.output
             && self.c_out == other.c_out
-            && bits(&self.weights) == bits(&other.weights)
+            && std::mem::discriminant(&self.kernel) == std::mem::discriminant(&other.kernel)
+            && bits(self.kernel.values()) == bits(other.kernel.values())
             && self.bias.as_deref().map(bits) == other.bias.as_deref().map(bits)
             && self.activation == other.activation
             && self.out_last == other.out_last
@@ -121,6 +164,40 @@ impl Pointwise {
         self.c_out
     }
 
+    /// The weights, `[C_out, C_in]` row-major, unless they are arranged for the lanes.
+    pub(super) fn rows(&self) -> Option<&[f32]> {
+        match &self.kernel {
+            Kernel::Rows(w) => Some(w),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Lanes(_) => None,
+        }
+    }
+
+    /// Whether the product runs on `channel_lanes.rs`.
+    #[cfg(all(test, target_arch = "x86_64"))]
+    pub(super) fn runs_on_lanes(&self) -> bool {
+        !matches!(self.kernel, Kernel::Rows(_))
+    }
+
+    /// This op with its weights arranged for `channel_lanes.rs` in place of the row-major ones,
+    /// where the lanes run its product (a channels-last output, or planes of fewer than
+    /// [`PLANES_ON_LANES_BELOW`] pixels, on this CPU); else unchanged.
+    fn on_lanes(self) -> Self {
+        let (c_in, hw) = self.dims();
+        let wt = match self.rows() {
+            Some(w) if self.out_last || hw < PLANES_ON_LANES_BELOW => arranged(w, c_in, self.c_out),
+            _ => None,
+        };
+        match wt {
+            #[cfg(target_arch = "x86_64")]
+            Some(wt) => Pointwise {
+                kernel: Kernel::Lanes(wt),
+                ..self
+            },
+            _ => self,
+        }
+    }
+
     /// Pixels `j0 ..` of this (ungated) op's output, channels-last, into `out` (whole pixels of
     /// `C_out` values, as many as it holds), on the calling thread: fovea's expansion and
     /// depthwise conv in one op runs the expansion band by band through this
@@ -142,12 +219,15 @@ impl Pointwise {
         if cols == 0 {
             return;
         }
-        #[cfg(target_arch = "x86_64")]
-        if let Some(wt) = &self.lanes {
-            let (bias, act) = (self.bias.as_deref(), self.activation);
-            let wt = Weights { wt, gate: None };
-            return super::channel_lanes::pixels(&x[j0..], hw, wt, self.c_out, bias, act, out);
-        }
+        let w = match &self.kernel {
+            Kernel::Rows(w) => w,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Lanes(wt) => {
+                let (bias, act) = (self.bias.as_deref(), self.activation);
+                let wt = Weights { wt, gate: None };
+                return super::channel_lanes::pixels(&x[j0..], hw, wt, self.c_out, bias, act, out);
+            }
+        };
         let d = Dims {
             c_in,
             c_out: self.c_out,
@@ -159,7 +239,7 @@ impl Pointwise {
             tile_product(
                 x.as_ptr().add(j0),
                 hw,
-                &self.weights,
+                w,
                 self.bias.as_deref(),
                 self.activation,
                 d,
@@ -210,18 +290,20 @@ impl EvalOp for Pointwise {
         // On gemm, W·(diag(g)·x) as (W·diag(g))·x: C_out·C_in products instead of C_in·H·W. On
         // the lanes (arranged weights) the gate scales the input as it is packed.
         let mut scaled = Vec::new();
-        let weights = match (gate, &self.lanes) {
-            (Some(g), None) => {
+        let weights = match (&self.kernel, gate) {
+            (Kernel::Rows(w), Some(g)) => {
                 // Row by row, so the compiler vectorizes the products (a `flat_map` over the
                 // rows did not: B0's 672 → 112 projections took 90 µs longer gated than after
                 // tract's `Mul`).
-                scaled.reserve(self.weights.len());
-                for row in self.weights.chunks_exact(c_in) {
+                scaled.reserve(w.len());
+                for row in w.chunks_exact(c_in) {
                     scaled.extend(row.iter().zip(g).map(|(w, g)| w * g));
                 }
-                &scaled[..]
+                Operand::Rows(&scaled)
             }
-            _ => &self.weights[..],
+            (Kernel::Rows(w), None) => Operand::Rows(w),
+            #[cfg(target_arch = "x86_64")]
+            (Kernel::Lanes(wt), gate) => Operand::Lanes(Weights { wt, gate }),
         };
         // SAFETY: `product` writes every element before the tensor is read.
         let mut y = unsafe { Tensor::uninitialized::<f32>(&self.output)? };
@@ -238,9 +320,7 @@ impl EvalOp for Pointwise {
         let bias = self.bias.as_deref();
         let act = self.activation;
         let out_last = self.out_last;
-        let lanes = self.lanes.as_deref().map(|wt| Weights { wt, gate });
-        let mut run =
-            |parallel| product(x, weights, bias, act, dims, out_last, lanes, parallel, out);
+        let mut run = |parallel| product(x, weights, bias, act, dims, out_last, parallel, out);
         match current_tract_executor() {
             Executor::SingleThread => run(false),
             Executor::MultiThread(pool) => pool.install(|| run(true)),
@@ -304,18 +384,17 @@ pub(super) const PLANES_ON_LANES_BELOW: usize = 196;
 
 /// `out = act(W·x (+ b per row))`, row-major `c_out × hw` (`hw × c_out` when `out_last`),
 /// every element written; column tiles split over rayon's current pool when `parallel` (a
-/// single tile splits inside gemm instead). The product runs on `lanes` (`W` arranged,
-/// [`Pointwise::lanes`], and the gate that scales the input, if any) where given, channels-last
-/// or into planes; `w` is then not read.
+/// single tile splits inside gemm instead). On `Operand::Lanes` (`W` arranged and the gate that
+/// scales the input, if any) the product runs on `channel_lanes.rs`, channels-last or into
+/// planes; on `Operand::Rows`, on gemm.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn product(
     x: &[f32],
-    w: &[f32],
+    w: Operand,
     bias: Option<&[f32]>,
     act: Option<Activation>,
     d: Dims,
     out_last: bool,
-    lanes: Option<Weights>,
     parallel: bool,
     out: &mut [MaybeUninit<f32>],
 ) {
@@ -354,18 +433,7 @@ pub(super) fn product(
     // SAFETY: the tiles are disjoint column ranges of `out`, which holds c_out·hw values
     // (asserted), so no two calls write the same element.
     let column = |t: usize, inner| unsafe {
-        column_tile(
-            x,
-            w,
-            bias,
-            act,
-            d,
-            t * tile,
-            tile,
-            dst,
-            (out_last, lanes),
-            inner,
-        )
+        column_tile(x, w, bias, act, d, t * tile, tile, dst, out_last, inner)
     };
     if parallel && tiles > 1 {
         (0..tiles)
@@ -382,7 +450,7 @@ pub(super) fn product(
 }
 
 /// Columns `j0 .. j0 + tile` (clipped to `hw`) of `out = act(W·x (+ b))`, channels-last when
-/// `out_last` (on `lanes` where given).
+/// `out_last`.
 ///
 /// # Safety
 /// `out.0` must be valid for writes of `c_out·hw` values, `j0 < hw`, and no other thread may
@@ -390,20 +458,21 @@ pub(super) fn product(
 #[allow(clippy::too_many_arguments)]
 unsafe fn column_tile(
     x: &[f32],
-    w: &[f32],
+    w: Operand,
     bias: Option<&[f32]>,
     act: Option<Activation>,
     d: Dims,
     j0: usize,
     tile: usize,
     out: SharedOut,
-    (out_last, lanes): (bool, Option<Weights>),
+    out_last: bool,
     parallelism: gemm::Parallelism,
 ) {
     let cols = tile.min(d.hw - j0);
-    #[cfg(target_arch = "x86_64")]
-    if let Some(wt) = lanes {
-        if !out_last {
+    let w = match w {
+        Operand::Rows(w) => w,
+        #[cfg(target_arch = "x86_64")]
+        Operand::Lanes(wt) if !out_last => {
             // SAFETY: the tile's columns j0 .. j0 + cols of each of the c_out planes (hw apart)
             // lie inside `out` (the caller's contract, which no other thread touches).
             return unsafe {
@@ -411,12 +480,15 @@ unsafe fn column_tile(
                 super::channel_lanes::planes(&x[j0..], d.hw, wt, d.c_out, bias, act, tile)
             };
         }
-        // SAFETY: channels-last, the tile's `cols` pixels of `c_out` values are contiguous and
-        // inside `out` (the caller's contract, which no other thread touches).
-        let tile = unsafe { std::slice::from_raw_parts_mut(out.at(j0 * d.c_out), cols * d.c_out) };
-        return super::channel_lanes::pixels(&x[j0..], d.hw, wt, d.c_out, bias, act, tile);
-    }
-    let _ = lanes;
+        #[cfg(target_arch = "x86_64")]
+        Operand::Lanes(wt) => {
+            // SAFETY: channels-last, the tile's `cols` pixels of `c_out` values are contiguous
+            // and inside `out` (the caller's contract, which no other thread touches).
+            let tile =
+                unsafe { std::slice::from_raw_parts_mut(out.at(j0 * d.c_out), cols * d.c_out) };
+            return super::channel_lanes::pixels(&x[j0..], d.hw, wt, d.c_out, bias, act, tile);
+        }
+    };
     // Output channel `o` of pixel `j` at `o·rs + j·cs` from the tile's first.
     let (rs, cs) = if out_last { (1, d.c_out) } else { (d.hw, 1) };
     // SAFETY: x's columns j0 .. j0 + cols of c_in rows (stride hw) lie inside `x` (asserted
@@ -601,6 +673,7 @@ pub fn replace_where(
         let Some((op, bias_add)) = covered(model, node, einsum, &take)? else {
             continue;
         };
+        let op = op.on_lanes();
         let mut patch = TypedModelPatch::new("fovea pointwise");
         let x = patch.tap_model(model, node.inputs[0])?;
         let y = patch.wire_node(&node.name, op, &[x])?[0];
@@ -613,8 +686,9 @@ pub fn replace_where(
 }
 
 /// The [`Pointwise`] equal to `einsum` at `node` (and to the bias `Add` after it, whose node
-/// is returned too), if it covers it and `take` takes it. fovea's int8 1×1 conv reads the
-/// same convs through this ([`super::int8_pointwise`]).
+/// is returned too), if it covers it and `take` takes it; its weights row-major
+/// ([`Pointwise::rows`]; [`Pointwise::on_lanes`] arranges them where the lanes run it). fovea's
+/// int8 1×1 conv reads the same convs through this ([`super::int8_pointwise`]).
 pub(super) fn covered(
     model: &TypedModel,
     node: &TypedNode,
@@ -662,14 +736,11 @@ pub(super) fn covered(
     if c_in != input[r - 3] || c_in == 0 {
         return Ok(None);
     }
-    let weights: &[f32] = kernel.try_as_plain_ram()?.as_slice::<f32>()?;
-    let lanes = (out_last || hw < PLANES_ON_LANES_BELOW)
-        .then(|| arranged(weights, c_in, c_out))
-        .flatten();
-    if !take(c_in, c_out, hw, lanes.is_some()) {
+    let lanes = (out_last || hw < PLANES_ON_LANES_BELOW) && on_lanes(c_out);
+    if !take(c_in, c_out, hw, lanes) {
         return Ok(None);
     }
-    let weights: Arc<[f32]> = weights.into();
+    let weights: Arc<[f32]> = kernel.try_as_plain_ram()?.as_slice::<f32>()?.into();
     let (bias, bias_add) = match bias_after(model, node, c_out, out_last)? {
         Some((b, add)) => (Some(b), Some(add)),
         None => (None, None),
@@ -678,14 +749,24 @@ pub(super) fn covered(
         input: input.into(),
         output: output.into(),
         c_out,
-        weights,
+        kernel: Kernel::Rows(weights),
         bias,
         activation: None,
         out_last,
         gated: false,
-        lanes,
     };
     Ok(Some((op, bias_add)))
+}
+
+/// Whether this CPU runs a product into `c_out` channels on `channel_lanes.rs`.
+fn on_lanes(c_out: usize) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return super::channel_lanes::covers(c_out);
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = c_out;
+        false
+    }
 }
 
 /// `w` (`[c_out, c_in]`) arranged for `channel_lanes.rs` (`channel_lanes::arrange`), where it
@@ -967,9 +1048,14 @@ pub(super) mod tests {
     /// repacks the larger weight matrix on every call and lost to tract there) stay tract's,
     /// unless their product runs on the channel lanes into planes (`C_out` a multiple of the
     /// lanes of this CPU's AVX-512 or AVX2); from 196 pixels on (B0's 14×14 expansions) they
-    /// are taken.
+    /// are taken. An op on the lanes holds its weights arranged alone, not row-major beside
+    /// them (`Kernel::Lanes`: 10 MiB of B0's peak RSS); one on gemm holds them row-major.
     #[test]
     fn convs_with_more_channels_than_pixels_stay_tracts_on_small_planes() {
+        let rows_held = |m: &TypedModel| -> Vec<bool> {
+            let ops = m.nodes().iter().filter_map(|n| n.op_as::<Pointwise>());
+            ops.map(|op| op.rows().is_some()).collect()
+        };
         let lanes = |c_out: usize| {
             #[cfg(target_arch = "x86_64")]
             return super::super::channel_lanes::expected(c_out);
@@ -991,12 +1077,15 @@ pub(super) mod tests {
             let (mut m, ..) = model(case, 1);
             let taken = usize::from(lanes(case.1));
             assert_eq!(replace(&mut m).unwrap(), taken, "{what}");
+            assert_eq!(rows_held(&m), vec![false; taken], "{what}");
         }
         assert!(!lanes(60), "60 channels are no multiple of 8");
         let (mut m, ..) = model((8, 49, 7, 7, false, true), 1);
         assert_eq!(replace(&mut m).unwrap(), 1, "C_out = H·W is taken");
+        assert_eq!(rows_held(&m), [true], "49 channels run on gemm");
         let (mut m, ..) = model((8, 400, 14, 14, false, true), 1);
         assert_eq!(replace(&mut m).unwrap(), 1, "196 pixels");
+        assert_eq!(rows_held(&m), [true], "planes of 196 pixels run on gemm");
     }
 
     /// The product with the output channels in the vector lanes (`channel_lanes.rs`, where this
@@ -1008,7 +1097,9 @@ pub(super) mod tests {
     /// large weights run group by group on the packed input), with and without bias and ReLU6,
     /// one thread and a pool of two (column tiles). AVX2 CPUs run it on 8 lanes (groups of 16
     /// channels, so every case but 40 fills them and 40 ends in a group of one vector; 40 is
-    /// AVX2's alone); where the CPU has neither no op gets the arranged weights.
+    /// AVX2's alone); where the CPU has neither no op gets the arranged weights (and the lanes
+    /// are x86_64's alone).
+    #[cfg(target_arch = "x86_64")]
     #[test]
     fn the_channel_lanes_product_sums_in_order_bit_for_bit() {
         // (C_in, C_out, pixels, bias, ReLU6)
@@ -1027,7 +1118,6 @@ pub(super) mod tests {
         for (c_in, c_out, hw, with_bias, relu6) in cases {
             let w = values(c_out * c_in, 1);
             let wt = arranged(&w, c_in, c_out);
-            #[cfg(target_arch = "x86_64")]
             assert_eq!(
                 wt.is_some(),
                 super::super::channel_lanes::expected(c_out),
@@ -1043,10 +1133,9 @@ pub(super) mod tests {
             let act = relu6.then_some(Activation::Relu6);
             let d = Dims { c_in, c_out, hw };
             for out_last in [true, false] {
-                let run = |lanes: Option<&[f32]>, parallel: bool| {
+                let run = |w: Operand, parallel: bool| {
                     let mut out = vec![MaybeUninit::new(f32::NAN); c_out * hw];
-                    let lanes = lanes.map(|wt| Weights { wt, gate: None });
-                    product(&x, &w, bias, act, d, out_last, lanes, parallel, &mut out);
+                    product(&x, w, bias, act, d, out_last, parallel, &mut out);
                     // SAFETY: initialized (NaN), then written.
                     out.iter()
                         .map(|v| unsafe { v.assume_init() }.to_bits())
@@ -1071,15 +1160,19 @@ pub(super) mod tests {
                     }
                 }
                 let what = format!("{c_in}→{c_out} on {hw}, channels last: {out_last}");
-                let gemm = run(None, false);
+                let gemm = run(Operand::Rows(&w), false);
                 // gemm sums so too on two pixels and more over a sum short enough that it does
                 // not split it into blocks (1152 terms it does, and adds the blocks' sums); on
                 // one pixel it runs a matrix-vector path that sums in another order.
                 if hw > 1 && c_in <= 320 {
                     assert_eq!(gemm, want, "{what}: gemm");
                 }
-                assert_eq!(run(Some(&wt), false), want, "{what}");
-                let pooled = pool.install(|| run(Some(&wt), true));
+                let lanes = Operand::Lanes(Weights {
+                    wt: &wt,
+                    gate: None,
+                });
+                assert_eq!(run(lanes, false), want, "{what}");
+                let pooled = pool.install(|| run(lanes, true));
                 assert_eq!(pooled, want, "{what}, two threads");
             }
         }
