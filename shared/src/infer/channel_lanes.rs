@@ -27,6 +27,8 @@
 //! on a single pixel gemm's matrix-vector path sums in another order, and over 1152 input
 //! channels gemm splits the sum into blocks: both within the sum's rounding). A gate scales the
 //! input first, rounded, as tract's `Mul` before its product.
+use std::ops::Range;
+
 use super::activation::Activation;
 use super::pointwise::Weights;
 use crate::vector::{Avx2, Avx512, Task, Vector, run_widest, widest_lanes};
@@ -50,6 +52,41 @@ fn group_vectors<V: Vector>() -> usize {
 /// Lite0, one thread); gemm's own AVX2 kernel is 2 vectors × 6 columns too.
 fn block_pixels<V: Vector>() -> usize {
     if V::REGISTERS >= 32 { 4 } else { 6 }
+}
+
+/// The blocks a product's `cols` pixels split into: as few as blocks of at most `step` pixels
+/// ([`block_pixels`]) allow, their sizes differing by one at most, the larger ones first — 49
+/// pixels on AVX2 in 4 blocks of 6 and 5 of 5, not 8 of 6 and one alone, which ran its input
+/// channels on two sums (one per vector of channels) and so at the fused multiply-add's
+/// latency rather than its throughput. The 7×7 convs so (`edge/examples/pointwise_layers.rs`,
+/// minimum of 60, three rounds alternated, AVX2): 672 → 192 160 → 154 µs, 192 → 1152 256–257 →
+/// 243, 1152 → 192 269–270 → 260–261, 1152 → 320 422–423 → 404–407, 320 → 1280 454–455 →
+/// 431–433.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Blocks {
+    count: usize,
+    /// The smaller blocks' size.
+    size: usize,
+    /// How many blocks have `size + 1` pixels.
+    larger: usize,
+}
+
+impl Blocks {
+    fn new(cols: usize, step: usize) -> Self {
+        let count = cols.div_ceil(step);
+        let size = cols.checked_div(count).unwrap_or(0);
+        Blocks {
+            count,
+            size,
+            larger: cols - size * count,
+        }
+    }
+
+    /// Block `b`'s first pixel and its pixels.
+    fn at(&self, b: usize) -> (usize, usize) {
+        let p0 = b * self.size + b.min(self.larger);
+        (p0, self.size + usize::from(b < self.larger))
+    }
 }
 
 /// The weight matrices (values) from which [`pixels`] runs group by group over every pixel
@@ -251,7 +288,8 @@ impl Product<'_> {
         // `with`'s closure: a closure does not inherit the target features, and the blocks
         // compiled in it ran 50 times slower.)
         let mut buf = PACKED.take();
-        pack(&operands, c_in, cols, block_pixels::<V>(), &mut buf);
+        let blocks = Blocks::new(cols, block_pixels::<V>());
+        pack(&operands, c_in, blocks, block_pixels::<V>(), &mut buf);
         let packed = Operands {
             x: &buf,
             gate: None,
@@ -263,7 +301,7 @@ impl Product<'_> {
             if by_group {
                 // Each group of output channels over every pixel: the weights read once.
                 for (o0, v) in groups::<V>(c_out) {
-                    span::<V, PLANES>(v, packed, out, (o0, 0, cols));
+                    span::<V, PLANES>(v, packed, out, (o0, blocks, 0..blocks.count));
                 }
             } else {
                 blocks_by_pixels::<V, PLANES>(packed, out, cols);
@@ -283,13 +321,12 @@ unsafe fn blocks_by_pixels<V: Vector, const PLANES: bool>(
     out: *mut f32,
     cols: usize,
 ) {
-    let step = block_pixels::<V>();
+    let blocks = Blocks::new(cols, block_pixels::<V>());
     // SAFETY: the caller's; every span lies inside `cols` and `c_out`.
     unsafe {
-        for p0 in (0..cols).step_by(step) {
-            let hi = (p0 + step).min(cols);
+        for b in 0..blocks.count {
             for (o0, v) in groups::<V>(args.c_out) {
-                span::<V, PLANES>(v, args, out, (o0, p0, hi));
+                span::<V, PLANES>(v, args, out, (o0, blocks, b..b + 1));
             }
         }
     }
@@ -300,18 +337,19 @@ thread_local! {
     static PACKED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// The input's first `cols` pixels of its `c_in` rows (`x_stride` apart) into `buf`, each
-/// row scaled by the gate's value where there is a gate, block by block of `step` pixels:
-/// pixel `p` of row `i` at `((p / step)·c_in + i)·step + p % step` (the last block's missing
-/// pixels 0), so that a block reads its inputs front to back.
-fn pack(args: &Operands, c_in: usize, cols: usize, step: usize, buf: &mut Vec<f32>) {
-    let blocks = cols.div_ceil(step);
+/// The input's pixels of its `c_in` rows (`x_stride` apart) into `buf`, each row scaled by
+/// the gate's value where there is a gate, block by block (`blocks`, of at most `step`
+/// pixels): pixel `k` of block `b` in row `i` at `(b·c_in + i)·step + k` (a smaller block's
+/// missing pixels 0), so that a block reads its inputs front to back.
+fn pack(args: &Operands, c_in: usize, blocks: Blocks, step: usize, buf: &mut Vec<f32>) {
     buf.clear();
-    buf.resize(blocks * c_in * step, 0.0);
+    buf.resize(blocks.count * c_in * step, 0.0);
     for i in 0..c_in {
-        let row = &args.x[i * args.x_stride..][..cols];
-        for (b, chunk) in row.chunks(step).enumerate() {
-            let dst = &mut buf[(b * c_in + i) * step..][..chunk.len()];
+        let row = &args.x[i * args.x_stride..];
+        for b in 0..blocks.count {
+            let (p0, size) = blocks.at(b);
+            let chunk = &row[p0..p0 + size];
+            let dst = &mut buf[(b * c_in + i) * step..][..size];
             match args.gate {
                 Some(g) => dst.iter_mut().zip(chunk).for_each(|(d, v)| *d = v * g[i]),
                 None => dst.copy_from_slice(chunk),
@@ -357,34 +395,36 @@ fn groups<V: Vector>(c_out: usize) -> impl Iterator<Item = (usize, usize)> {
         .map(move |o0| (o0, (c_out - o0).min(group) / V::LANES))
 }
 
-/// Output channels `o0 .. o0 + LANES·v` (`v` of 1 to [`group_vectors`]) of pixels `lo .. hi`.
+/// Output channels `o0 .. o0 + LANES·v` (`v` of 1 to [`group_vectors`]) of the pixels of
+/// `blocks`' blocks `range`.
 ///
 /// # Safety
-/// `V` runs; `hi ≤ cols`, `o0 + LANES·v ≤ c_out` and the lengths [`pixels`] checks.
+/// `V` runs; `blocks` splits `cols` pixels, `range` lies in its blocks, `o0 + LANES·v ≤ c_out`
+/// and the lengths [`pixels`] checks.
 #[inline(always)]
 unsafe fn span<V: Vector, const PLANES: bool>(
     v: usize,
     args: Operands,
     out: *mut f32,
-    (o0, lo, hi): (usize, usize, usize),
+    (o0, blocks, range): (usize, Blocks, Range<usize>),
 ) {
     // SAFETY (each arm): the caller's. With 16 registers (AVX2) a group has at most 2 vectors:
     // the arms of 3 to 6 never run.
     unsafe {
         match v {
-            6 if V::REGISTERS >= 32 => span_of::<V, 6, PLANES>(args, out, (o0, lo, hi)),
-            5 if V::REGISTERS >= 32 => span_of::<V, 5, PLANES>(args, out, (o0, lo, hi)),
-            4 if V::REGISTERS >= 32 => span_of::<V, 4, PLANES>(args, out, (o0, lo, hi)),
-            3 if V::REGISTERS >= 32 => span_of::<V, 3, PLANES>(args, out, (o0, lo, hi)),
-            2 => span_of::<V, 2, PLANES>(args, out, (o0, lo, hi)),
-            _ => span_of::<V, 1, PLANES>(args, out, (o0, lo, hi)),
+            6 if V::REGISTERS >= 32 => span_of::<V, 6, PLANES>(args, out, (o0, blocks, range)),
+            5 if V::REGISTERS >= 32 => span_of::<V, 5, PLANES>(args, out, (o0, blocks, range)),
+            4 if V::REGISTERS >= 32 => span_of::<V, 4, PLANES>(args, out, (o0, blocks, range)),
+            3 if V::REGISTERS >= 32 => span_of::<V, 3, PLANES>(args, out, (o0, blocks, range)),
+            2 => span_of::<V, 2, PLANES>(args, out, (o0, blocks, range)),
+            _ => span_of::<V, 1, PLANES>(args, out, (o0, blocks, range)),
         }
     }
 }
 
-/// [`span`] with `N` vectors: blocks of [`block_pixels`], the pixels left over one at a time.
-/// (The last block overlapping the one before instead, so that no pixel is left alone, was no
-/// faster: Lite0's 192 → 1152 on 49 pixels 340–356 → 354–383 µs on AVX2, two rounds.)
+/// [`span`] with `N` vectors, block by block ([`Blocks`]: no pixel left alone on its two sums;
+/// the last block overlapping the one before instead was no faster, Lite0's 192 → 1152 on 49
+/// pixels 340–356 → 354–383 µs on AVX2, two rounds).
 ///
 /// # Safety
 /// As [`span`]'s.
@@ -392,21 +432,23 @@ unsafe fn span<V: Vector, const PLANES: bool>(
 unsafe fn span_of<V: Vector, const N: usize, const PLANES: bool>(
     args: Operands,
     out: *mut f32,
-    (o0, lo, hi): (usize, usize, usize),
+    (o0, blocks, range): (usize, Blocks, Range<usize>),
 ) {
-    let step = block_pixels::<V>();
-    let full = lo + (hi - lo) / step * step;
-    // SAFETY (both): the caller's; the blocks lie inside `lo .. hi`.
+    let wide = V::REGISTERS < 32; // 6 pixels a block (AVX2), else 4
+    // SAFETY (each arm): the caller's; block `b` lies in `cols` and has `size` pixels (at most
+    // `block_pixels`, so the arms of 5 and 6 run on AVX2 alone).
     unsafe {
-        for p0 in (lo..full).step_by(step) {
-            if V::REGISTERS >= 32 {
-                block::<V, N, 4, PLANES>(args, out, (o0, p0));
-            } else {
-                block::<V, N, 6, PLANES>(args, out, (o0, p0));
+        for b in range {
+            let (p0, size) = blocks.at(b);
+            let at = (o0, p0, b);
+            match size {
+                6 if wide => block::<V, N, 6, PLANES>(args, out, at),
+                5 if wide => block::<V, N, 5, PLANES>(args, out, at),
+                4 => block::<V, N, 4, PLANES>(args, out, at),
+                3 => block::<V, N, 3, PLANES>(args, out, at),
+                2 => block::<V, N, 2, PLANES>(args, out, at),
+                _ => block::<V, N, 1, PLANES>(args, out, at),
             }
-        }
-        for p0 in full..hi {
-            block::<V, N, 1, PLANES>(args, out, (o0, p0));
         }
     }
 }
@@ -414,12 +456,13 @@ unsafe fn span_of<V: Vector, const N: usize, const PLANES: bool>(
 /// The most values a block holds: 4 pixels × 96 channels (AVX-512), 6 × 16 (AVX2).
 const TILE: usize = 384;
 
-/// Output channels `o0 .. o0 + LANES·N` of pixels `p0 .. p0 + P`: `P·N` accumulators from
-/// zero, one fused multiply-add per input channel each, then the bias and the clamp, stored
-/// once.
+/// Output channels `o0 .. o0 + LANES·N` of pixels `p0 .. p0 + P`, block `b` ([`Blocks`]):
+/// `P·N` accumulators from zero, one fused multiply-add per input channel each, then the bias
+/// and the clamp, stored once.
 ///
 /// # Safety
-/// `V` runs; `p0 + P ≤ cols`, `o0 + LANES·N ≤ c_out` and the lengths [`pixels`] checks.
+/// `V` runs; `p0 + P ≤ cols`, block `b` of the packed input (if packed) starts at `p0`,
+/// `o0 + LANES·N ≤ c_out` and the lengths [`pixels`] checks.
 #[inline(always)]
 unsafe fn block<V: Vector, const N: usize, const P: usize, const PLANES: bool>(
     Operands {
@@ -434,13 +477,13 @@ unsafe fn block<V: Vector, const N: usize, const P: usize, const PLANES: bool>(
         packed,
     }: Operands,
     out: *mut f32,
-    (o0, p0): (usize, usize),
+    (o0, p0, b): (usize, usize, usize),
 ) {
     let c_in = wt.len() / c_out;
     // Where the block's inputs start and how far apart its rows are.
     let (first, row_step) = if packed {
         let step = block_pixels::<V>();
-        ((p0 / step * c_in) * step + p0 % step, step)
+        (b * c_in * step, step)
     } else {
         (p0, x_stride)
     };
@@ -510,5 +553,40 @@ pub(super) fn expected(c_out: usize) -> bool {
         std::arch::is_x86_feature_detected!("avx2")
             && std::arch::is_x86_feature_detected!("fma")
             && c_out.is_multiple_of(8)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// By hand: 49 pixels (a 7×7 plane) in blocks of at most 6 are 9 blocks, 4 of 6 then 5 of
+    /// 5; 196 are 31 of 6 then 2 of 5; 49 in blocks of at most 4 (AVX-512) are 10 of 4 then 3
+    /// of 3; 2 pixels one block; none, no block. The blocks are consecutive and end at `cols`.
+    #[test]
+    fn blocks_split_the_pixels_evenly() {
+        let sizes = |cols: usize, step: usize| {
+            let blocks = Blocks::new(cols, step);
+            let mut next = 0;
+            (0..blocks.count)
+                .map(|b| {
+                    let (p0, size) = blocks.at(b);
+                    assert_eq!(p0, next, "{cols} in blocks of {step}: block {b}");
+                    next += size;
+                    size
+                })
+                .collect::<Vec<_>>()
+        };
+        let runs = |runs: &[(usize, usize)]| {
+            runs.iter()
+                .flat_map(|&(n, size)| std::iter::repeat_n(size, n))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(sizes(49, 6), runs(&[(4, 6), (5, 5)]));
+        assert_eq!(sizes(196, 6), runs(&[(31, 6), (2, 5)]));
+        assert_eq!(sizes(49, 4), runs(&[(10, 4), (3, 3)]));
+        assert_eq!(sizes(2, 6), [2]);
+        assert_eq!(sizes(0, 6), Vec::<usize>::new());
+        assert_eq!(sizes(3137, 6).iter().sum::<usize>(), 3137);
     }
 }
