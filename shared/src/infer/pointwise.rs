@@ -736,7 +736,7 @@ pub(super) fn covered(
     if c_in != input[r - 3] || c_in == 0 {
         return Ok(None);
     }
-    let lanes = (out_last || hw < PLANES_ON_LANES_BELOW) && on_lanes(c_out);
+    let lanes = (out_last || hw < PLANES_ON_LANES_BELOW) && lanes_cover(c_out);
     if !take(c_in, c_out, hw, lanes) {
         return Ok(None);
     }
@@ -759,7 +759,7 @@ pub(super) fn covered(
 }
 
 /// Whether this CPU runs a product into `c_out` channels on `channel_lanes.rs`.
-fn on_lanes(c_out: usize) -> bool {
+fn lanes_cover(c_out: usize) -> bool {
     #[cfg(target_arch = "x86_64")]
     return super::channel_lanes::covers(c_out);
     #[cfg(not(target_arch = "x86_64"))]
@@ -1049,7 +1049,7 @@ pub(super) mod tests {
     /// unless their product runs on the channel lanes into planes (`C_out` a multiple of the
     /// lanes of this CPU's AVX-512 or AVX2); from 196 pixels on (B0's 14×14 expansions) they
     /// are taken. An op on the lanes holds its weights arranged alone, not row-major beside
-    /// them (`Kernel::Lanes`: 10 MiB of B0's peak RSS); one on gemm holds them row-major.
+    /// them (`Kernel::Lanes` quotes what that cost B0's peak RSS); one on gemm, row-major.
     #[test]
     fn convs_with_more_channels_than_pixels_stay_tracts_on_small_planes() {
         let rows_held = |m: &TypedModel| -> Vec<bool> {
