@@ -278,9 +278,10 @@ impl Product<'_> {
         let c_out = operands.c_out;
         let c_in = operands.wt.len() / c_out;
         let by_group = c_in * c_out >= WEIGHTS_BY_GROUP;
+        let blocks = Blocks::new(cols, block_pixels::<V>());
         if !by_group && operands.gate.is_none() {
             // SAFETY: the caller's.
-            unsafe { blocks_by_pixels::<V, PLANES>(operands, out, cols) };
+            unsafe { blocks_by_pixels::<V, PLANES>(operands, out, blocks) };
             return;
         }
         // Packed block by block of pixels (and gated) where groups run over every pixel or a
@@ -288,7 +289,6 @@ impl Product<'_> {
         // `with`'s closure: a closure does not inherit the target features, and the blocks
         // compiled in it ran 50 times slower.)
         let mut buf = PACKED.take();
-        let blocks = Blocks::new(cols, block_pixels::<V>());
         pack(&operands, c_in, blocks, block_pixels::<V>(), &mut buf);
         let packed = Operands {
             x: &buf,
@@ -304,14 +304,15 @@ impl Product<'_> {
                     span::<V, PLANES>(v, packed, out, (o0, blocks, 0..blocks.count));
                 }
             } else {
-                blocks_by_pixels::<V, PLANES>(packed, out, cols);
+                blocks_by_pixels::<V, PLANES>(packed, out, blocks);
             }
         }
         PACKED.set(buf);
     }
 }
 
-/// Each block of pixels over every group of output channels: its inputs read once.
+/// Each block of pixels (`blocks`, of the product's pixels) over every group of output
+/// channels: its inputs read once.
 ///
 /// # Safety
 /// As [`Product::spans`]'.
@@ -319,9 +320,8 @@ impl Product<'_> {
 unsafe fn blocks_by_pixels<V: Vector, const PLANES: bool>(
     args: Operands,
     out: *mut f32,
-    cols: usize,
+    blocks: Blocks,
 ) {
-    let blocks = Blocks::new(cols, block_pixels::<V>());
     // SAFETY: the caller's; every span lies inside `cols` and `c_out`.
     unsafe {
         for b in 0..blocks.count {

@@ -366,7 +366,7 @@ mod tests {
             assert_eq!(op.silu, silu, "{case:?}");
             #[cfg(target_arch = "x86_64")]
             assert_eq!(
-                op.expand.runs_on_lanes(),
+                op.expand.rows().is_none(),
                 crate::infer::channel_lanes::expected(case.0),
                 "{case:?}"
             );

@@ -173,19 +173,14 @@ impl Pointwise {
         }
     }
 
-    /// Whether the product runs on `channel_lanes.rs`.
-    #[cfg(all(test, target_arch = "x86_64"))]
-    pub(super) fn runs_on_lanes(&self) -> bool {
-        !matches!(self.kernel, Kernel::Rows(_))
-    }
-
     /// This op with its weights arranged for `channel_lanes.rs` in place of the row-major ones,
-    /// where the lanes run its product (a channels-last output, or planes of fewer than
-    /// [`PLANES_ON_LANES_BELOW`] pixels, on this CPU); else unchanged.
+    /// where the lanes run its product ([`runs_on_lanes`]); else unchanged.
     fn on_lanes(self) -> Self {
         let (c_in, hw) = self.dims();
         let wt = match self.rows() {
-            Some(w) if self.out_last || hw < PLANES_ON_LANES_BELOW => arranged(w, c_in, self.c_out),
+            Some(w) if runs_on_lanes(self.c_out, hw, self.out_last) => {
+                arranged(w, c_in, self.c_out)
+            }
             _ => None,
         };
         match wt {
@@ -205,6 +200,11 @@ impl Pointwise {
     ///
     /// # Panics
     /// If the op is gated, `x` is not its input's size or the pixels run past the image.
+    // Off x86_64 the weights are row-major alone: the match has one arm there.
+    #[cfg_attr(
+        not(target_arch = "x86_64"),
+        allow(clippy::infallible_destructuring_match)
+    )]
     pub(super) fn pixels_last(&self, x: &[f32], j0: usize, out: &mut [f32]) {
         let (c_in, hw) = self.dims();
         let cols = out.len() / self.c_out.max(1);
@@ -364,7 +364,7 @@ pub(super) struct Dims {
 /// `channel_lanes::arrange` lays it out, and the gate that scales the input's channels first,
 /// if any.
 #[derive(Clone, Copy)]
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // read by `channel_lanes.rs` alone
+#[cfg(target_arch = "x86_64")]
 pub(super) struct Weights<'a> {
     /// The arranged weights.
     pub(super) wt: &'a [f32],
@@ -456,6 +456,11 @@ pub(super) fn product(
 /// `out.0` must be valid for writes of `c_out·hw` values, `j0 < hw`, and no other thread may
 /// touch these columns meanwhile; the slices' sizes are as `product` asserts.
 #[allow(clippy::too_many_arguments)]
+// Off x86_64 the weights are row-major alone: the match has one arm there.
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    allow(clippy::infallible_destructuring_match)
+)]
 unsafe fn column_tile(
     x: &[f32],
     w: Operand,
@@ -736,8 +741,7 @@ pub(super) fn covered(
     if c_in != input[r - 3] || c_in == 0 {
         return Ok(None);
     }
-    let lanes = (out_last || hw < PLANES_ON_LANES_BELOW) && lanes_cover(c_out);
-    if !take(c_in, c_out, hw, lanes) {
+    if !take(c_in, c_out, hw, runs_on_lanes(c_out, hw, out_last)) {
         return Ok(None);
     }
     let weights: Arc<[f32]> = kernel.try_as_plain_ram()?.as_slice::<f32>()?.into();
@@ -758,13 +762,16 @@ pub(super) fn covered(
     Ok(Some((op, bias_add)))
 }
 
-/// Whether this CPU runs a product into `c_out` channels on `channel_lanes.rs`.
-fn lanes_cover(c_out: usize) -> bool {
+/// Whether the product of a 1×1 conv into `c_out` channels on `hw` pixels (channels-last when
+/// `out_last`) runs on `channel_lanes.rs`: a channels-last output or planes of fewer than
+/// [`PLANES_ON_LANES_BELOW`] pixels, and this CPU covers `c_out` there.
+fn runs_on_lanes(c_out: usize, hw: usize, out_last: bool) -> bool {
+    let shape = out_last || hw < PLANES_ON_LANES_BELOW;
     #[cfg(target_arch = "x86_64")]
-    return super::channel_lanes::covers(c_out);
+    return shape && super::channel_lanes::covers(c_out);
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = c_out;
+        let _ = (c_out, shape);
         false
     }
 }
@@ -1124,6 +1131,7 @@ pub(super) mod tests {
                 "{c_out}"
             );
             let Some(wt) = wt else {
+                eprintln!("{c_in}→{c_out}: this CPU has no channel lanes for {c_out}, skipped");
                 continue;
             };
             // Inputs scaled so that ReLU6 clamps at both ends.
