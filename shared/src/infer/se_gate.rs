@@ -2,7 +2,10 @@
 //! `Mul` of an activation by a per-channel gate (`[.., C, 1, 1]`) whose only reader is fovea's
 //! [`Pointwise`] into that op, which takes the gate as a second input and scales its weights'
 //! columns instead of the activation: `W·(diag(g)·x) = (W·diag(g))·x`, `C_out·C_in` products per
-//! run in place of `C_in·H·W`, and no pass over the activation.
+//! run in place of `C_in·H·W`, and no pass over the activation. Where the op's product runs on
+//! the channel lanes (`channel_lanes.rs`: B0's 7×7 projections on AVX-512 or AVX2) it scales
+//! the input instead, as it packs it (a pass that product makes anyway): `x·g` rounded, as
+//! tract's `Mul`.
 //!
 //! Why: every MBConv block of B0 ends in `x·g` before its projection. tract runs it as
 //! `OptMulByScalar`, one pass over the block's expanded activation: B0's 16 gate `Mul`s took
