@@ -9,17 +9,17 @@
 //! Why: gemm ran those products at about 70 % of this CPU's FMA peak (it packs both operands
 //! on every call) and their outputs then took a second pass for the bias and ReLU6. Here a
 //! block of pixels keeps a group of output channels each in registers across the input
-//! channels (AVX-512: 4 pixels × 96 channels, 24 of its 32 registers; AVX2: 6 pixels × 16
+//! channels (AVX-512: 8 pixels × 48 channels, 24 of its 32 registers; AVX2: 6 pixels × 16
 //! channels, 12 of its 16): per input channel, one row of the group's weights (arranged group
 //! by group once, at load: [`arrange`]) and one broadcast input per pixel; the bias and ReLU6
 //! are applied in registers before the single store, already channels-last. `node_profile`,
-//! Lite0 at 224 px, one thread, AVX-512: 24 → 144 on 56² 253–264 → 199–203 µs, the 28² and 14²
-//! expansions 160–180 → 140–152 and 316–324 → 281–285; AVX2: 112 → 672 on 14² 375–393 →
-//! 342–383, block 1's fused expansion and depthwise conv 1288 → 823–934. On 7×7 planes tract
-//! kept the products (gemm packs the weights on every call there) and packed their input on
-//! every call, 40 µs of the 1152 → 192 projections' 340 on one thread, and that packing ran on
-//! one thread of two; here: 323–331 µs with the planes written from each block's tile (AVX2,
-//! docs/PERFORMANCE.md).
+//! Lite0 at 224 px, one thread, AVX-512 (then 4 pixels × 96 channels): 24 → 144 on 56²
+//! 253–264 → 199–203 µs, the 28² and 14² expansions 160–180 → 140–152 and 316–324 → 281–285;
+//! AVX2: 112 → 672 on 14² 375–393 → 342–383, block 1's fused expansion and depthwise conv
+//! 1288 → 823–934. On 7×7 planes tract kept the products (gemm packs the weights on every call
+//! there) and packed their input on every call, 40 µs of the 1152 → 192 projections' 340 on
+//! one thread, and that packing ran on one thread of two; here: 323–331 µs with the planes
+//! written from each block's tile (AVX2, docs/PERFORMANCE.md).
 //!
 //! The values are gemm's: each output's sum runs over the input channels in order, one fused
 //! multiply-add each from zero, then the bias is added and the clamp applied, as
@@ -39,19 +39,25 @@ pub(super) fn covers(c_out: usize) -> bool {
     widest_lanes().is_some_and(|l| c_out > 0 && c_out.is_multiple_of(l))
 }
 
-/// Vectors of output channels per register block: 6 with 32 registers (AVX-512: 96 channels),
+/// Vectors of output channels per register block: 3 with 32 registers (AVX-512: 48 channels),
 /// 2 with 16 (AVX2: 16 channels).
 fn group_vectors<V: Vector>() -> usize {
-    if V::REGISTERS >= 32 { 6 } else { 2 }
+    if V::REGISTERS >= 32 { 3 } else { 2 }
 }
 
-/// Pixels per register block: 4 with 32 registers (AVX-512: 24 sums), 6 with 16 (AVX2: 12
+/// Pixels per register block: 8 with 32 registers (AVX-512: 24 sums), 6 with 16 (AVX2: 12
 /// sums), the rest for a row of weights and the broadcast input. AVX2 with 3 vectors × 4
 /// pixels (the same 12 sums) compiled to a loop that moved its sums between registers every
 /// step and spilled one: 112 → 672 on 14×14 took 705 µs against gemm's 378 (`node_profile`,
-/// Lite0, one thread); gemm's own AVX2 kernel is 2 vectors × 6 columns too.
+/// Lite0, one thread); gemm's own AVX2 kernel is 2 vectors × 6 columns too. AVX-512 ran 4
+/// pixels × 6 vectors until 8 × 3 (the same 24 sums; each weight read from L2 serves twice the
+/// pixels) measured faster on every 7×7 conv, AMD EPYC with AVX-512, `pointwise_layers`,
+/// minimum of 60, two rounds alternated: 672 → 192 145–154 → 136–138 µs, 192 → 1152 224–243 →
+/// 219–220, 1152 → 192 242–243 → 222, 1152 → 320 368–369 → 349, 320 → 1280 390–391 → 384–385
+/// (tract's own 132–147, 226–248, 219–221, 350–351, 397–398); 6 pixels × 4 vectors gained less
+/// in a run of its own (1152 → 192 232 µs where 8 × 3 took 223).
 fn block_pixels<V: Vector>() -> usize {
-    if V::REGISTERS >= 32 { 4 } else { 6 }
+    if V::REGISTERS >= 32 { 8 } else { 6 }
 }
 
 /// The blocks a product's `cols` pixels split into: as few as blocks of at most `step` pixels
@@ -408,13 +414,10 @@ unsafe fn span<V: Vector, const PLANES: bool>(
     out: *mut f32,
     (o0, blocks, range): (usize, Blocks, Range<usize>),
 ) {
-    // SAFETY (each arm): the caller's. With 16 registers (AVX2) a group has at most 2 vectors:
-    // the arms of 3 to 6 never run.
+    // SAFETY (each arm): the caller's. A group has at most 3 vectors (AVX-512), 2 with 16
+    // registers (AVX2): the arm of 3 runs on AVX-512 alone.
     unsafe {
         match v {
-            6 if V::REGISTERS >= 32 => span_of::<V, 6, PLANES>(args, out, (o0, blocks, range)),
-            5 if V::REGISTERS >= 32 => span_of::<V, 5, PLANES>(args, out, (o0, blocks, range)),
-            4 if V::REGISTERS >= 32 => span_of::<V, 4, PLANES>(args, out, (o0, blocks, range)),
             3 if V::REGISTERS >= 32 => span_of::<V, 3, PLANES>(args, out, (o0, blocks, range)),
             2 => span_of::<V, 2, PLANES>(args, out, (o0, blocks, range)),
             _ => span_of::<V, 1, PLANES>(args, out, (o0, blocks, range)),
@@ -434,16 +437,18 @@ unsafe fn span_of<V: Vector, const N: usize, const PLANES: bool>(
     out: *mut f32,
     (o0, blocks, range): (usize, Blocks, Range<usize>),
 ) {
-    let wide = V::REGISTERS < 32; // 6 pixels a block (AVX2), else 4
+    let wide = V::REGISTERS >= 32; // 8 pixels a block (AVX-512), else 6
     // SAFETY (each arm): the caller's; block `b` lies in `cols` and has `size` pixels (at most
-    // `block_pixels`, so the arms of 5 and 6 run on AVX2 alone).
+    // `block_pixels`, so the arms of 7 and 8 run on AVX-512 alone).
     unsafe {
         for b in range {
             let (p0, size) = blocks.at(b);
             let at = (o0, p0, b);
             match size {
-                6 if wide => block::<V, N, 6, PLANES>(args, out, at),
-                5 if wide => block::<V, N, 5, PLANES>(args, out, at),
+                8 if wide => block::<V, N, 8, PLANES>(args, out, at),
+                7 if wide => block::<V, N, 7, PLANES>(args, out, at),
+                6 => block::<V, N, 6, PLANES>(args, out, at),
+                5 => block::<V, N, 5, PLANES>(args, out, at),
                 4 => block::<V, N, 4, PLANES>(args, out, at),
                 3 => block::<V, N, 3, PLANES>(args, out, at),
                 2 => block::<V, N, 2, PLANES>(args, out, at),
@@ -453,7 +458,7 @@ unsafe fn span_of<V: Vector, const N: usize, const PLANES: bool>(
     }
 }
 
-/// The most values a block holds: 4 pixels × 96 channels (AVX-512), 6 × 16 (AVX2).
+/// The most values a block holds: 8 pixels × 48 channels (AVX-512), 6 × 16 (AVX2).
 const TILE: usize = 384;
 
 /// Output channels `o0 .. o0 + LANES·N` of pixels `p0 .. p0 + P`, block `b` ([`Blocks`]):
@@ -561,7 +566,8 @@ mod tests {
     use super::*;
 
     /// By hand: 49 pixels (a 7×7 plane) in blocks of at most 6 are 9 blocks, 4 of 6 then 5 of
-    /// 5; 196 are 31 of 6 then 2 of 5; 49 in blocks of at most 4 (AVX-512) are 10 of 4 then 3
+    /// 5; 196 are 31 of 6 then 2 of 5; 49 in blocks of at most 8 (AVX-512) are 7 of 7; 196 in
+    /// blocks of at most 8 are 21 of 8 then 4 of 7; 49 in blocks of at most 4 are 10 of 4 then 3
     /// of 3; 2 pixels one block; none, no block. The blocks are consecutive and end at `cols`.
     #[test]
     fn blocks_split_the_pixels_evenly() {
@@ -586,6 +592,8 @@ mod tests {
         };
         assert_eq!(sizes(49, 6), runs(&[(4, 6), (5, 5)]));
         assert_eq!(sizes(196, 6), runs(&[(31, 6), (2, 5)]));
+        assert_eq!(sizes(49, 8), runs(&[(7, 7)]));
+        assert_eq!(sizes(196, 8), runs(&[(21, 8), (4, 7)]));
         assert_eq!(sizes(49, 4), runs(&[(10, 4), (3, 3)]));
         assert_eq!(sizes(2, 6), [2]);
         assert_eq!(sizes(0, 6), Vec::<usize>::new());
