@@ -415,11 +415,13 @@ unsafe fn span<V: Vector, const PLANES: bool>(
     out: *mut f32,
     (o0, blocks, range): (usize, Blocks, Range<usize>),
 ) {
-    // SAFETY (each arm): the caller's. A group has at most 3 vectors (AVX-512), 2 with 16
-    // registers (AVX2): the arm of 3 runs on AVX-512 alone.
+    // SAFETY (each arm): the caller's. A group has at most `group_vectors` vectors: the arm of
+    // 3 runs on AVX-512 alone.
     unsafe {
         match v {
-            3 if V::REGISTERS >= 32 => span_of::<V, 3, PLANES>(args, out, (o0, blocks, range)),
+            3 if group_vectors::<V>() >= 3 => {
+                span_of::<V, 3, PLANES>(args, out, (o0, blocks, range))
+            }
             2 => span_of::<V, 2, PLANES>(args, out, (o0, blocks, range)),
             _ => span_of::<V, 1, PLANES>(args, out, (o0, blocks, range)),
         }
@@ -438,7 +440,7 @@ unsafe fn span_of<V: Vector, const N: usize, const PLANES: bool>(
     out: *mut f32,
     (o0, blocks, range): (usize, Blocks, Range<usize>),
 ) {
-    let wide = V::REGISTERS >= 32; // 8 pixels a block (AVX-512), else 6
+    let wide = block_pixels::<V>() >= 8; // AVX-512's blocks, else 6 pixels (AVX2)
     // SAFETY (each arm): the caller's; block `b` lies in `cols` and has `size` pixels (at most
     // `block_pixels`, so the arms of 7 and 8 run on AVX-512 alone).
     unsafe {

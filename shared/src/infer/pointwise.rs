@@ -1101,12 +1101,11 @@ pub(super) mod tests {
     /// bias, then the clamp; and so does gemm's, on two pixels and more over up to 320 input
     /// channels. Output channels 16 to 1280 (AVX-512: one to 27 groups of 48, the last partial
     /// for 16, 32 and 1280), 1 to 3137 pixels (blocks of up to 8 or 6, even in size), input
-    /// channels 3 to 1152 (the
-    /// large weights run group by group on the packed input), with and without bias and ReLU6,
-    /// one thread and a pool of two (column tiles). AVX2 CPUs run it on 8 lanes (groups of 16
-    /// channels, so every case but 40 fills them and 40 ends in a group of one vector; 40 is
-    /// AVX2's alone); where the CPU has neither no op gets the arranged weights (and the lanes
-    /// are x86_64's alone).
+    /// channels 3 to 1152 (the large weights run group by group on the packed input), with and
+    /// without bias and ReLU6, one thread and a pool of two (column tiles). AVX2 CPUs run it on
+    /// 8 lanes (groups of 16 channels, so every case but 40 fills them and 40 ends in a group
+    /// of one vector; 40 is AVX2's alone); where the CPU has neither no op gets the arranged
+    /// weights (and the lanes are x86_64's alone).
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn the_channel_lanes_product_sums_in_order_bit_for_bit() {
