@@ -3,8 +3,9 @@
 //! expansion on whose output `ChangeAxes` turned channels-last for the depthwise conv after it
 //! (`pointwise.rs`, `out_last`), fused with that conv or not ([`super::expand_depthwise`]), and
 //! every 1×1 conv on planes under 14×14 (`pointwise::PLANES_ON_LANES_BELOW`: the 7×7 stage's
-//! projections and head conv, squeeze-excitation's gate on the input included), where the
-//! output channels are a multiple of the lanes.
+//! projections and head conv, squeeze-excitation's gate on the input included) and, on
+//! AVX-512, the ungated ones on 14×14 (Lite0's 14×14 projections), where the output channels
+//! are a multiple of the lanes.
 //!
 //! Why: gemm ran those products at about 70 % of this CPU's FMA peak (it packs both operands
 //! on every call) and their outputs then took a second pass for the bias and ReLU6. Here a
@@ -96,7 +97,8 @@ impl Blocks {
 }
 
 /// The weight matrices (values) from which [`pixels`] runs group by group over every pixel
-/// rather than pixel block by block over every group: 64 Ki (256 KiB). B0's and Lite0's 7×7
+/// rather than pixel block by block over every group: 64 Ki (256 KiB) on AVX2, and on AVX-512
+/// ([`weights_by_group`]) 128 Ki (512 KiB, half its L2). B0's and Lite0's 7×7
 /// expansions (192 → 1152, 884 KiB of weights, 49 pixels) took 263–285 µs pixel block by pixel
 /// block, that is 13 reads of their weights from L3 (blocks of 4 pixels then), and 242–248
 /// group by group (tract: 270–295 plus 7 for its packing), `node_profile`, Lite0, one thread,
@@ -106,6 +108,21 @@ impl Blocks {
 /// expansions took 280–299 µs against 338–362 (`node_profile`, Lite0, one thread, AVX2,
 /// alternated).
 const WEIGHTS_BY_GROUP: usize = 64 * 1024;
+
+/// [`WEIGHTS_BY_GROUP`] for `V`: twice as many on AVX-512 (32 registers, blocks of 8 pixels).
+/// There, Lite0's products with 64–128 Ki weights ran faster pixel block by block over every
+/// group (`node_profile`, two rounds alternated, one thread then two, 64 → 128 Ki): the 14×14
+/// expansions 112 → 672 (75 Ki, channels-last) 285–295 → 272–277 µs and 147–157 → 140–148,
+/// 672 → 192 on 7×7 (126 Ki, into planes) 151–154 → 139–141 and 78–82 → 79; on 14×14 planes,
+/// 672 → 112 (74 Ki) 326–327 µs group by group and 263–265 not (`pointwise_layers`, minimum of
+/// 60). Group by group still: the 7×7 stage's 192 → 1152, 1152 → 192, 1152 → 320, 320 → 1280.
+fn weights_by_group<V: Vector>() -> usize {
+    if V::REGISTERS >= 32 {
+        2 * WEIGHTS_BY_GROUP
+    } else {
+        WEIGHTS_BY_GROUP
+    }
+}
 
 /// `out[p·c_out + o] = act(Σ_i w[o, i]·x[i·x_stride + p] + b[o])` for the `cols` pixels `p`
 /// of `out` (`out.len() / c_out`), on the calling thread. `weights.wt` is the weight matrix
@@ -284,7 +301,7 @@ impl Product<'_> {
         } = self;
         let c_out = operands.c_out;
         let c_in = operands.wt.len() / c_out;
-        let by_group = c_in * c_out >= WEIGHTS_BY_GROUP;
+        let by_group = c_in * c_out >= weights_by_group::<V>();
         let blocks = Blocks::new(cols, block_pixels::<V>());
         if !by_group && operands.gate.is_none() {
             // SAFETY: the caller's.
