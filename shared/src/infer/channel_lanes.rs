@@ -4,8 +4,8 @@
 //! (`pointwise.rs`, `out_last`), fused with that conv or not ([`super::expand_depthwise`]), and
 //! every 1×1 conv on planes under 14×14 (`pointwise::PLANES_ON_LANES_BELOW`: the 7×7 stage's
 //! projections and head conv, squeeze-excitation's gate on the input included) and, on
-//! AVX-512, the ungated ones on 14×14 (Lite0's 14×14 projections), where the output channels
-//! are a multiple of the lanes.
+//! AVX-512, on 14×14 (the 14×14 projections), where the output channels are a multiple of the
+//! lanes.
 //!
 //! Why: gemm ran those products at about 70 % of this CPU's FMA peak (it packs both operands
 //! on every call) and their outputs then took a second pass for the bias and ReLU6. Here a
@@ -393,11 +393,7 @@ pub(super) fn arrange(w: &[f32], c_in: usize, c_out: usize) -> Option<Vec<f32>> 
     if !covers(c_out) || w.len() != c_in * c_out {
         return None;
     }
-    let group = if Avx512::available() {
-        group_vectors::<Avx512>() * Avx512::LANES
-    } else {
-        group_vectors::<Avx2>() * Avx2::LANES
-    };
+    let group = group_width();
     let mut wt = vec![0.0f32; c_in * c_out];
     for o0 in (0..c_out).step_by(group) {
         let g = group.min(c_out - o0);
@@ -408,6 +404,36 @@ pub(super) fn arrange(w: &[f32], c_in: usize, c_out: usize) -> Option<Vec<f32>> 
         }
     }
     Some(wt)
+}
+
+/// The output channels of a whole group on the vector this CPU runs ([`group_vectors`] ×
+/// lanes): 48 on AVX-512, 16 on AVX2.
+fn group_width() -> usize {
+    if Avx512::available() {
+        group_vectors::<Avx512>() * Avx512::LANES
+    } else {
+        group_vectors::<Avx2>() * Avx2::LANES
+    }
+}
+
+/// `wt` ([`arrange`]'s `[c_out, c_in]` weights) with input channel `i`'s weights scaled by
+/// `gate[i]`, into `out`: the arranged `W·diag(g)`, for a gate that scales the weights rather
+/// than the input (`pointwise.rs`, where the weights are fewer than the input's values).
+///
+/// # Panics
+/// If `wt` is not `gate.len() · c_out` values.
+pub(super) fn scale_inputs(wt: &[f32], gate: &[f32], c_out: usize, out: &mut Vec<f32>) {
+    let c_in = gate.len();
+    assert_eq!(wt.len(), c_in * c_out, "channel lanes: weights to scale");
+    out.clear();
+    out.reserve(wt.len());
+    let group = group_width();
+    for o0 in (0..c_out).step_by(group) {
+        let g = group.min(c_out - o0);
+        for (row, &s) in wt[o0 * c_in..][..g * c_in].chunks_exact(g).zip(gate) {
+            out.extend(row.iter().map(|w| w * s));
+        }
+    }
 }
 
 /// The groups of output channels, `(first, vectors)`: [`group_vectors`] each, the last one to

@@ -16,8 +16,8 @@
 //! had tied (167, 314). On 7×7 planes the products run on `channel_lanes.rs` where it runs
 //! and `C_out` is a multiple of its lanes (192 → 1152: 242–248 µs against tract's 270–295 plus
 //! its packing, AVX-512; the projections and head conv 1152 → 192, 320 → 1280 into planes,
-//! AVX2: docs/PERFORMANCE.md); elsewhere they stay tract's. On AVX-512 the ungated products on
-//! 14×14 planes run there too (`UNGATED_PLANES_ON_AVX512_UP_TO`: Lite0's projections).
+//! AVX2: docs/PERFORMANCE.md); elsewhere they stay tract's. On AVX-512 the products on 14×14
+//! planes run there too (`PLANES_ON_AVX512_UP_TO`: the 14×14 projections).
 //!
 //! The values are a matrix product's, not tract's bit for bit: gemm associates each output's
 //! sum differently from tract's kernels (tested below within a bound from the sum's magnitude;
@@ -81,8 +81,8 @@ enum Kernel {
     /// Arranged group by group (`channel_lanes::arrange`), where the product runs with the
     /// output channels in the vector lanes (`channel_lanes.rs`: x86_64 with AVX-512 or AVX2,
     /// `C_out` a multiple of their 16 or 8 lanes; a channels-last output, or planes of fewer than
-    /// [`PLANES_ON_LANES_BELOW`] pixels, or ungated on AVX-512 of up to
-    /// [`UNGATED_PLANES_ON_AVX512_UP_TO`]). The row-major copy is not kept beside it: with both,
+    /// [`PLANES_ON_LANES_BELOW`] pixels, or on AVX-512 of up to [`PLANES_ON_AVX512_UP_TO`]). The
+    /// row-major copy is not kept beside it: with both,
     /// `edge screen`'s peak RSS on a B0 bundle was 63.4–63.9 MiB, with this alone 53.5–54.6.
     #[cfg(target_arch = "x86_64")]
     Lanes(Arc<[f32]>),
@@ -176,12 +176,11 @@ impl Pointwise {
     }
 
     /// This op with its weights arranged for `channel_lanes.rs` in place of the row-major ones,
-    /// where the lanes run its product ([`runs_on_lanes`]; `gated`: its input's gate is to be
-    /// folded into it, [`super::se_gate`]); else unchanged.
-    fn on_lanes(self, gated: bool) -> Self {
+    /// where the lanes run its product ([`runs_on_lanes`]); else unchanged.
+    fn on_lanes(self) -> Self {
         let (c_in, hw) = self.dims();
         let wt = match self.rows() {
-            Some(w) if runs_on_lanes(self.c_out, hw, self.out_last, gated) => {
+            Some(w) if runs_on_lanes(self.c_out, hw, self.out_last) => {
                 arranged(w, c_in, self.c_out)
             }
             _ => None,
@@ -291,7 +290,9 @@ impl EvalOp for Pointwise {
             None
         };
         // On gemm, W·(diag(g)·x) as (W·diag(g))·x: C_out·C_in products instead of C_in·H·W. On
-        // the lanes (arranged weights) the gate scales the input as it is packed.
+        // the lanes (arranged weights) so too where the weights are fewer than the input's
+        // values (C_out < H·W: the 14×14 projections, whose product reads its input unpacked),
+        // else the gate scales the input as it is packed (the 7×7 projections: packed anyway).
         let mut scaled = Vec::new();
         let weights = match (&self.kernel, gate) {
             (Kernel::Rows(w), Some(g)) => {
@@ -305,6 +306,14 @@ impl EvalOp for Pointwise {
                 Operand::Rows(&scaled)
             }
             (Kernel::Rows(w), None) => Operand::Rows(w),
+            #[cfg(target_arch = "x86_64")]
+            (Kernel::Lanes(wt), Some(g)) if self.c_out < hw => {
+                super::channel_lanes::scale_inputs(wt, g, self.c_out, &mut scaled);
+                Operand::Lanes(Weights {
+                    wt: &scaled,
+                    gate: None,
+                })
+            }
             #[cfg(target_arch = "x86_64")]
             (Kernel::Lanes(wt), gate) => Operand::Lanes(Weights { wt, gate }),
         };
@@ -385,16 +394,17 @@ const TILE_VALUES: usize = 1 << 16;
 /// own product packs the input on every call and hardly gains from a second thread there.
 pub(super) const PLANES_ON_LANES_BELOW: usize = 196;
 
-/// On AVX-512, planes of up to this many pixels (14×14 at 224 px) run there too where no gate
-/// scales the input. Lite0's 14×14 projections, ungated (`node_profile`, two rounds alternated,
-/// one thread then two; gemm → lanes, the lanes' large weights group by group from 512 KiB,
-/// [`super::channel_lanes`]): 240 → 80 90–96 → 79–84 µs and 54–60 → 42, 480 → 80 154–161 →
-/// 141–148 and 93–101 → 74–77, 480 → 112 214 → 197–198 and 128–134 → 104, 672 → 112 297–314 →
-/// 269–277 and 171–182 → 138–143. Gated (B0's: the gate scales the input as it is packed,
-/// 196 pixels × up to 672 channels) they lost on one thread (240 → 80 99–100 → 120 µs, 480 → 80
-/// 174–195 → 207–209, 672 → 112 320–321 → 345–351), so they stay on gemm. AVX2 keeps planes under
-/// 196 pixels: the lanes into planes on 14×14 measured mixed there (docs/PERFORMANCE.md).
-const UNGATED_PLANES_ON_AVX512_UP_TO: usize = 196;
+/// On AVX-512, planes of up to this many pixels (14×14 at 224 px) run there too. Lite0's
+/// 14×14 projections (`node_profile`, two rounds alternated, one thread then two; gemm →
+/// lanes, the lanes' weights group by group from 512 KiB, [`super::channel_lanes`]): 240 → 80
+/// 90–96 → 79–84 µs and 54–60 → 42, 480 → 80 154–161 → 141–148 and 93–101 → 74–77, 480 → 112
+/// 214 → 197–198 and 128–134 → 104, 672 → 112 297–314 → 269–277 and 171–182 → 138–143. B0's
+/// are gated (squeeze-excitation): with the gate scaling the input as the product packs it
+/// (196 pixels × up to 672 channels) they lost on one thread (240 → 80 99–100 → 120 µs, 480 →
+/// 80 174–195 → 207–209, 672 → 112 320–321 → 345–351), with it scaling the weights, as on
+/// gemm (`Pointwise::eval`), they gained (docs/PERFORMANCE.md). AVX2 keeps planes under 196
+/// pixels: the lanes into planes on 14×14 measured mixed there.
+const PLANES_ON_AVX512_UP_TO: usize = 196;
 
 /// `out = act(W·x (+ b per row))`, row-major `c_out × hw` (`hw × c_out` when `out_last`),
 /// every element written; column tiles split over rayon's current pool when `parallel` (a
@@ -678,8 +688,8 @@ pub fn replace(model: &mut TypedModel) -> TractResult<usize> {
 /// [`replace`] with the choice of convs left to `take(C_in, C_out, H·W, lanes)`, `lanes`
 /// telling whether the product would run on `channel_lanes.rs` (a channels-last output or
 /// planes under 14×14, on an AVX-512 or AVX2 CPU, `C_out` a multiple of its lanes; on AVX-512
-/// also ungated on 14×14). The
-/// per-layer benchmark, `edge/examples/pointwise_layers.rs`, times every layer both ways.
+/// also on 14×14). The per-layer benchmark, `edge/examples/pointwise_layers.rs`, times every
+/// layer both ways.
 pub fn replace_where(
     model: &mut TypedModel,
     take: impl Fn(usize, usize, usize, bool) -> bool,
@@ -693,8 +703,7 @@ pub fn replace_where(
         let Some((op, bias_add)) = covered(model, node, einsum, &take)? else {
             continue;
         };
-        let gated = gate_folded_later(model, node, &op.input)?;
-        let op = op.on_lanes(gated);
+        let op = op.on_lanes();
         let mut patch = TypedModelPatch::new("fovea pointwise");
         let x = patch.tap_model(model, node.inputs[0])?;
         let y = patch.wire_node(&node.name, op, &[x])?[0];
@@ -757,8 +766,7 @@ pub(super) fn covered(
     if c_in != input[r - 3] || c_in == 0 {
         return Ok(None);
     }
-    let gated = gate_folded_later(model, node, input)?;
-    if !take(c_in, c_out, hw, runs_on_lanes(c_out, hw, out_last, gated)) {
+    if !take(c_in, c_out, hw, runs_on_lanes(c_out, hw, out_last)) {
         return Ok(None);
     }
     let weights: Arc<[f32]> = kernel.try_as_plain_ram()?.as_slice::<f32>()?.into();
@@ -779,30 +787,22 @@ pub(super) fn covered(
     Ok(Some((op, bias_add)))
 }
 
-/// Whether [`super::se_gate::fold`] will fold squeeze-excitation's gate into the 1×1 conv at
-/// `node` (input `input`): its input is a gate's `Mul` that it alone reads. The placement
-/// decides the conv's product (`runs_on_lanes`) before the gate is folded.
-fn gate_folded_later(model: &TypedModel, node: &TypedNode, input: &[usize]) -> TractResult<bool> {
-    Ok(super::se_gate::gated_input(model, node.inputs[0], input)?.is_some())
-}
-
 /// Whether the product of a 1×1 conv into `c_out` channels on `hw` pixels (channels-last when
-/// `out_last`; its input scaled by squeeze-excitation's gate when `gated`) runs on
-/// `channel_lanes.rs`: a channels-last output, planes of fewer than [`PLANES_ON_LANES_BELOW`]
-/// pixels or, ungated on AVX-512, of up to [`UNGATED_PLANES_ON_AVX512_UP_TO`]; and this CPU
-/// covers `c_out` there.
-fn runs_on_lanes(c_out: usize, hw: usize, out_last: bool, gated: bool) -> bool {
+/// `out_last`) runs on `channel_lanes.rs`: a channels-last output, planes of fewer than
+/// [`PLANES_ON_LANES_BELOW`] pixels or, on AVX-512, of up to [`PLANES_ON_AVX512_UP_TO`]; and
+/// this CPU covers `c_out` there.
+fn runs_on_lanes(c_out: usize, hw: usize, out_last: bool) -> bool {
     let small = hw < PLANES_ON_LANES_BELOW;
-    let ungated_up_to = !gated && hw <= UNGATED_PLANES_ON_AVX512_UP_TO;
+    let up_to = hw <= PLANES_ON_AVX512_UP_TO;
     #[cfg(target_arch = "x86_64")]
     return {
         use crate::vector::{Avx512, Vector};
-        let planes = small || (ungated_up_to && Avx512::available());
+        let planes = small || (up_to && Avx512::available());
         (out_last || planes) && super::channel_lanes::covers(c_out)
     };
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (c_out, out_last, small, ungated_up_to);
+        let _ = (c_out, out_last, small, up_to);
         false
     }
 }
@@ -1086,8 +1086,7 @@ pub(super) mod tests {
     /// repacks the larger weight matrix on every call and lost to tract there) stay tract's,
     /// unless their product runs on the channel lanes into planes (`C_out` a multiple of the
     /// lanes of this CPU's AVX-512 or AVX2); from 196 pixels on (B0's 14×14 expansions) they
-    /// are taken, on the lanes at 196 pixels on AVX-512 (ungated: `se_gate.rs` tests a gated
-    /// one), on gemm from 197 on. An op on the lanes holds its weights arranged alone, not
+    /// are taken, on the lanes at 196 pixels on AVX-512, on gemm from 197 on. An op on the lanes holds its weights arranged alone, not
     /// row-major beside them (`Kernel::Lanes` quotes what that cost B0's peak RSS); one on gemm,
     /// row-major.
     #[test]

@@ -3,11 +3,10 @@
 //! [`Pointwise`] into that op, which takes the gate as a second input and scales its weights'
 //! columns instead of the activation: `W·(diag(g)·x) = (W·diag(g))·x`, `C_out·C_in` products per
 //! run in place of `C_in·H·W`, and no pass over the activation. Where the op's product runs on
-//! the channel lanes (`channel_lanes.rs`: B0's 7×7 projections on AVX-512 or AVX2) it scales
-//! the input instead, as it packs it (a pass that product makes anyway): `x·g` rounded, as
-//! tract's `Mul`. On 14×14 planes, where AVX-512 runs the ungated products on the lanes, a
-//! gated one stays on gemm: `pointwise.rs` places it seeing the gate this pass will fold
-//! (`gated_input`), and packing its 196 pixels to scale them lost there.
+//! the channel lanes (`channel_lanes.rs`) it scales the weights so too where they are fewer
+//! than the input's values (`C_out < H·W`: the 14×14 projections, on AVX-512), else the input,
+//! as the product packs it (a pass it makes anyway: B0's 7×7 projections, on AVX-512 or AVX2):
+//! `x·g` rounded, as tract's `Mul`.
 //!
 //! Why: every MBConv block of B0 ends in `x·g` before its projection. tract runs it as
 //! `OptMulByScalar`, one pass over the block's expanded activation: B0's 16 gate `Mul`s took
@@ -56,7 +55,7 @@ pub fn fold(model: &mut TypedModel) -> TractResult<usize> {
 /// If `outlet` is a `Mul` of a tensor of shape `input` by a gate of shape `[.., C, 1, 1]`
 /// (`C = input[r − 3]`, leading axes 1) read by nothing else: its two inputs, the tensor's
 /// first.
-pub(super) fn gated_input(
+fn gated_input(
     model: &TypedModel,
     outlet: OutletId,
     input: &[usize],
@@ -136,13 +135,16 @@ mod tests {
     }
 
     // A projection of many channels onto few (block 1's, 96 → 24, on a smaller plane), few
-    // onto many, many onto few on a plane of 25 pixels, and onto more channels than a 7×7
-    // plane has pixels (B0's 7×7 projections: taken where the product runs on the channel
-    // lanes into planes, its input packed, the gate then scaling the input; skipped elsewhere).
-    const CASES: [Case; 4] = [
+    // onto many, many onto few on a plane of 25 pixels and on 14×14 (B0's 14×14 projections;
+    // both on the channel lanes on AVX-512, the gate scaling the weights), and onto more
+    // channels than a 7×7 plane has pixels (B0's 7×7 projections: taken where the product runs
+    // on the channel lanes into planes, its input packed, the gate then scaling the input;
+    // skipped elsewhere).
+    const CASES: [Case; 5] = [
         (96, 24, 40, 40),
         (8, 40, 9, 7),
         (200, 16, 5, 5),
+        (96, 112, 14, 14),
         (1152, 64, 7, 7),
     ];
 
@@ -207,37 +209,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    /// A projection on 14×14 planes whose input a gate scales runs on gemm, its gate folded
-    /// into the weights, where an ungated one runs on the channel lanes (AVX-512: `C_out` a
-    /// multiple of 16): packing 196 pixels × `C_in` to scale them lost there
-    /// (`pointwise::UNGATED_PLANES_ON_AVX512_UP_TO`). The placement sees the gate before it is
-    /// folded; a `Mul` read by another node too is not folded, and its conv is placed ungated.
-    #[test]
-    fn a_gated_projection_on_14x14_planes_runs_on_gemm() {
-        let rows_held = |m: &TypedModel| -> Vec<bool> {
-            let ops = m.nodes().iter().filter_map(|n| n.op_as::<Pointwise>());
-            ops.map(|op| op.rows().is_some()).collect()
-        };
-        let (mut m, ..) = model((96, 112, 14, 14), 1);
-        assert_eq!(pointwise::replace(&mut m).unwrap(), 1);
-        assert_eq!(rows_held(&m), [true], "placed");
-        assert_eq!(fold(&mut m).unwrap(), 1);
-        assert_eq!(rows_held(&m), [true], "gated");
-
-        let (mut m, ..) = model((96, 112, 14, 14), 1);
-        let gated = m.node_by_name("se.out").unwrap().id;
-        let mut outputs = m.output_outlets().unwrap().to_vec();
-        outputs.push(OutletId::new(gated, 0));
-        m.select_output_outlets(&outputs).unwrap();
-        assert_eq!(pointwise::replace(&mut m).unwrap(), 1);
-        #[cfg(target_arch = "x86_64")]
-        let avx512 = std::arch::is_x86_feature_detected!("avx512f");
-        #[cfg(not(target_arch = "x86_64"))]
-        let avx512 = false;
-        assert_eq!(rows_held(&m), [!avx512], "ungated, AVX-512: {avx512}");
-        assert_eq!(fold(&mut m).unwrap(), 0);
     }
 
     /// A `Mul` whose output another node reads too stays tract's (the folded op would leave
