@@ -96,17 +96,16 @@ impl Blocks {
     }
 }
 
-/// The weight matrices (values) from which [`pixels`] runs group by group over every pixel
-/// rather than pixel block by block over every group: 64 Ki (256 KiB) on AVX2, and on AVX-512
-/// ([`weights_by_group`]) 128 Ki (512 KiB, half its L2). B0's and Lite0's 7×7
-/// expansions (192 → 1152, 884 KiB of weights, 49 pixels) took 263–285 µs pixel block by pixel
-/// block, that is 13 reads of their weights from L3 (blocks of 4 pixels then), and 242–248
-/// group by group (tract: 270–295 plus 7 for its packing), `node_profile`, Lite0, one thread,
-/// AVX-512; 112 → 672 on 14×14 alike either way (270–298 µs), the smaller ones unmeasured the
-/// other way. Group by group, the input is packed block by block of pixels first ([`pack`]):
-/// each group read it as rows 196 bytes apart (a 7×7 plane), from L2; packed, the 7×7
-/// expansions took 280–299 µs against 338–362 (`node_profile`, Lite0, one thread, AVX2,
-/// alternated).
+/// The weight matrices (values) from which [`pixels`] runs group by group over every pixel rather
+/// than pixel block by block over every group: 64 Ki (256 KiB) on AVX2, and on AVX-512
+/// ([`weights_by_group`]) 128 Ki (512 KiB, half its L2). B0's and Lite0's 7×7 expansions
+/// (192 → 1152, 884 KiB of weights, 49 pixels) took 263–285 µs pixel block by pixel block, that is
+/// 13 reads of their weights from L3 (blocks of 4 pixels then), and 242–248 group by group (tract:
+/// 270–295 plus 7 for its packing), `node_profile`, Lite0, one thread, AVX-512; 112 → 672 on 14×14
+/// alike either way (270–298 µs), the smaller ones unmeasured the other way. Group by group, the
+/// input is packed block by block of pixels first ([`pack`]): each group read it as rows 196 bytes
+/// apart (a 7×7 plane), from L2; packed, the 7×7 expansions took 280–299 µs against 338–362
+/// (`node_profile`, Lite0, one thread, AVX2, alternated).
 const WEIGHTS_BY_GROUP: usize = 64 * 1024;
 
 /// [`WEIGHTS_BY_GROUP`] for `V`: twice as many on AVX-512 (32 registers, blocks of 8 pixels).

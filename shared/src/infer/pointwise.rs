@@ -82,8 +82,8 @@ enum Kernel {
     /// output channels in the vector lanes (`channel_lanes.rs`: x86_64 with AVX-512 or AVX2,
     /// `C_out` a multiple of their 16 or 8 lanes; a channels-last output, or planes of fewer than
     /// [`PLANES_ON_LANES_BELOW`] pixels, or on AVX-512 of up to [`PLANES_ON_AVX512_UP_TO`]). The
-    /// row-major copy is not kept beside it: with both,
-    /// `edge screen`'s peak RSS on a B0 bundle was 63.4–63.9 MiB, with this alone 53.5–54.6.
+    /// row-major copy is not kept beside it: with both, `edge screen`'s peak RSS on a B0 bundle
+    /// was 63.4–63.9 MiB, with this alone 53.5–54.6.
     #[cfg(target_arch = "x86_64")]
     Lanes(Arc<[f32]>),
 }
@@ -1086,9 +1086,9 @@ pub(super) mod tests {
     /// repacks the larger weight matrix on every call and lost to tract there) stay tract's,
     /// unless their product runs on the channel lanes into planes (`C_out` a multiple of the
     /// lanes of this CPU's AVX-512 or AVX2); from 196 pixels on (B0's 14×14 expansions) they
-    /// are taken, on the lanes at 196 pixels on AVX-512, on gemm from 197 on. An op on the lanes holds its weights arranged alone, not
-    /// row-major beside them (`Kernel::Lanes` quotes what that cost B0's peak RSS); one on gemm,
-    /// row-major.
+    /// are taken, on the lanes at 196 pixels on AVX-512, on gemm from 197 on. An op on the lanes
+    /// holds its weights arranged alone, not row-major beside them (`Kernel::Lanes` quotes what
+    /// that cost B0's peak RSS); one on gemm, row-major.
     #[test]
     fn convs_with_more_channels_than_pixels_stay_tracts_on_small_planes() {
         let rows_held = |m: &TypedModel| -> Vec<bool> {

@@ -135,8 +135,9 @@ mod tests {
     }
 
     // A projection of many channels onto few (block 1's, 96 → 24, on a smaller plane), few
-    // onto many, many onto few on a plane of 25 pixels and on 14×14 (B0's 14×14 projections;
-    // both on the channel lanes on AVX-512, the gate scaling the weights), and onto more
+    // onto many, many onto few on a plane of 25 pixels (on the channel lanes on AVX-512 or
+    // AVX2) and on 14×14 (B0's 14×14 projections, on the lanes on AVX-512; the gate scaling the
+    // weights on the lanes as on gemm, the weights being fewer than the input), and onto more
     // channels than a 7×7 plane has pixels (B0's 7×7 projections: taken where the product runs
     // on the channel lanes into planes, its input packed, the gate then scaling the input;
     // skipped elsewhere).
