@@ -9,7 +9,7 @@
 use super::{Geometry, Span};
 use crate::vector::{Task, Vector};
 
-/// Whether [`image`] runs `geo`: a square 3×3 or 5×5 kernel at the same stride 1 or 2 on both
+/// Whether [`image()`] runs `geo`: a square 3×3 or 5×5 kernel at the same stride 1 or 2 on both
 /// axes.
 pub(super) fn covers(geo: &Geometry) -> bool {
     geo.kh == geo.kw && matches!(geo.kh, 3 | 5) && geo.sh == geo.sw && matches!(geo.sh, 1 | 2)
@@ -19,7 +19,7 @@ pub(super) fn covers(geo: &Geometry) -> bool {
 /// `chans.1` one too or `c`.
 ///
 /// # Safety
-/// As [`Kernel`]'s.
+/// As [`super::Kernel`]'s.
 ///
 /// # Panics
 /// If `V` does not run on this CPU, [`covers`] does not hold, or the ranges are not inside the
@@ -67,7 +67,7 @@ impl<const K: usize, const S: usize> Task for Rows<'_, K, S> {
 /// 144 × 56²: 280 → 328 µs).
 ///
 /// # Safety
-/// `V`'s instructions run here; the rest as [`image`]'s.
+/// `V`'s instructions run here; the rest as [`image()`]'s.
 #[inline(always)]
 unsafe fn rows<V: Vector, const K: usize, const S: usize>(span: &Span) {
     // SAFETY (each call): the caller's.
