@@ -108,15 +108,16 @@ impl Blocks {
 /// (`node_profile`, Lite0, one thread, AVX2, alternated).
 const WEIGHTS_BY_GROUP: usize = 64 * 1024;
 
-/// [`WEIGHTS_BY_GROUP`] for `V`: twice as many on AVX-512 (32 registers, blocks of 8 pixels).
-/// There, Lite0's products with 64–128 Ki weights ran faster pixel block by block over every
-/// group (`node_profile`, two rounds alternated, one thread then two, 64 → 128 Ki): the 14×14
-/// expansions 112 → 672 (75 Ki, channels-last) 285–295 → 272–277 µs and 147–157 → 140–148,
-/// 672 → 192 on 7×7 (126 Ki, into planes) 151–154 → 139–141 and 78–82 → 79; on 14×14 planes,
-/// 672 → 112 (74 Ki) 326–327 µs group by group and 263–265 not (`pointwise_layers`, minimum of
-/// 60). Group by group still: the 7×7 stage's 192 → 1152, 1152 → 192, 1152 → 320, 320 → 1280.
+/// [`WEIGHTS_BY_GROUP`] for `V`: twice as many with blocks of 8 pixels (AVX-512,
+/// [`block_pixels`]), whose weight rows each serve 8 pixels. There, Lite0's products with 64–128
+/// Ki weights ran faster pixel block by block over every group (`node_profile`, two rounds
+/// alternated, one thread then two, 64 → 128 Ki): the 14×14 expansions 112 → 672 (73.5 Ki,
+/// channels-last) 285–295 → 272–277 µs and 147–157 → 140–148, 672 → 192 on 7×7 (126 Ki, into
+/// planes) 151–154 → 139–141 and 78–82 → 79; on 14×14 planes, 672 → 112 (73.5 Ki) 326–328 µs
+/// group by group and 263 not (`pointwise_layers`, minimum of 60). Group by group still: the
+/// 7×7 stage's 192 → 1152, 1152 → 192, 1152 → 320, 320 → 1280.
 fn weights_by_group<V: Vector>() -> usize {
-    if V::REGISTERS >= 32 {
+    if block_pixels::<V>() >= 8 {
         2 * WEIGHTS_BY_GROUP
     } else {
         WEIGHTS_BY_GROUP
