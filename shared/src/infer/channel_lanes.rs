@@ -313,7 +313,7 @@ impl Product<'_> {
         // `with`'s closure: a closure does not inherit the target features, and the blocks
         // compiled in it ran 50 times slower.)
         let mut buf = PACKED.take();
-        pack(&operands, c_in, blocks, block_pixels::<V>(), &mut buf);
+        pack::<V>(&operands, c_in, blocks, &mut buf);
         let packed = Operands {
             x: &buf,
             gate: None,
@@ -362,21 +362,30 @@ thread_local! {
 }
 
 /// The input's pixels of its `c_in` rows (`x_stride` apart) into `buf`, each row scaled by
-/// the gate's value where there is a gate, block by block (`blocks`, of at most `step`
-/// pixels): pixel `k` of block `b` in row `i` at `(b·c_in + i)·step + k` (a smaller block's
-/// missing pixels 0), so that a block reads its inputs front to back.
-fn pack(args: &Operands, c_in: usize, blocks: Blocks, step: usize, buf: &mut Vec<f32>) {
-    buf.clear();
-    buf.resize(blocks.count * c_in * step, 0.0);
-    for i in 0..c_in {
-        let row = &args.x[i * args.x_stride..];
-        for b in 0..blocks.count {
-            let (p0, size) = blocks.at(b);
-            let chunk = &row[p0..p0 + size];
-            let dst = &mut buf[(b * c_in + i) * step..][..size];
-            match args.gate {
-                Some(g) => dst.iter_mut().zip(chunk).for_each(|(d, v)| *d = v * g[i]),
-                None => dst.copy_from_slice(chunk),
+/// the gate's value where there is a gate, block by block (`blocks`, of at most `step` =
+/// [`block_pixels`] pixels): pixel `k` of block `b` in row `i` at `(b·c_in + i)·step + k`, so that a block
+/// reads its inputs front to back. A smaller block's missing pixels hold whatever follows it
+/// in the row (the block never reads them): each row's `step` values are copied whole where
+/// the input holds them, as one vector rather than a copy of the block's size.
+fn pack<V: Vector>(args: &Operands, c_in: usize, blocks: Blocks, buf: &mut Vec<f32>) {
+    let step = block_pixels::<V>(); // a constant: the whole rows copy as fixed-size moves
+    let len = blocks.count * c_in * step;
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+    let x = args.x;
+    for (b, dst) in buf[..len].chunks_exact_mut(c_in * step).enumerate() {
+        let (p0, size) = blocks.at(b);
+        for (i, dst) in dst.chunks_exact_mut(step).enumerate() {
+            let at = i * args.x_stride + p0;
+            match (args.gate, x.get(at..at + step)) {
+                (None, Some(src)) => dst.copy_from_slice(src),
+                (Some(g), Some(src)) => dst.iter_mut().zip(src).for_each(|(d, v)| *d = v * g[i]),
+                (gate, None) => {
+                    let src = &x[at..at + size];
+                    let g = gate.map_or(1.0, |g| g[i]);
+                    dst.iter_mut().zip(src).for_each(|(d, v)| *d = v * g);
+                }
             }
         }
     }
