@@ -6,7 +6,10 @@
 //!   cargo run --release -p fovea-edge --example pointwise_layers [RUNS]
 //!
 //! Prints µs per layer (minimum and median of RUNS, default 50), which of the two `edge`'s
-//! loader picks for that layer (`pointwise::replace`), and the B0 totals.
+//! loader picks for that layer (`pointwise::replace`), and the B0 totals. `ONLY=N` times the
+//! N-th layer of the table alone (from 0); `FLUSH=BYTES` writes a buffer of that many bytes
+//! before each timed run, so that the weights and input come from further out than L2 (as in
+//! a whole model, whose weights pass through the caches once an inference).
 use std::time::Instant;
 
 use shared::infer::pointwise;
@@ -69,12 +72,19 @@ fn layer(ci: usize, co: usize, side: usize) -> TractResult<TypedModel> {
 
 fn main() -> TractResult<()> {
     let runs: usize = std::env::args().nth(1).map_or(Ok(50), |r| r.parse())?;
+    let env = |name| std::env::var(name).ok().map(|v| v.parse::<usize>());
+    let flush = env("FLUSH").transpose()?.unwrap_or(0);
+    let only = env("ONLY").transpose()?;
+    let mut junk = vec![1.0f32; flush / 4];
     println!(
         "| C_in → C_out | side | × | tract µs min / median | fovea µs min / median | edge uses |"
     );
     println!("|---|---|---|---|---|---|");
     let (mut tract_total, mut fovea_total, mut picked_total) = (0.0, 0.0, 0.0);
-    for (ci, co, side, count) in LAYERS {
+    for (li, (ci, co, side, count)) in LAYERS.into_iter().enumerate() {
+        if only.is_some_and(|o| o != li) {
+            continue;
+        }
         let model = layer(ci, co, side)?;
         // What `edge`'s loader does with this layer.
         let uses_fovea = pointwise::replace(&mut model.clone())? == 1;
@@ -92,6 +102,12 @@ fn main() -> TractResult<()> {
         for _ in 0..runs {
             for (plan, t) in [&tract, &fovea].into_iter().zip(&mut times) {
                 let x = input.clone();
+                if flush > 0 {
+                    for v in junk.iter_mut() {
+                        *v += 1.0;
+                    }
+                    std::hint::black_box(&junk);
+                }
                 let start = Instant::now();
                 plan.run(tvec!(x.into()))?;
                 t.push(start.elapsed().as_secs_f64() * 1e6);
