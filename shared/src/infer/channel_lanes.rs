@@ -323,9 +323,14 @@ impl Product<'_> {
         // SAFETY: the caller's; every span lies inside `cols` and `c_out`.
         unsafe {
             if by_group {
-                // Each group of output channels over every pixel: the weights read once.
-                for (o0, v) in groups::<V>(c_out) {
-                    span::<V, PLANES>(v, packed, out, (o0, blocks, 0..blocks.count));
+                // Each group of output channels over every pixel: the weights read once, the
+                // next group's prefetched meanwhile ([`Ahead`]).
+                let mut all = groups::<V>(c_out).peekable();
+                while let Some((o0, v)) = all.next() {
+                    let next = all
+                        .peek()
+                        .map(|&(o1, v1)| &wt_of(packed.wt, c_in, o1)[..v1 * V::LANES * c_in]);
+                    span::<V, PLANES>(v, packed, out, (o0, blocks, 0..blocks.count), next);
                 }
             } else {
                 blocks_by_pixels::<V, PLANES>(packed, out, blocks);
@@ -350,7 +355,7 @@ unsafe fn blocks_by_pixels<V: Vector, const PLANES: bool>(
     unsafe {
         for b in 0..blocks.count {
             for (o0, v) in groups::<V>(args.c_out) {
-                span::<V, PLANES>(v, args, out, (o0, blocks, b..b + 1));
+                span::<V, PLANES>(v, args, out, (o0, blocks, b..b + 1), None);
             }
         }
     }
@@ -445,6 +450,11 @@ pub(super) fn scale_inputs(wt: &[f32], gate: &[f32], c_out: usize, out: &mut Vec
     }
 }
 
+/// The arranged weights ([`arrange`]) from the group that starts at output channel `o0`.
+fn wt_of(wt: &[f32], c_in: usize, o0: usize) -> &[f32] {
+    &wt[o0 * c_in..]
+}
+
 /// The groups of output channels, `(first, vectors)`: [`group_vectors`] each, the last one to
 /// as many.
 fn groups<V: Vector>(c_out: usize) -> impl Iterator<Item = (usize, usize)> {
@@ -455,7 +465,7 @@ fn groups<V: Vector>(c_out: usize) -> impl Iterator<Item = (usize, usize)> {
 }
 
 /// Output channels `o0 .. o0 + LANES·v` (`v` of 1 to [`group_vectors`]) of the pixels of
-/// `blocks`' blocks `range`.
+/// `blocks`' blocks `range`, prefetching `next` (the next group's weights, if any: [`Ahead`]).
 ///
 /// # Safety
 /// `V` runs; `blocks` splits `cols` pixels, `range` lies in its blocks, `o0 + LANES·v ≤ c_out`
@@ -466,16 +476,16 @@ unsafe fn span<V: Vector, const PLANES: bool>(
     args: Operands,
     out: *mut f32,
     (o0, blocks, range): (usize, Blocks, Range<usize>),
+    next: Option<&[f32]>,
 ) {
+    let at = (o0, blocks, range);
     // SAFETY (each arm): the caller's. A group has at most `group_vectors` vectors: the arm of
     // 3 runs on AVX-512 alone.
     unsafe {
         match v {
-            3 if group_vectors::<V>() >= 3 => {
-                span_of::<V, 3, PLANES>(args, out, (o0, blocks, range))
-            }
-            2 => span_of::<V, 2, PLANES>(args, out, (o0, blocks, range)),
-            _ => span_of::<V, 1, PLANES>(args, out, (o0, blocks, range)),
+            3 if group_vectors::<V>() >= 3 => span_of::<V, 3, PLANES>(args, out, at, next),
+            2 => span_of::<V, 2, PLANES>(args, out, at, next),
+            _ => span_of::<V, 1, PLANES>(args, out, at, next),
         }
     }
 }
@@ -491,14 +501,21 @@ unsafe fn span_of<V: Vector, const N: usize, const PLANES: bool>(
     args: Operands,
     out: *mut f32,
     (o0, blocks, range): (usize, Blocks, Range<usize>),
+    next: Option<&[f32]>,
 ) {
     let wide = block_pixels::<V>() >= 8; // AVX-512's blocks, else 6 pixels (AVX2)
+    let c_in = args.wt.len() / args.c_out;
+    let first = range.start;
     // SAFETY (each arm): the caller's; block `b` lies in `cols` and has `size` pixels (at most
     // `block_pixels`, so the arms of 7 and 8 run on AVX-512 alone).
     unsafe {
         for b in range {
             let (p0, size) = blocks.at(b);
-            let at = (o0, p0, b);
+            let ahead = match next {
+                Some(w) if b > first => Ahead::share(w, c_in, b - first - 1),
+                _ => Ahead::NONE,
+            };
+            let at = (o0, p0, b, ahead);
             match size {
                 8 if wide => block::<V, N, 8, PLANES>(args, out, at),
                 7 if wide => block::<V, N, 7, PLANES>(args, out, at),
@@ -510,6 +527,71 @@ unsafe fn span_of<V: Vector, const N: usize, const PLANES: bool>(
                 _ => block::<V, N, 1, PLANES>(args, out, at),
             }
         }
+    }
+}
+
+/// What a block prefetches as it runs: the next group's weights, [`Ahead::VALUES`] a step of
+/// the input channels (`step`), from `from`; nothing where `step` is 0.
+///
+/// Why: group by group, a group's first block reads the group's weights from beyond L2 (an
+/// inference passes every weight through the caches once) and the blocks after it from L2.
+/// Lite0's 1152 → 192 in the model (`node_profile`, one thread, AVX-512, the second group's
+/// blocks timed inside the op, eight runs): its first block 12.6–17.5 µs, the others 6.8–7.3
+/// (the FMA peak's 6.7); with the next group's weights prefetched by the blocks after the first
+/// (`prefetchnta`, a line every second step, two runs) 7.6–7.7 and 7.3–7.5. `prefetcht1` on
+/// every step slowed the others to 7.5–8.3 µs, `prefetcht2` every second step to 8.1–8.4; the
+/// first group's weights prefetched as [`pack`] ran doubled its time (14–16 → 33–34 µs) and
+/// left that group as slow. Lite0's ten 7×7 1×1 convs summed 2578–2612 → 2374–2447 µs
+/// (medians, three rounds alternated).
+#[derive(Clone, Copy)]
+struct Ahead {
+    from: *const f32,
+    step: usize,
+}
+
+impl Ahead {
+    /// Values of the next group's weights a block prefetches per input channel: 8 (a 64-byte
+    /// line every second step), so that a group of 48 channels (AVX-512) takes the six blocks
+    /// after the first of a 7×7 plane, and one of 16 (AVX2) two.
+    const VALUES: usize = 8;
+    const NONE: Ahead = Ahead {
+        from: std::ptr::null(),
+        step: 0,
+    };
+
+    /// The `k`-th block's share of `next` (the next group's weights, `c_in` rows): the values
+    /// from `k·VALUES·c_in`, or nothing once `next` is covered.
+    fn share(next: &[f32], c_in: usize, k: usize) -> Ahead {
+        match next.get(k * Self::VALUES * c_in..) {
+            Some(rest) if !rest.is_empty() => Ahead {
+                from: rest.as_ptr(),
+                step: Self::VALUES,
+            },
+            _ => Ahead::NONE,
+        }
+    }
+
+    /// Prefetches step `i`'s values (a hint: it reads nothing the program sees and never
+    /// faults, so a step past the weights' end is harmless).
+    #[inline(always)]
+    #[allow(clippy::pointers_in_nomem_asm_block)] // a prefetch reads nothing (its SAFETY)
+    fn fetch(self, i: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if self.step > 0 {
+            let p = self.from.wrapping_add(i * self.step);
+            // SAFETY: `prefetchnta` only hints the cache; `nomem` (it changes no memory the
+            // program reads) keeps the block's sums in registers, where `readonly` or
+            // `_mm_prefetch` made LLVM store them to the stack every step.
+            unsafe {
+                std::arch::asm!(
+                    "prefetchnta [{p}]",
+                    p = in(reg) p,
+                    options(nostack, nomem, preserves_flags)
+                );
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = i;
     }
 }
 
@@ -537,7 +619,7 @@ unsafe fn block<V: Vector, const N: usize, const P: usize, const PLANES: bool>(
         packed,
     }: Operands,
     out: *mut f32,
-    (o0, p0, b): (usize, usize, usize),
+    (o0, p0, b, ahead): (usize, usize, usize, Ahead),
 ) {
     let c_in = wt.len() / c_out;
     // Where the block's inputs start and how far apart its rows are.
@@ -560,6 +642,9 @@ unsafe fn block<V: Vector, const N: usize, const P: usize, const PLANES: bool>(
         // The group's weights (`arrange`): `[c_in, LANES·N]` from `o0·c_in`.
         let group = wt.as_ptr().add(o0 * c_in);
         for i in 0..c_in {
+            if i % 2 == 1 {
+                ahead.fetch(i);
+            }
             let row = group.add(i * N * V::LANES);
             let w: [V; N] = std::array::from_fn(|v| V::load(row.add(V::LANES * v)));
             let xi = x.as_ptr().add(first + i * row_step);
