@@ -374,11 +374,11 @@ thread_local! {
 
 /// The input's pixels of its `c_in` rows (`x_stride` apart) into `buf`, each row scaled by
 /// the gate's value where there is a gate, block by block (`blocks`, of at most `step` =
-/// [`block_pixels`] pixels): pixel `k` of block `b` in row `i` at `(b·c_in + i)·step + k`, so that a block
-/// reads its inputs front to back. A smaller block's missing pixels hold whatever follows it
-/// in the row (the block never reads them): each row's `step` values are copied whole where
-/// the input holds them, as one vector rather than a copy of the block's size. [`PACK_ROWS`]
-/// rows at a time, block by block.
+/// [`block_pixels`] pixels): pixel `k` of block `b` in row `i` at `(b·c_in + i)·step + k`, so
+/// that a block reads its inputs front to back. A smaller block's missing pixels hold whatever
+/// follows it in the row (the block never reads them): each row's `step` values are copied
+/// whole where the input holds them, as one vector rather than a copy of the block's size.
+/// [`PACK_ROWS`] rows at a time, block by block.
 fn pack<V: Vector>(args: &Operands, c_in: usize, blocks: Blocks, buf: &mut Vec<f32>) {
     let step = block_pixels::<V>(); // a constant: the whole rows copy as fixed-size moves
     let len = blocks.count * c_in * step;

@@ -4,7 +4,8 @@
 //! - [`plan`]: load an ONNX message, place the ops, optimize and plan;
 //! - [`depthwise`]: the depthwise convolution on [`crate::depthwise`]'s kernel, and the declutter
 //!   that places it before tract changes the layout;
-//! - [`pointwise`]: the 1×1 convolution on gemm; [`int8_pointwise`] (on `int8_product`): a
+//! - [`pointwise`]: the 1×1 convolution on gemm (on `pixel_lanes.rs` into few planes where
+//!   AVX-512 or AVX2 runs); [`int8_pointwise`] (on `int8_product`): a
 //!   `compute` model's quantized 1×1 convolution in integers;
 //! - [`expand_depthwise`]: an MBConv's expansion and depthwise conv in one op, band by band
 //!   (its expansion on `channel_lanes.rs` where AVX-512 or AVX2 runs it);
@@ -31,6 +32,8 @@ pub mod expand_depthwise;
 pub mod fake_quant;
 pub mod int8_pointwise;
 mod int8_product;
+#[cfg(target_arch = "x86_64")]
+mod pixel_lanes;
 pub mod plan;
 pub mod plane_sum;
 pub mod pointwise;

@@ -17,7 +17,9 @@
 //! and `C_out` is a multiple of its lanes (192 → 1152: 242–248 µs against tract's 270–295 plus
 //! its packing, AVX-512; the projections and head conv 1152 → 192, 320 → 1280 into planes,
 //! AVX2: docs/PERFORMANCE.md); elsewhere they stay tract's. On AVX-512 the products on 14×14
-//! planes run there too (`PLANES_ON_AVX512_UP_TO`: the 14×14 projections).
+//! planes run there too (`PLANES_ON_AVX512_UP_TO`: the 14×14 projections), and gemm's into
+//! planes of few output channels (a multiple of 8 up to 40: the 112×112 to 28×28 projections)
+//! run on `pixel_lanes.rs`, the pixels in the vector lanes.
 //!
 //! The values are a matrix product's, not tract's bit for bit: gemm associates each output's
 //! sum differently from tract's kernels (tested below within a bound from the sum's magnitude;
@@ -499,6 +501,15 @@ unsafe fn column_tile(
 ) {
     let cols = tile.min(d.hw - j0);
     let w = match w {
+        #[cfg(target_arch = "x86_64")]
+        Operand::Rows(w) if !out_last && super::pixel_lanes::covers(d.c_out) => {
+            // SAFETY: the tile's columns j0 .. j0 + cols of each of the c_out planes (hw apart)
+            // lie inside `out` (the caller's contract, which no other thread touches).
+            return unsafe {
+                let tile = (out.at(j0), d.hw, cols);
+                super::pixel_lanes::planes(&x[j0..], d.hw, w, d.c_out, bias, act, tile)
+            };
+        }
         Operand::Rows(w) => w,
         #[cfg(target_arch = "x86_64")]
         Operand::Lanes(wt) if !out_last => {
@@ -1227,6 +1238,73 @@ pub(super) mod tests {
                 let pooled = pool.install(|| run(lanes, true));
                 assert_eq!(pooled, want, "{what}, two threads");
             }
+        }
+    }
+
+    /// Into planes, few output channels on large planes run with the pixels in the vector lanes
+    /// on AVX-512 (`pixel_lanes.rs`: multiples of 8 up to 40) and equal each output's sum by
+    /// hand bit for bit: over the input channels in order from zero, one fused multiply-add
+    /// each, then the bias, then the clamp. Passes of 16 and 8 channels (8, 16, 24, 40),
+    /// pixels a multiple of the 16 lanes and not (the last vector masked; 5 pixels masked
+    /// alone), 1 to 1152 input channels, with and without bias and ReLU6, one thread and a
+    /// pool of two (column tiles). Elsewhere (AVX2, 48 channels) the rows run on gemm, which
+    /// sums so too over up to 320 input channels: the same assertion.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_pixel_lanes_product_sums_in_order_bit_for_bit() {
+        // (C_in, C_out, pixels, bias, ReLU6)
+        let cases = [
+            (32, 16, 12544, true, false),
+            (96, 24, 3136, true, true),
+            (144, 40, 784, false, false),
+            (240, 40, 197, true, true),
+            (3, 8, 5, true, true),
+            (1, 16, 33, false, true),
+            (1152, 16, 20, true, false),
+            (64, 48, 100, true, false),
+        ];
+        let avx512 = std::arch::is_x86_feature_detected!("avx512f");
+        for (c_in, c_out, hw, with_bias, relu6) in cases {
+            let lanes = avx512 && c_out % 8 == 0 && c_out <= 40;
+            assert_eq!(super::super::pixel_lanes::covers(c_out), lanes, "{c_out}");
+            if !lanes && c_in > 320 {
+                eprintln!("{c_in}→{c_out}: on gemm here, which splits this sum; skipped");
+                continue;
+            }
+            let w = values(c_out * c_in, 1);
+            // Inputs scaled so that ReLU6 clamps at both ends.
+            let x: Vec<f32> = values(c_in * hw, 2).iter().map(|v| 8.0 * v).collect();
+            let b = values(c_out, 3);
+            let bias = with_bias.then_some(&b[..]);
+            let act = relu6.then_some(Activation::Relu6);
+            let d = Dims { c_in, c_out, hw };
+            let mut want = vec![0u32; c_out * hw];
+            for o in 0..c_out {
+                for j in 0..hw {
+                    let mut sum = 0.0f32;
+                    for i in 0..c_in {
+                        sum = w[o * c_in + i].mul_add(x[i * hw + j], sum);
+                    }
+                    let y = bias.map_or(sum, |b| sum + b[o]);
+                    want[o * hw + j] = act.map_or(y, |a| a.of(y)).to_bits();
+                }
+            }
+            let rows = Operand::Rows(&w);
+            let run = |parallel: bool| {
+                let mut out = vec![MaybeUninit::new(f32::NAN); c_out * hw];
+                product(&x, rows, bias, act, d, false, parallel, &mut out);
+                // SAFETY: initialized (NaN), then written.
+                out.iter()
+                    .map(|v| unsafe { v.assume_init() }.to_bits())
+                    .collect::<Vec<_>>()
+            };
+            let what = format!("{c_in}→{c_out} on {hw}, pixel lanes: {lanes}");
+            assert_eq!(run(false), want, "{what}");
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(2)
+                .build()
+                .unwrap();
+            assert_eq!(pool.install(|| run(true)), want, "{what}, two threads");
         }
     }
 
