@@ -329,7 +329,7 @@ impl Product<'_> {
                 while let Some((o0, v)) = all.next() {
                     let next = all
                         .peek()
-                        .map(|&(o1, v1)| &wt_of(packed.wt, c_in, o1)[..v1 * V::LANES * c_in]);
+                        .map(|&(o1, v1)| &packed.wt[o1 * c_in..][..v1 * V::LANES * c_in]);
                     span::<V, PLANES>(v, packed, out, (o0, blocks, 0..blocks.count), next);
                 }
             } else {
@@ -398,6 +398,8 @@ fn pack<V: Vector>(args: &Operands, c_in: usize, blocks: Blocks, buf: &mut Vec<f
                         dst.iter_mut().zip(src).for_each(|(d, v)| *d = v * g[i])
                     }
                     (gate, None) => {
+                        // The input's last row: the block's own pixels (× 1 without a gate,
+                        // exact).
                         let src = &x[at..at + size];
                         let g = gate.map_or(1.0, |g| g[i]);
                         dst.iter_mut().zip(src).for_each(|(d, v)| *d = v * g);
@@ -460,11 +462,6 @@ pub(super) fn scale_inputs(wt: &[f32], gate: &[f32], c_out: usize, out: &mut Vec
             out.extend(row.iter().map(|w| w * s));
         }
     }
-}
-
-/// The arranged weights ([`arrange`]) from the group that starts at output channel `o0`.
-fn wt_of(wt: &[f32], c_in: usize, o0: usize) -> &[f32] {
-    &wt[o0 * c_in..]
 }
 
 /// The groups of output channels, `(first, vectors)`: [`group_vectors`] each, the last one to
@@ -543,7 +540,8 @@ unsafe fn span_of<V: Vector, const N: usize, const PLANES: bool>(
 }
 
 /// What a block prefetches as it runs: the next group's weights, [`Ahead::VALUES`] a step of
-/// the input channels (`step`), from `from`; nothing where `step` is 0.
+/// the input channels (`step`) from `from`, a 64-byte line every [`Ahead::STEPS_A_LINE`]
+/// steps; nothing where `step` is 0.
 ///
 /// Why: group by group, a group's first block reads the group's weights from beyond L2 (an
 /// inference passes every weight through the caches once) and the blocks after it from L2.
@@ -562,10 +560,12 @@ struct Ahead {
 }
 
 impl Ahead {
-    /// Values of the next group's weights a block prefetches per input channel: 8 (a 64-byte
-    /// line every second step), so that a group of 48 channels (AVX-512) takes the six blocks
-    /// after the first of a 7×7 plane, and one of 16 (AVX2) two.
+    /// Values of the next group's weights a block prefetches per input channel: 8, so that a
+    /// group of 48 channels (AVX-512) takes the six blocks after the first of a 7×7 plane, and
+    /// one of 16 (AVX2) two.
     const VALUES: usize = 8;
+    /// Steps per 64-byte line of [`Self::VALUES`] f32 each: a prefetch on every second step.
+    const STEPS_A_LINE: usize = 64 / (4 * Self::VALUES);
     const NONE: Ahead = Ahead {
         from: std::ptr::null(),
         step: 0,
@@ -583,13 +583,13 @@ impl Ahead {
         }
     }
 
-    /// Prefetches step `i`'s values (a hint: it reads nothing the program sees and never
-    /// faults, so a step past the weights' end is harmless).
+    /// Prefetches step `i`'s line, on one step in [`Self::STEPS_A_LINE`] (a hint: it reads
+    /// nothing the program sees and never faults, so a step past the weights' end is
+    /// harmless).
     #[inline(always)]
     #[allow(clippy::pointers_in_nomem_asm_block)] // a prefetch reads nothing (its SAFETY)
     fn fetch(self, i: usize) {
-        #[cfg(target_arch = "x86_64")]
-        if self.step > 0 {
+        if self.step > 0 && i % Self::STEPS_A_LINE == Self::STEPS_A_LINE - 1 {
             let p = self.from.wrapping_add(i * self.step);
             // SAFETY: `prefetchnta` only hints the cache; `nomem` (it changes no memory the
             // program reads) keeps the block's sums in registers, where `readonly` or
@@ -602,8 +602,6 @@ impl Ahead {
                 );
             }
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = i;
     }
 }
 
@@ -654,9 +652,7 @@ unsafe fn block<V: Vector, const N: usize, const P: usize, const PLANES: bool>(
         // The group's weights (`arrange`): `[c_in, LANES·N]` from `o0·c_in`.
         let group = wt.as_ptr().add(o0 * c_in);
         for i in 0..c_in {
-            if i % 2 == 1 {
-                ahead.fetch(i);
-            }
+            ahead.fetch(i);
             let row = group.add(i * N * V::LANES);
             let w: [V; N] = std::array::from_fn(|v| V::load(row.add(V::LANES * v)));
             let xi = x.as_ptr().add(first + i * row_step);

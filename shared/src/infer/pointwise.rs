@@ -78,7 +78,7 @@ pub struct Pointwise {
 /// A 1×1 convolution's weights, `W` (`[C_out, C_in]`), held once, in the form its product reads.
 #[derive(Debug, Clone)]
 enum Kernel {
-    /// Row-major: gemm's operand.
+    /// Row-major: gemm's operand, and `pixel_lanes.rs`'s.
     Rows(Arc<[f32]>),
     /// Arranged group by group (`channel_lanes::arrange`), where the product runs with the
     /// output channels in the vector lanes (`channel_lanes.rs`: x86_64 with AVX-512 or AVX2,
@@ -1150,6 +1150,56 @@ pub(super) mod tests {
         assert_eq!(rows_held(&m), [true], "planes of 210 pixels run on gemm");
     }
 
+    /// A product's input for the bit-for-bit tests, `[c_in, hw]`: scaled so that ReLU6 clamps
+    /// at both ends.
+    fn inputs(c_in: usize, hw: usize) -> Vec<f32> {
+        values(c_in * hw, 2).iter().map(|v| 8.0 * v).collect()
+    }
+
+    /// Each output by hand, as bits: the sum over the input channels in order from zero, one
+    /// fused multiply-add each (`f32::mul_add`), then the bias, then the clamp; channels-last
+    /// where `out_last`, else planes.
+    fn in_order_sums(
+        w: &[f32],
+        x: &[f32],
+        bias: Option<&[f32]>,
+        act: Option<Activation>,
+        Dims { c_in, c_out, hw }: Dims,
+        out_last: bool,
+    ) -> Vec<u32> {
+        let mut want = vec![0u32; c_out * hw];
+        for o in 0..c_out {
+            for j in 0..hw {
+                let mut sum = 0.0f32;
+                for i in 0..c_in {
+                    sum = w[o * c_in + i].mul_add(x[i * hw + j], sum);
+                }
+                let y = bias.map_or(sum, |b| sum + b[o]);
+                let y = act.map_or(y, |a| a.of(y));
+                want[if out_last { j * c_out + o } else { o * hw + j }] = y.to_bits();
+            }
+        }
+        want
+    }
+
+    /// [`product`]'s output as bits, into a buffer of NaNs.
+    fn run_product(
+        x: &[f32],
+        w: Operand,
+        bias: Option<&[f32]>,
+        act: Option<Activation>,
+        d: Dims,
+        out_last: bool,
+        parallel: bool,
+    ) -> Vec<u32> {
+        let mut out = vec![MaybeUninit::new(f32::NAN); d.c_out * d.hw];
+        product(x, w, bias, act, d, out_last, parallel, &mut out);
+        // SAFETY: initialized (NaN), then written.
+        out.iter()
+            .map(|v| unsafe { v.assume_init() }.to_bits())
+            .collect()
+    }
+
     /// The product with the output channels in the vector lanes (`channel_lanes.rs`, where this
     /// CPU runs it), channels-last and into planes, equals each output's sum by hand bit for
     /// bit: over the input channels in order from zero, one fused multiply-add each, then the
@@ -1189,39 +1239,20 @@ pub(super) mod tests {
                 eprintln!("{c_in}→{c_out}: this CPU has no channel lanes for {c_out}, skipped");
                 continue;
             };
-            // Inputs scaled so that ReLU6 clamps at both ends.
-            let x: Vec<f32> = values(c_in * hw, 2).iter().map(|v| 8.0 * v).collect();
+            let x = inputs(c_in, hw);
             let b = values(c_out, 3);
             let bias = with_bias.then_some(&b[..]);
             let act = relu6.then_some(Activation::Relu6);
             let d = Dims { c_in, c_out, hw };
             for out_last in [true, false] {
                 let run = |w: Operand, parallel: bool| {
-                    let mut out = vec![MaybeUninit::new(f32::NAN); c_out * hw];
-                    product(&x, w, bias, act, d, out_last, parallel, &mut out);
-                    // SAFETY: initialized (NaN), then written.
-                    out.iter()
-                        .map(|v| unsafe { v.assume_init() }.to_bits())
-                        .collect::<Vec<_>>()
+                    run_product(&x, w, bias, act, d, out_last, parallel)
                 };
                 let pool = rayon::ThreadPoolBuilder::new()
                     .num_threads(2)
                     .build()
                     .unwrap();
-                // Each output by hand: the sum over the input channels in order from zero, one
-                // fused multiply-add each (`f32::mul_add`), then the bias, then the clamp.
-                let mut want = vec![0u32; c_out * hw];
-                for o in 0..c_out {
-                    for j in 0..hw {
-                        let mut sum = 0.0f32;
-                        for i in 0..c_in {
-                            sum = w[o * c_in + i].mul_add(x[i * hw + j], sum);
-                        }
-                        let y = bias.map_or(sum, |b| sum + b[o]);
-                        let y = act.map_or(y, |a| a.of(y));
-                        want[if out_last { j * c_out + o } else { o * hw + j }] = y.to_bits();
-                    }
-                }
+                let want = in_order_sums(&w, &x, bias, act, d, out_last);
                 let what = format!("{c_in}→{c_out} on {hw}, channels last: {out_last}");
                 let gemm = run(Operand::Rows(&w), false);
                 // gemm sums so too on two pixels and more over a sum short enough that it does
@@ -1272,32 +1303,14 @@ pub(super) mod tests {
                 continue;
             }
             let w = values(c_out * c_in, 1);
-            // Inputs scaled so that ReLU6 clamps at both ends.
-            let x: Vec<f32> = values(c_in * hw, 2).iter().map(|v| 8.0 * v).collect();
+            let x = inputs(c_in, hw);
             let b = values(c_out, 3);
             let bias = with_bias.then_some(&b[..]);
             let act = relu6.then_some(Activation::Relu6);
             let d = Dims { c_in, c_out, hw };
-            let mut want = vec![0u32; c_out * hw];
-            for o in 0..c_out {
-                for j in 0..hw {
-                    let mut sum = 0.0f32;
-                    for i in 0..c_in {
-                        sum = w[o * c_in + i].mul_add(x[i * hw + j], sum);
-                    }
-                    let y = bias.map_or(sum, |b| sum + b[o]);
-                    want[o * hw + j] = act.map_or(y, |a| a.of(y)).to_bits();
-                }
-            }
+            let want = in_order_sums(&w, &x, bias, act, d, false);
             let rows = Operand::Rows(&w);
-            let run = |parallel: bool| {
-                let mut out = vec![MaybeUninit::new(f32::NAN); c_out * hw];
-                product(&x, rows, bias, act, d, false, parallel, &mut out);
-                // SAFETY: initialized (NaN), then written.
-                out.iter()
-                    .map(|v| unsafe { v.assume_init() }.to_bits())
-                    .collect::<Vec<_>>()
-            };
+            let run = |parallel| run_product(&x, rows, bias, act, d, false, parallel);
             let what = format!("{c_in}→{c_out} on {hw}, pixel lanes: {lanes}");
             assert_eq!(run(false), want, "{what}");
             let pool = rayon::ThreadPoolBuilder::new()
