@@ -2,14 +2,15 @@
 //! in and planes out: what fovea's 1×1 op runs into few output planes on AVX-512 where gemm
 //! would (`pointwise.rs`, [`covers`]: the projections of the 112×112 to 28×28 stages).
 //!
-//! Why: gemm runs those products with its register tile's rows mostly empty (block 0's
-//! projection 32 → 16 on 112×112 fills 16 of them) and packs both operands on every call.
-//! Here a vector of pixels keeps every output channel of a pass in registers across the input
-//! channels: per input channel, one load of the input's pixels and one broadcast weight per
-//! output channel (the weights, a few KiB, stay in L1), each output's sum a fused multiply-add
-//! per input channel; the bias and ReLU6 are applied in registers before the single store
-//! into the output's plane. Numbers: [`MOST_CHANNELS`]. AVX2 keeps gemm (its 16 registers hold
-//! passes of 8 channels at most; not measured).
+//! Why: on these products gemm's micro-kernel (pixels in its vectors, output channels in its 6
+//! columns) loads and stores its tile of sums around short sums (32 terms for block 0's projection
+//! 32 → 16 on 112×112), with gemm's packing of its operands and the bias's second pass over the
+//! output around that (which of these costs most: not measured). Here a vector of pixels keeps
+//! every output channel of a pass in registers across the input channels: per input channel, one
+//! load of the input's pixels and one broadcast weight per output channel (the weights, a few KiB,
+//! stay in L1), each output's sum a fused multiply-add per input channel; the bias and ReLU6 are
+//! applied in registers before the single store into the output's plane. Numbers:
+//! [`MOST_CHANNELS`]. AVX2 keeps gemm (not measured there).
 //!
 //! The values are gemm's where gemm sums in order (on two pixels and more over up to 320 input
 //! channels: `pointwise::tests`): each output's sum runs over the input channels in order, one
@@ -19,7 +20,7 @@ use crate::vector::{Avx512, Task, Vector};
 
 /// The most output channels a product runs here with. `pointwise_layers` (minimum of 60, B0's
 /// layers, AVX-512, gemm's binary then this one, two rounds alternated): 32 → 16 on 112×112
-/// 132–134 → 114–115 µs (onnxruntime's, in Lite0: 119), 96 → 24 on 56×56 132–133 → 126, 144 →
+/// 132–134 → 114–115 µs (onnxruntime's, in Lite0: 119–121), 96 → 24 on 56×56 132–133 → 126, 144 →
 /// 24 on 56×56 196 → 187, 144 → 40 on 28×28 81–82 → 78, 240 → 40 on 28×28 133–141 → 130–136;
 /// in the model (`node_profile`, B0, one binary with this path switched by the environment,
 /// two rounds alternated) B0's block-0 projection 146–161 → 120–121 µs. Passes of 24 channels
