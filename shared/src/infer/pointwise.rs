@@ -1152,6 +1152,7 @@ pub(super) mod tests {
 
     /// A product's input for the bit-for-bit tests, `[c_in, hw]`: scaled so that ReLU6 clamps
     /// at both ends.
+    #[cfg(target_arch = "x86_64")] // the lanes' tests alone
     fn inputs(c_in: usize, hw: usize) -> Vec<f32> {
         values(c_in * hw, 2).iter().map(|v| 8.0 * v).collect()
     }
@@ -1159,6 +1160,7 @@ pub(super) mod tests {
     /// Each output by hand, as bits: the sum over the input channels in order from zero, one
     /// fused multiply-add each (`f32::mul_add`), then the bias, then the clamp; channels-last
     /// where `out_last`, else planes.
+    #[cfg(target_arch = "x86_64")] // the lanes' tests alone
     fn in_order_sums(
         w: &[f32],
         x: &[f32],
@@ -1183,6 +1185,7 @@ pub(super) mod tests {
     }
 
     /// [`product`]'s output as bits, into a buffer of NaNs.
+    #[cfg(target_arch = "x86_64")] // the lanes' tests alone
     fn run_product(
         x: &[f32],
         w: Operand,
