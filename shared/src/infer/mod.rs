@@ -5,7 +5,7 @@
 //! - [`depthwise`]: the depthwise convolution on [`crate::depthwise`]'s kernel, and the declutter
 //!   that places it before tract changes the layout;
 //! - [`pointwise`]: the 1×1 convolution on gemm (on `pixel_lanes.rs` into few planes where
-//!   AVX-512 or AVX2 runs); [`int8_pointwise`] (on `int8_product`): a
+//!   AVX-512 runs); [`int8_pointwise`] (on `int8_product`): a
 //!   `compute` model's quantized 1×1 convolution in integers;
 //! - [`expand_depthwise`]: an MBConv's expansion and depthwise conv in one op, band by band
 //!   (its expansion on `channel_lanes.rs` where AVX-512 or AVX2 runs it);

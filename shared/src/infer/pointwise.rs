@@ -1206,8 +1206,9 @@ pub(super) mod tests {
     /// The product with the output channels in the vector lanes (`channel_lanes.rs`, where this
     /// CPU runs it), channels-last and into planes, equals each output's sum by hand bit for
     /// bit: over the input channels in order from zero, one fused multiply-add each, then the
-    /// bias, then the clamp; and so does gemm's, on two pixels and more over up to 320 input
-    /// channels. Output channels 16 to 1280 (AVX-512: one to 27 groups of 48, the last partial
+    /// bias, then the clamp; and so does the row-major operand's product, on two pixels and
+    /// more over up to 320 input channels (gemm's; into planes of 16, 32 and 40 channels on
+    /// AVX-512 the pixel lanes', `pixel_lanes.rs`). Output channels 16 to 1280 (AVX-512: one to 27 groups of 48, the last partial
     /// for 16, 32 and 1280), 1 to 3137 pixels (blocks of up to 8 or 6, even in size), input
     /// channels 3 to 1152 (the large weights run group by group on the packed input), with and
     /// without bias and ReLU6, one thread and a pool of two (column tiles). AVX2 CPUs run it on
@@ -1257,12 +1258,13 @@ pub(super) mod tests {
                     .unwrap();
                 let want = in_order_sums(&w, &x, bias, act, d, out_last);
                 let what = format!("{c_in}→{c_out} on {hw}, channels last: {out_last}");
-                let gemm = run(Operand::Rows(&w), false);
+                let rows = run(Operand::Rows(&w), false);
                 // gemm sums so too on two pixels and more over a sum short enough that it does
                 // not split it into blocks (1152 terms it does, and adds the blocks' sums); on
-                // one pixel it runs a matrix-vector path that sums in another order.
+                // one pixel it runs a matrix-vector path that sums in another order. (Into few
+                // planes on AVX-512 the row-major weights run on the pixel lanes instead.)
                 if hw > 1 && c_in <= 320 {
-                    assert_eq!(gemm, want, "{what}: gemm");
+                    assert_eq!(rows, want, "{what}: row-major (gemm or pixel lanes)");
                 }
                 let lanes = Operand::Lanes(Weights {
                     wt: &wt,
