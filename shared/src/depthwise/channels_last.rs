@@ -1,6 +1,9 @@
 //! The depthwise convolution on a channels-last input `[n, h, w, c]`, its output `[n, oh, ow,
 //! c]` or in planes `[n, c, oh, ow]` (what the device runs, `shared::infer::depthwise`), the
-//! weights of each tap `[c]` contiguous. Channels sit in the vector lanes as they lie in
+//! weights of each block of 16 channels contiguous (`[⌈c/16⌉, kh·kw, 16]`: a block's taps are
+//! one run of memory; tap-major `[kh·kw, c]` put each of a block's taps a row of `c` floats
+//! apart, and Lite0's 7×7 layers ran 7–44 µs slower each, docs/PERFORMANCE.md). Channels sit in the
+//! vector lanes as they lie in
 //! memory, so no plane is staged: the NCHW paths copy every input plane into a
 //! padded (at stride 2, phase-split) or 16-channel-interleaved buffer first, which `perf` put at
 //! most of B0's stride-2 layers' time (docs/PERFORMANCE.md). onnxruntime runs its convolutions
@@ -28,11 +31,22 @@ mod kernel;
 #[cfg(target_arch = "x86_64")]
 use crate::vector::{Avx2, Avx512, Vector};
 
-/// A layer's weights `[kh·kw, c]` and bias `[c]` in the channels-last order.
+/// The channels whose weights lie together: `[⌈c/16⌉, kh·kw, 16]`, the last block padded with
+/// zeros.
+const BLOCK: usize = 16;
+
+/// Where channel `c0`'s weight of the first tap lies in the blocked weights of a layer of
+/// `taps` taps (the next tap's `BLOCK` on).
+fn weight_at(c0: usize, taps: usize) -> usize {
+    (c0 / BLOCK) * taps * BLOCK + c0 % BLOCK
+}
+
+/// A layer's weights and bias `[c]` in the channels-last order.
 #[derive(Debug, Clone)]
 pub struct ChannelsLast {
     geo: Geometry,
-    /// `[kh·kw, c]`: tap-major, the channels of each tap contiguous.
+    /// `[⌈c/16⌉, kh·kw, 16]`: per block of 16 channels, tap-major, the block's channels of
+    /// each tap contiguous, so one block's weights are one run of memory.
     w: Vec<f32>,
     /// `[c]`, zero without a bias.
     bias: Vec<f32>,
@@ -50,10 +64,10 @@ impl ChannelsLast {
         if let Some(b) = bias {
             assert_eq!(b.len(), geo.c, "depthwise: bias length");
         }
-        let mut wt = vec![0.0; w.len()];
+        let mut wt = vec![0.0; geo.c.div_ceil(BLOCK) * taps * BLOCK];
         for (ch, taps_of) in w.chunks_exact(taps.max(1)).enumerate() {
             for (t, &v) in taps_of.iter().enumerate() {
-                wt[t * geo.c + ch] = v;
+                wt[weight_at(ch, taps) + t * BLOCK] = v;
             }
         }
         ChannelsLast {
@@ -269,7 +283,7 @@ struct Span<'a> {
     /// The image's input rows from `row0` on, `[rows, w, c]`: at least those the output rows
     /// read.
     x: &'a [f32],
-    /// `[kh·kw, c]`.
+    /// `[⌈c/16⌉, kh·kw, 16]` ([`ChannelsLast`]'s).
     w: &'a [f32],
     /// `[c]`.
     bias: &'a [f32],
@@ -335,42 +349,48 @@ unsafe fn portable(span: &Span) {
         oys: rows,
         row0,
     } = span;
-    let c = g.c;
-    let mut acc = vec![0.0f32; hi - lo];
+    let (c, taps) = (g.c, g.kh * g.kw);
+    assert!(lo.is_multiple_of(BLOCK), "depthwise: channels from {lo}");
     for oy in rows.0..rows.1 {
         for ox in 0..g.ow {
-            acc.copy_from_slice(&bias[lo..hi]);
-            for i in 0..g.kh {
-                let iy = (oy * g.sh + i).checked_sub(g.ph).filter(|&iy| iy < g.h);
-                for j in 0..g.kw {
-                    let ix = (ox * g.sw + j).checked_sub(g.pw).filter(|&ix| ix < g.w);
-                    let wv = &w[(i * g.kw + j) * c + lo..][..hi - lo];
-                    match iy.zip(ix) {
-                        Some((iy, ix)) => {
-                            let xv = &x[((iy - row0) * g.w + ix) * c + lo..][..hi - lo];
-                            for ((a, &wk), &xk) in acc.iter_mut().zip(wv).zip(xv) {
-                                *a += wk * xk;
+            for c0 in (lo..hi).step_by(BLOCK) {
+                let m = (hi - c0).min(BLOCK);
+                let mut acc = [0.0f32; BLOCK];
+                let acc = &mut acc[..m];
+                acc.copy_from_slice(&bias[c0..c0 + m]);
+                let wb = &w[weight_at(c0, taps)..];
+                for i in 0..g.kh {
+                    let iy = (oy * g.sh + i).checked_sub(g.ph).filter(|&iy| iy < g.h);
+                    for j in 0..g.kw {
+                        let ix = (ox * g.sw + j).checked_sub(g.pw).filter(|&ix| ix < g.w);
+                        let wv = &wb[(i * g.kw + j) * BLOCK..][..m];
+                        match iy.zip(ix) {
+                            Some((iy, ix)) => {
+                                let xv = &x[((iy - row0) * g.w + ix) * c + c0..][..m];
+                                for ((a, &wk), &xk) in acc.iter_mut().zip(wv).zip(xv) {
+                                    *a += wk * xk;
+                                }
                             }
-                        }
-                        None => {
-                            for (a, &wk) in acc.iter_mut().zip(wv) {
-                                *a += wk * 0.0;
+                            None => {
+                                for (a, &wk) in acc.iter_mut().zip(wv) {
+                                    *a += wk * 0.0;
+                                }
                             }
                         }
                     }
                 }
-            }
-            // SAFETY: inside the image's outputs, these channels' (the caller's contract).
-            unsafe {
-                if planes {
-                    let plane = g.oh * g.ow;
-                    for (k, &a) in acc.iter().enumerate() {
-                        *y.add((lo + k) * plane + oy * g.ow + ox) = a;
-                    }
-                } else {
-                    let at = (oy * g.ow + ox) * c + lo;
-                    for (k, &a) in acc.iter().enumerate() {
-                        *y.add(at + k) = a;
+                // SAFETY: inside the image's outputs, these channels' (the caller's contract).
+                unsafe {
+                    if planes {
+                        let plane = g.oh * g.ow;
+                        for (k, &a) in acc.iter().enumerate() {
+                            *y.add((c0 + k) * plane + oy * g.ow + ox) = a;
+                        }
+                    } else {
+                        let at = (oy * g.ow + ox) * c + c0;
+                        for (k, &a) in acc.iter().enumerate() {
+                            *y.add(at + k) = a;
+                        }
                     }
                 }
             }

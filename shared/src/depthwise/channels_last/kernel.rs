@@ -6,7 +6,7 @@
 //! in a struct passed by value they ran slower (`cargo bench -p fovea-shared --bench
 //! depthwise`, two alternating rounds: channels-last 1.25 / 1.25 → 1.43 / 1.47 ms, planes out
 //! 1.53 / 1.47 → 1.60 / 1.62); [`Span`] only carries them to [`blocks`], which unpacks them.
-use super::{Geometry, Span};
+use super::{BLOCK, Geometry, Span, weight_at};
 use crate::vector::{Task, Vector};
 
 /// Whether [`image()`] runs `geo`: a square 3×3 or 5×5 kernel at the same stride 1 or 2 on both
@@ -181,6 +181,7 @@ unsafe fn block<V: Vector, const K: usize, const S: usize, const B: usize, const
             }
         };
         let mut acc = [load(bias.as_ptr().add(c0)); B];
+        let weights = w.as_ptr().add(weight_at(c0, K * K));
         let ix0 = (ox0 * S) as isize - g.pw as isize;
         // The kernel row's input columns that lie in the image: `lo .. hi` of `0 .. n`.
         let n = (B - 1) * S + K;
@@ -199,7 +200,7 @@ unsafe fn block<V: Vector, const K: usize, const S: usize, const B: usize, const
                 }
             }
             for j in 0..K {
-                let wv = load(w.as_ptr().add((i * K + j) * c + c0));
+                let wv = load(weights.add((i * K + j) * BLOCK));
                 for (b, a) in acc.iter_mut().enumerate() {
                     *a = a.add(wv.mul(inp[b * S + j]));
                 }
