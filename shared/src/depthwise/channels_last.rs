@@ -2,12 +2,12 @@
 //! c]` or in planes `[n, c, oh, ow]` (what the device runs, `shared::infer::depthwise`), the
 //! weights of each block of 16 channels contiguous (`[⌈c/16⌉, kh·kw, 16]`: a block's taps are
 //! one run of memory; tap-major `[kh·kw, c]` put each of a block's taps a row of `c` floats
-//! apart, and Lite0's 7×7 layers ran 7–44 µs slower each, docs/PERFORMANCE.md). Channels sit in the
-//! vector lanes as they lie in
-//! memory, so no plane is staged: the NCHW paths copy every input plane into a
-//! padded (at stride 2, phase-split) or 16-channel-interleaved buffer first, which `perf` put at
-//! most of B0's stride-2 layers' time (docs/PERFORMANCE.md). onnxruntime runs its convolutions
-//! in a blocked channels-inner layout (NCHWc) for the same reason.
+//! apart, and Lite0's 7×7 layers ran 7–44 µs slower each, docs/PERFORMANCE.md). Channels sit
+//! in the vector lanes as they lie in memory, so no plane is staged: the NCHW paths copy every
+//! input plane into a padded (at stride 2, phase-split) or 16-channel-interleaved buffer
+//! first, which `perf` put at most of B0's stride-2 layers' time (docs/PERFORMANCE.md).
+//! onnxruntime runs its convolutions in a blocked channels-inner layout (NCHWc) for the same
+//! reason.
 //!
 //! The arithmetic is [`super::forward_with`]'s: each output starts from its channel's bias and
 //! adds one rounded product then one rounded sum per tap, in row-major kernel order, taps over
