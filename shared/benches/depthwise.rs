@@ -93,7 +93,7 @@ fn main() {
         let planes = || {
             let mut y = Vec::<f32>::with_capacity(len);
             let out = &mut y.spare_capacity_mut()[..len];
-            last_layer.forward_into_planes(&x_last, out, Spread::Serial, &|_| {});
+            last_layer.forward_into_planes(&x_last, out, Spread::Serial, false);
             // SAFETY: `forward_into_planes` wrote all `len` values.
             unsafe { y.set_len(len) };
             y

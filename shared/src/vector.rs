@@ -105,7 +105,6 @@ pub(crate) unsafe trait Vector: Copy {
     #[cfg_attr(not(feature = "infer"), allow(dead_code))]
     unsafe fn mul_add(self, a: Self, b: Self) -> Self;
     /// Lane by lane `min(max(self, 0), 6)`; a NaN lane stays NaN, as `f32::clamp`.
-    #[cfg_attr(not(feature = "infer"), allow(dead_code))]
     unsafe fn relu6(self) -> Self;
     /// `task` with this vector's target features enabled.
     unsafe fn run<T: Task>(task: T) -> T::Output;

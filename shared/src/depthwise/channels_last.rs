@@ -88,14 +88,14 @@ impl ChannelsLast {
     /// # Panics
     /// If a length does not match the layer.
     pub fn forward_into(&self, x: &[f32], y: &mut [MaybeUninit<f32>]) {
-        self.run(x, y, Path::best(&self.geo), false, Spread::Serial, &|_| {});
+        self.run(x, y, Path::best(&self.geo), false, Spread::Serial, false);
     }
 
     /// [`forward_into`](Self::forward_into) with the output in planes, `[n, c, oh, ow]`, and
     /// a choice of threads (blocks of 16 channels spread over rayon's): the device's MBConv
     /// reads a channels-last input (its expansion writes one) and hands the planes on to the
-    /// rest of tract's CHW graph. `then` runs on each finished block's planes on the thread
-    /// that wrote them, as [`super::forward_into`]'s does.
+    /// rest of tract's CHW graph. With `relu6` each output is clamped to `0 ..= 6` (as
+    /// `f32::clamp`: a NaN stays NaN) in registers, before it is stored.
     ///
     /// # Panics
     /// If a length does not match the layer.
@@ -104,9 +104,9 @@ impl ChannelsLast {
         x: &[f32],
         y: &mut [MaybeUninit<f32>],
         spread: Spread,
-        then: &(dyn Fn(&mut [f32]) + Sync),
+        relu6: bool,
     ) {
-        self.run(x, y, Path::best(&self.geo), true, spread, then);
+        self.run(x, y, Path::best(&self.geo), true, spread, relu6);
     }
 
     /// The input rows `lo .. hi` that output rows `oys.0 .. oys.1` read (those inside the
@@ -123,9 +123,10 @@ impl ChannelsLast {
 
     /// Output rows `oys.0 .. oys.1` of a one-image layer, in planes `[c, oh, ow]` at `y`, from
     /// `x`, the image's input rows from `row0` on (`[rows, w, c]`, at least those
-    /// [`input_rows`](Self::input_rows) names), on the calling thread; then `then` on each
-    /// channel's new rows. fovea's expansion and depthwise conv in one op runs its layer band
-    /// by band through this (`infer::expand_depthwise`).
+    /// [`input_rows`](Self::input_rows) names), on the calling thread, clamped to `0 ..= 6`
+    /// with `relu6` (as [`forward_into_planes`](Self::forward_into_planes)). fovea's expansion
+    /// and depthwise conv in one op runs its layer band by band through this
+    /// (`infer::expand_depthwise`).
     ///
     /// # Safety
     /// `y` must be valid for writes of the layer's `c·oh·ow` outputs, the rows `oys` of them
@@ -141,10 +142,10 @@ impl ChannelsLast {
         row0: usize,
         oys: (usize, usize),
         y: SharedOut,
-        then: &dyn Fn(&mut [f32]),
+        relu6: bool,
     ) {
         // SAFETY: the caller's.
-        unsafe { self.band_with(Path::best(&self.geo), x, row0, oys, y, then) }
+        unsafe { self.band_with(Path::best(&self.geo), x, row0, oys, y, relu6) }
     }
 
     /// [`band_into_planes`](Self::band_into_planes) on `path`.
@@ -159,7 +160,7 @@ impl ChannelsLast {
         row0: usize,
         oys: (usize, usize),
         y: SharedOut,
-        then: &dyn Fn(&mut [f32]),
+        relu6: bool,
     ) {
         let g = &self.geo;
         assert!(
@@ -186,17 +187,11 @@ impl ChannelsLast {
                 g,
                 y: y.at(0),
                 planes: true,
+                relu6,
                 chans: (0, g.c),
                 oys,
                 row0,
             });
-            let plane = g.oh * g.ow;
-            for ch in 0..g.c {
-                then(std::slice::from_raw_parts_mut(
-                    y.at(ch * plane + oys.0 * g.ow),
-                    (oys.1 - oys.0) * g.ow,
-                ));
-            }
         }
     }
 
@@ -214,7 +209,7 @@ impl ChannelsLast {
         path: Path,
         planes: bool,
         spread: Spread,
-        then: &(dyn Fn(&mut [f32]) + Sync),
+        relu6: bool,
     ) {
         let g = &self.geo;
         assert_eq!(x.len(), g.n * g.h * g.w * g.c, "depthwise: input length");
@@ -240,16 +235,11 @@ impl ChannelsLast {
                         g,
                         y: out.at(0),
                         planes,
+                        relu6,
                         chans: range,
                         oys: (0, g.oh),
                         row0: 0,
                     });
-                    if planes {
-                        // These channels' planes, contiguous and just written.
-                        let plane = g.oh * g.ow;
-                        let len = (range.1 - range.0) * plane;
-                        then(std::slice::from_raw_parts_mut(out.at(range.0 * plane), len));
-                    }
                 }
             };
             match spread {
@@ -292,6 +282,8 @@ struct Span<'a> {
     y: *mut f32,
     /// Whether the outputs are planes `[c, oh, ow]` (else `[oh, ow, c]`).
     planes: bool,
+    /// Whether each output is clamped to `0 ..= 6` before it is stored.
+    relu6: bool,
     chans: (usize, usize),
     oys: (usize, usize),
     row0: usize,
@@ -345,6 +337,7 @@ unsafe fn portable(span: &Span) {
         g,
         y,
         planes,
+        relu6,
         chans: (lo, hi),
         oys: rows,
         row0,
@@ -378,6 +371,9 @@ unsafe fn portable(span: &Span) {
                             }
                         }
                     }
+                }
+                if relu6 {
+                    acc.iter_mut().for_each(|a| *a = a.clamp(0.0, 6.0));
                 }
                 // SAFETY: inside the image's outputs, these channels' (the caller's contract).
                 unsafe {
@@ -452,6 +448,7 @@ mod tests {
             (24, 6, 9, 3, 5, 1, true, true),
             (40, 14, 14, 3, 3, 2, true, true),
         ];
+        let mut clamped_both_ways = false;
         for (c, h, w, kh, kw, s, same, with_bias) in cases {
             // "same": ⌈side / s⌉ outputs, half the padding before (the extra one after);
             // none: the outputs that fit.
@@ -478,45 +475,57 @@ mod tests {
                 ph,
                 pw,
             };
-            let x = values(geo.n * c * h * w, 11);
+            // Inputs in -8 .. 8 (a power-of-two scale: exact), so that outputs pass both of
+            // ReLU6's bounds.
+            let x: Vec<f32> = values(geo.n * c * h * w, 11)
+                .iter()
+                .map(|v| v * 8.0)
+                .collect();
             let wt = values(c * kh * kw, 12);
             let bias = values(c, 13);
             let bias = with_bias.then_some(&bias[..]);
             let nchw = forward_with(&x, &wt, bias, &geo, Spread::Serial);
-            let want: Vec<u32> = to_last(&nchw, geo.n, c, oh * ow)
-                .iter()
-                .map(|v| v.to_bits())
-                .collect();
             let layer = ChannelsLast::new(&wt, bias, &geo);
             let xl = to_last(&x, geo.n, c, h * w);
-            let want_planes: Vec<u32> = nchw.iter().map(|v| v.to_bits()).collect();
-            for path in paths(&geo) {
-                for (planes, want, spread) in [
-                    (false, &want, Spread::Serial),
-                    (true, &want_planes, Spread::Serial),
-                    (true, &want_planes, Spread::Rayon),
-                ] {
-                    let mut y = vec![MaybeUninit::new(f32::NAN); want.len()];
-                    layer.run(&xl, &mut y, path, planes, spread, &|_| {});
-                    // SAFETY: initialized above (NaN), then written.
-                    let got: Vec<u32> = y
-                        .iter()
-                        .map(|v| unsafe { v.assume_init() }.to_bits())
-                        .collect();
-                    assert_eq!(
-                        &got, want,
-                        "{geo:?} {path:?}, planes out {planes}, {spread:?}"
-                    );
+            for relu6 in [false, true] {
+                let act = |v: f32| if relu6 { v.clamp(0.0, 6.0) } else { v };
+                let nchw: Vec<f32> = nchw.iter().map(|&v| act(v)).collect();
+                let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
+                let want = bits(&to_last(&nchw, geo.n, c, oh * ow));
+                let want_planes = bits(&nchw);
+                for path in paths(&geo) {
+                    for (planes, want, spread) in [
+                        (false, &want, Spread::Serial),
+                        (true, &want_planes, Spread::Serial),
+                        (true, &want_planes, Spread::Rayon),
+                    ] {
+                        let mut y = vec![MaybeUninit::new(f32::NAN); want.len()];
+                        layer.run(&xl, &mut y, path, planes, spread, relu6);
+                        // SAFETY: initialized above (NaN), then written.
+                        let got: Vec<u32> = y
+                            .iter()
+                            .map(|v| unsafe { v.assume_init() }.to_bits())
+                            .collect();
+                        assert_eq!(
+                            &got, want,
+                            "{geo:?} {path:?}, planes out {planes}, {spread:?}, relu6 {relu6}"
+                        );
+                    }
                 }
+                clamped_both_ways |= relu6 && nchw.contains(&0.0) && nchw.contains(&6.0);
             }
         }
+        assert!(
+            clamped_both_ways,
+            "no case's outputs reached both of ReLU6's bounds"
+        );
     }
 
     /// One image run band by band (`band_into_planes`, each band given only the input rows
     /// it reads) equals the whole image in planes bit for bit, on each path: bands of 1, 2, 3
     /// and all output rows, 3×3 and 5×5 kernels at strides 1 and 2 with TF's "same" padding
-    /// (the extra row after) and without padding, a partial block of channels; `then` sees
-    /// each channel's new rows once.
+    /// (the extra row after) and without padding, a partial block of channels; with and
+    /// without ReLU6.
     #[test]
     fn bands_equal_the_whole_image() {
         // (c, side, k, s, padding before, outputs)
@@ -542,14 +551,20 @@ mod tests {
                 ph: pad,
                 pw: pad,
             };
-            let x = values(c * side * side, 21);
+            let x: Vec<f32> = values(c * side * side, 21)
+                .iter()
+                .map(|v| v * 8.0)
+                .collect();
             let wt = values(c * k * k, 22);
             let bias = values(c, 23);
             let layer = ChannelsLast::new(&wt, Some(&bias), &geo);
             let row = side * c;
-            for path in paths(&geo) {
+            for (path, relu6) in paths(&geo)
+                .into_iter()
+                .flat_map(|p| [(p, false), (p, true)])
+            {
                 let mut whole = vec![MaybeUninit::new(f32::NAN); c * out * out];
-                layer.run(&x, &mut whole, path, true, Spread::Serial, &|_| {});
+                layer.run(&x, &mut whole, path, true, Spread::Serial, relu6);
                 // SAFETY: initialized above (NaN), then written.
                 let want: Vec<u32> = whole
                     .iter()
@@ -557,10 +572,6 @@ mod tests {
                     .collect();
                 for band in [1, 2, 3, out] {
                     let mut y = vec![f32::NAN; c * out * out];
-                    let seen = std::sync::atomic::AtomicUsize::new(0);
-                    let count = |p: &mut [f32]| {
-                        seen.fetch_add(p.len(), std::sync::atomic::Ordering::Relaxed);
-                    };
                     for oy in (0..out).step_by(band) {
                         let oys = (oy, (oy + band).min(out));
                         let (lo, hi) = layer.input_rows(oys);
@@ -572,13 +583,15 @@ mod tests {
                                 lo,
                                 oys,
                                 SharedOut(y.as_mut_ptr()),
-                                &count,
+                                relu6,
                             )
                         };
                     }
                     let got: Vec<u32> = y.iter().map(|v| v.to_bits()).collect();
-                    assert_eq!(got, want, "{geo:?} {path:?}, bands of {band}");
-                    assert_eq!(seen.into_inner(), c * out * out, "{geo:?}: rows seen");
+                    assert_eq!(
+                        got, want,
+                        "{geo:?} {path:?}, relu6 {relu6}, bands of {band}"
+                    );
                 }
             }
         }
@@ -607,7 +620,7 @@ mod tests {
         let layer = ChannelsLast::new(&[1.0; 9], Some(&[0.5]), &geo);
         for path in paths(&geo) {
             let mut y = vec![MaybeUninit::new(f32::NAN); 9];
-            layer.run(&x, &mut y, path, false, Spread::Serial, &|_| {});
+            layer.run(&x, &mut y, path, false, Spread::Serial, false);
             // SAFETY: initialized above (NaN), then written.
             let y: Vec<f32> = y.iter().map(|v| unsafe { v.assume_init() }).collect();
             // 1+2+4+5 = 12, 1+2+3+4+5+6 = 21, 2+3+5+6 = 16, 1+2+4+5+7+8 = 27, 45, …

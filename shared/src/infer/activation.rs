@@ -49,8 +49,10 @@ impl Activation {
 
 /// `min(max(x, 0), 6)` in place, compiled for AVX-512, AVX2 and NEON besides the baseline and
 /// picked at run time (as the 1×1 op's bias pass, `pointwise.rs`): Lite0's depthwise convs,
-/// which clamp each block's planes through this, took 1.90 / 1.89 / 2.16 ms against 2.25 / 1.92
-/// / 2.32 built for the baseline (`node_profile`, one thread, binaries alternated).
+/// which then clamped each block's planes through this, took 1.90 / 1.89 / 2.16 ms against 2.25
+/// / 1.92 / 2.32 built for the baseline (`node_profile`, one thread, binaries alternated). The
+/// channels-last depthwise kernel now clamps in registers before it stores
+/// (`depthwise::ChannelsLast::forward_into_planes`); the NCHW paths still pass through this.
 #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma", "aarch64+neon"))]
 fn relu6(values: &mut [f32]) {
     values

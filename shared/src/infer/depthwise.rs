@@ -108,7 +108,7 @@ impl EvalOp for Depthwise {
             }
         };
         let mut run = |spread| match &self.last {
-            Some(last) => last.forward_into_planes(x, out, spread, &then),
+            Some(last) => last.forward_into_planes(x, out, spread, self.relu6()),
             None => forward_prepared_into(x, &self.layer, spread, out, &then),
         };
         match current_tract_executor() {
@@ -121,6 +121,15 @@ impl EvalOp for Depthwise {
 }
 
 impl Depthwise {
+    /// Whether the channels-last kernel clamps the outputs in registers: the op's activation
+    /// is ReLU6.
+    pub(super) fn relu6(&self) -> bool {
+        match self.activation {
+            Some(Activation::Relu6) => true,
+            None => false,
+        }
+    }
+
     /// This op with `activation` applied to its outputs.
     pub fn with_activation(&self, activation: Activation) -> Self {
         Depthwise {

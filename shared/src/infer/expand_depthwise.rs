@@ -104,12 +104,7 @@ impl ExpandDepthwise {
         let last = self.last();
         let g = last.geometry();
         let row = g.w * g.c;
-        let act = self.depthwise.activation();
-        let then = |p: &mut [f32]| {
-            if let Some(a) = act {
-                a.apply(p)
-            }
-        };
+        let relu6 = self.depthwise.relu6();
         // A band reads at most (band − 1)·s + k input rows.
         let mut buf = vec![0.0f32; ((self.band - 1) * g.sh + g.kh) * row];
         // Input rows `held.0 .. held.1` are in `buf`, from its start.
@@ -132,7 +127,7 @@ impl ExpandDepthwise {
             held = (lo, hi);
             // SAFETY: `buf` holds the input rows lo .. hi the band reads; the caller's
             // contract covers `y`.
-            unsafe { last.band_into_planes(&buf[..(hi - lo) * row], lo, band, y, &then) };
+            unsafe { last.band_into_planes(&buf[..(hi - lo) * row], lo, band, y, relu6) };
         }
         Ok(())
     }

@@ -108,6 +108,7 @@ unsafe fn blocks<V: Vector, const K: usize, const S: usize, const B: usize>(span
         g,
         y,
         planes,
+        relu6,
         chans,
         oys,
         row0,
@@ -130,9 +131,13 @@ unsafe fn blocks<V: Vector, const K: usize, const S: usize, const B: usize>(span
                     // `w`, `bias`, `y` (its contract: `ox + B ≤ ow`, `oy < oh`, `c0 < c`).
                     unsafe {
                         if g.c - c0 >= V::LANES {
-                            block::<V, K, S, B, true>(x, w, bias, g, y, oy, ox, c0, planes, row0);
+                            block::<V, K, S, B, true>(
+                                x, w, bias, g, y, oy, ox, c0, planes, relu6, row0,
+                            );
                         } else {
-                            block::<V, K, S, B, false>(x, w, bias, g, y, oy, ox, c0, planes, row0);
+                            block::<V, K, S, B, false>(
+                                x, w, bias, g, y, oy, ox, c0, planes, relu6, row0,
+                            );
                         }
                     }
                 }
@@ -165,6 +170,7 @@ unsafe fn block<V: Vector, const K: usize, const S: usize, const B: usize, const
     ox0: usize,
     c0: usize,
     planes: bool,
+    relu6: bool,
     row0: usize,
 ) {
     let c = g.c;
@@ -205,6 +211,9 @@ unsafe fn block<V: Vector, const K: usize, const S: usize, const B: usize, const
                     *a = a.add(wv.mul(inp[b * S + j]));
                 }
             }
+        }
+        if relu6 {
+            acc = acc.map(|a| a.relu6());
         }
         if planes && FULL && B == 8 {
             let plane = g.oh * g.ow;
