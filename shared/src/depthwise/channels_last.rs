@@ -124,8 +124,10 @@ impl ChannelsLast {
     /// Output rows `oys.0 .. oys.1` of a one-image layer, in planes `[c, oh, ow]` at `y`, from
     /// `x`, the image's input rows from `row0` on (`[rows, w, c]`, at least those
     /// [`input_rows`](Self::input_rows) names), on the calling thread, clamped to `0 ..= 6`
-    /// with `relu6` (as [`forward_into_planes`](Self::forward_into_planes)). fovea's expansion
-    /// and depthwise conv in one op runs its layer band by band through this
+    /// with `relu6` (as [`forward_into_planes`](Self::forward_into_planes)). With `blocked`,
+    /// `Some(block)`, the rows are in blocks of 16 channels instead, `[⌈c/16⌉, rows, w, 16]`
+    /// with the blocks `block` values apart (`block ≥ rows·w·16`). fovea's expansion and
+    /// depthwise conv in one op runs its layer band by band through this
     /// (`infer::expand_depthwise`).
     ///
     /// # Safety
@@ -138,14 +140,15 @@ impl ChannelsLast {
     #[cfg_attr(not(feature = "infer"), allow(dead_code))]
     pub(crate) unsafe fn band_into_planes(
         &self,
-        x: &[f32],
+        (x, blocked): (&[f32], Option<usize>),
         row0: usize,
         oys: (usize, usize),
         y: SharedOut,
         relu6: bool,
     ) {
+        let path = Path::best(&self.geo);
         // SAFETY: the caller's.
-        unsafe { self.band_with(Path::best(&self.geo), x, row0, oys, y, relu6) }
+        unsafe { self.band_with(path, (x, blocked), row0, oys, y, relu6) }
     }
 
     /// [`band_into_planes`](Self::band_into_planes) on `path`.
@@ -156,7 +159,7 @@ impl ChannelsLast {
     unsafe fn band_with(
         &self,
         path: Path,
-        x: &[f32],
+        (x, blocked): (&[f32], Option<usize>),
         row0: usize,
         oys: (usize, usize),
         y: SharedOut,
@@ -168,11 +171,29 @@ impl ChannelsLast {
             "depthwise band: rows {oys:?}"
         );
         let (lo, hi) = self.input_rows(oys);
-        let row = g.w * g.c;
+        // The input's layout, and how many values it needs for rows row0 .. hi: whole
+        // pixels, or every block's rows (the blocks far enough apart to hold them).
+        let rows = hi.saturating_sub(row0) * g.w;
+        let (input, needs) = match blocked {
+            Some(block) => {
+                let blocks = g.c.div_ceil(BLOCK);
+                let needs = (blocks.max(1) - 1) * block + rows * BLOCK;
+                let apart = block >= rows * BLOCK;
+                (
+                    Input {
+                        pixel: BLOCK,
+                        block,
+                    },
+                    if apart { needs } else { usize::MAX },
+                )
+            }
+            None => (Input::last(g.c), rows * g.c),
+        };
         assert!(
-            oys.0 == oys.1 || (row0 <= lo && x.len() >= (hi - row0) * row),
-            "depthwise band: rows {oys:?} read input rows {lo} .. {hi}, given {} from {row0}",
-            x.len() / row.max(1)
+            oys.0 == oys.1 || (row0 <= lo && x.len() >= needs),
+            "depthwise band: rows {oys:?} read input rows {lo} .. {hi} from {row0}: {} values \
+             given, {needs} needed ({blocked:?})",
+            x.len()
         );
         if oys.0 == oys.1 || g.c == 0 {
             return;
@@ -182,6 +203,7 @@ impl ChannelsLast {
         unsafe {
             path.kernel()(&Span {
                 x,
+                input,
                 w: &self.w,
                 bias: &self.bias,
                 g,
@@ -230,6 +252,7 @@ impl ChannelsLast {
                 unsafe {
                     path.kernel()(&Span {
                         x: xi,
+                        input: Input::last(g.c),
                         w: &self.w,
                         bias: &self.bias,
                         g,
@@ -267,12 +290,38 @@ enum Path {
     Portable,
 }
 
+/// Where channel `ch` of the input's pixel `p` (counted from the first row held) lies:
+/// `(ch / 16)·block + ch % 16 + p·pixel`. Channels-last, `block` is 16 and `pixel` is `c`; in
+/// blocks of 16 channels, `pixel` is 16.
+#[derive(Clone, Copy, Debug)]
+struct Input {
+    pixel: usize,
+    block: usize,
+}
+
+impl Input {
+    /// Channels-last pixels of `c` channels.
+    fn last(c: usize) -> Self {
+        Input {
+            pixel: c,
+            block: BLOCK,
+        }
+    }
+
+    /// Where channel `ch` of the first pixel lies (`ch` a multiple of the lanes).
+    #[inline(always)]
+    fn at(self, ch: usize) -> usize {
+        (ch / BLOCK) * self.block + ch % BLOCK
+    }
+}
+
 /// One call of a path's loop: output rows `oys.0 .. oys.1`, channels `chans.0 .. chans.1` of
 /// one image.
 struct Span<'a> {
-    /// The image's input rows from `row0` on, `[rows, w, c]`: at least those the output rows
-    /// read.
+    /// The image's input rows from `row0` on, laid out as `input` says: at least those the
+    /// output rows read.
     x: &'a [f32],
+    input: Input,
     /// `[⌈c/16⌉, kh·kw, 16]` ([`ChannelsLast`]'s).
     w: &'a [f32],
     /// `[c]`.
@@ -332,6 +381,7 @@ impl Path {
 unsafe fn portable(span: &Span) {
     let &Span {
         x,
+        input,
         w,
         bias,
         g,
@@ -359,7 +409,8 @@ unsafe fn portable(span: &Span) {
                         let wv = &wb[(i * g.kw + j) * BLOCK..][..m];
                         match iy.zip(ix) {
                             Some((iy, ix)) => {
-                                let xv = &x[((iy - row0) * g.w + ix) * c + c0..][..m];
+                                let p = (iy - row0) * g.w + ix;
+                                let xv = &x[input.at(c0) + p * input.pixel..][..m];
                                 for ((a, &wk), &xk) in acc.iter_mut().zip(wv).zip(xv) {
                                     *a += wk * xk;
                                 }
@@ -525,7 +576,8 @@ mod tests {
     /// it reads) equals the whole image in planes bit for bit, on each path: bands of 1, 2, 3
     /// and all output rows, 3×3 and 5×5 kernels at strides 1 and 2 with TF's "same" padding
     /// (the extra row after) and without padding, a partial block of channels; with and
-    /// without ReLU6.
+    /// without ReLU6; the band's input rows channels-last and in blocks of 16 channels (as
+    /// `infer::expand_depthwise` expands them).
     #[test]
     fn bands_equal_the_whole_image() {
         // (c, side, k, s, padding before, outputs)
@@ -570,27 +622,38 @@ mod tests {
                     .iter()
                     .map(|v| unsafe { v.assume_init() }.to_bits())
                     .collect();
-                for band in [1, 2, 3, out] {
+                for (band, blocked) in [1, 2, 3, out]
+                    .into_iter()
+                    .flat_map(|b| [(b, false), (b, true)])
+                {
                     let mut y = vec![f32::NAN; c * out * out];
                     for oy in (0..out).step_by(band) {
                         let oys = (oy, (oy + band).min(out));
                         let (lo, hi) = layer.input_rows(oys);
+                        let rows = &x[lo * row..hi * row];
+                        // In blocks of 16 channels, 16 values more than the rows' apart (the
+                        // lanes past `c` and the gaps NaN, which no output may read).
+                        let block = (hi - lo) * side * BLOCK + BLOCK;
+                        let mut in_blocks = vec![f32::NAN; c.div_ceil(BLOCK) * block];
+                        for (i, &v) in rows.iter().enumerate() {
+                            let (p, ch) = (i / c, i % c);
+                            in_blocks[(ch / BLOCK) * block + p * BLOCK + ch % BLOCK] = v;
+                        }
+                        let input = if blocked {
+                            (&in_blocks[..], Some(block))
+                        } else {
+                            (rows, None)
+                        };
                         // SAFETY: `y` holds the layer's outputs; one thread.
                         unsafe {
-                            layer.band_with(
-                                path,
-                                &x[lo * row..hi * row],
-                                lo,
-                                oys,
-                                SharedOut(y.as_mut_ptr()),
-                                relu6,
-                            )
+                            let y = SharedOut(y.as_mut_ptr());
+                            layer.band_with(path, input, lo, oys, y, relu6)
                         };
                     }
                     let got: Vec<u32> = y.iter().map(|v| v.to_bits()).collect();
                     assert_eq!(
                         got, want,
-                        "{geo:?} {path:?}, relu6 {relu6}, bands of {band}"
+                        "{geo:?} {path:?}, relu6 {relu6}, bands of {band}, in blocks {blocked}"
                     );
                 }
             }

@@ -148,6 +148,38 @@ pub(super) fn pixels(
     unsafe { run(operands, out.as_mut_ptr(), cols) }
 }
 
+/// [`pixels`] in blocks of 16 channels: `out[(o / 16)·block + p·16 + o % 16]` for the `cols`
+/// pixels `p`, each block's pixels one run of 16 values a pixel, `block` values apart
+/// (`⌈c_out / 16⌉` blocks, the last partial where 16 does not divide `c_out`; its unused lanes
+/// are not written). fovea's expansion and depthwise conv in one op expands its band into this
+/// layout (`super::expand_depthwise`).
+///
+/// # Safety
+/// `out` valid for writes at those places (`o < c_out`, `p < cols`) that no other thread
+/// touches meanwhile; `block ≥ 16·cols`.
+///
+/// # Panics
+/// As [`pixels`], or if `block < 16·cols`.
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn blocked(
+    x: &[f32],
+    x_stride: usize,
+    weights: Weights,
+    c_out: usize,
+    bias: Option<&[f32]>,
+    act: Option<Activation>,
+    (out, block, cols): (*mut f32, usize, usize),
+) {
+    assert!(
+        block >= cols * 16,
+        "channel lanes: {cols} pixels in blocks of {block}"
+    );
+    let layout = Layout::Blocked(block);
+    let operands = Operands::new((x, x_stride), weights, c_out, (bias, act), layout);
+    // SAFETY: the caller's.
+    unsafe { run(operands, out, cols) }
+}
+
 /// [`pixels`] into planes: `out[o·plane + p] = act(Σ_i w[o, i]·x[i·x_stride + p] + b[o])` for
 /// pixels `p < cols`: a 1×1 conv whose output is `[C_out, H, W]` (each block's sums go out
 /// through a tile of the block, value by value; the input channels' loop is long where this
@@ -212,6 +244,28 @@ enum Layout {
     Last,
     /// `out[o·plane + p]`: planes `plane` values apart.
     Planes(usize),
+    /// `out[(o / 16)·block + p·16 + o % 16]`: blocks of 16 channels, `block` values apart.
+    Blocked(usize),
+}
+
+/// Where a block of output channels `o0 ..` goes, outside planes: pixel `p` of its `v`-th
+/// vector at `p·step + at[v]`.
+#[inline(always)]
+fn places<V: Vector, const N: usize>(
+    layout: Layout,
+    c_out: usize,
+    o0: usize,
+) -> (usize, [usize; N]) {
+    match layout {
+        Layout::Blocked(block) => (
+            16,
+            std::array::from_fn(|v| {
+                let o = o0 + V::LANES * v;
+                (o / 16) * block + o % 16
+            }),
+        ),
+        _ => (c_out, std::array::from_fn(|v| o0 + V::LANES * v)),
+    }
 }
 
 impl<'a> Operands<'a> {
@@ -278,7 +332,7 @@ impl Task for Product<'_> {
         // SAFETY: the caller's.
         unsafe {
             match self.operands.layout {
-                Layout::Last => self.spans::<V, false>(),
+                Layout::Last | Layout::Blocked(_) => self.spans::<V, false>(),
                 Layout::Planes(_) => self.spans::<V, true>(),
             }
         }
@@ -667,10 +721,12 @@ unsafe fn block<V: Vector, const N: usize, const P: usize, const PLANES: bool>(
         // value (stored lane by lane into the planes from inside this loop, the sums stayed
         // on the stack: Lite0's 1152 → 192 on 7×7 took 714–730 µs against 311–321).
         let mut tile = [0.0f32; TILE];
-        let (dst, stride) = if PLANES {
-            (tile.as_mut_ptr(), N * V::LANES)
+        let (dst, stride, at) = if PLANES {
+            let at = std::array::from_fn(|v| V::LANES * v);
+            (tile.as_mut_ptr(), N * V::LANES, at)
         } else {
-            (out.add(p0 * c_out + o0), c_out)
+            let (step, at) = places::<V, N>(layout, c_out, o0);
+            (out.add(p0 * step), step, at)
         };
         for (p, acc) in acc.iter().enumerate() {
             for (v, &a) in acc.iter().enumerate() {
@@ -681,7 +737,7 @@ unsafe fn block<V: Vector, const N: usize, const P: usize, const PLANES: bool>(
                 if relu6 {
                     a = a.relu6();
                 }
-                a.store(dst.add(p * stride + V::LANES * v));
+                a.store(dst.add(p * stride + at[v]));
             }
         }
         if let (true, Layout::Planes(plane)) = (PLANES, layout) {

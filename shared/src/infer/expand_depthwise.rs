@@ -105,29 +105,57 @@ impl ExpandDepthwise {
         let g = last.geometry();
         let row = g.w * g.c;
         let relu6 = self.depthwise.relu6();
-        // A band reads at most (band − 1)·s + k input rows.
-        let mut buf = vec![0.0f32; ((self.band - 1) * g.sh + g.kh) * row];
-        // Input rows `held.0 .. held.1` are in `buf`, from its start.
+        // A band reads at most (band − 1)·s + k input rows: in blocks of 16 channels where
+        // the expansion writes them (`blocked`), else channels-last, as one block.
+        let rows = (self.band - 1) * g.sh + g.kh;
+        let blocked = self.expand.writes_blocks();
+        let (blocks, per_row) = if blocked {
+            (g.c.div_ceil(16), g.w * 16)
+        } else {
+            (1, row)
+        };
+        let block = rows * per_row;
+        let mut buf = vec![0.0f32; blocks * block];
+        // Input rows `held.0 .. held.1` are in `buf`, from the start of each block.
         let mut held = (0, 0);
         for oy in (oys.0..oys.1).step_by(self.band) {
             let band = (oy, (oy + self.band).min(oys.1));
             let (lo, hi) = last.input_rows(band);
             // Rows the last band expanded and this one reads move to the front.
             let from = if held.0 <= lo && lo < held.1 {
-                buf.copy_within((lo - held.0) * row..(held.1 - held.0) * row, 0);
+                for b in (0..blocks).map(|b| b * block) {
+                    let kept = b + (lo - held.0) * per_row..b + (held.1 - held.0) * per_row;
+                    buf.copy_within(kept, b);
+                }
                 held.1
             } else {
                 lo
             };
-            let fresh = &mut buf[(from - lo) * row..(hi - lo) * row];
-            self.expand.pixels_last(x, from * g.w, fresh);
+            let fresh = (from - lo) * per_row..(hi - lo) * per_row;
+            if blocked {
+                let cols = (hi - from) * g.w;
+                let out = &mut buf[fresh.start..];
+                self.expand.pixels_blocked(x, from * g.w, out, block, cols);
+            } else {
+                self.expand
+                    .pixels_last(x, from * g.w, &mut buf[fresh.clone()]);
+            }
             if self.silu {
-                Func::Silu.ew_f32()?.run(fresh)?;
+                for b in (0..blocks).map(|b| b * block) {
+                    Func::Silu
+                        .ew_f32()?
+                        .run(&mut buf[b + fresh.start..b + fresh.end])?;
+                }
             }
             held = (lo, hi);
+            let input = if blocked {
+                (&buf[..], Some(block))
+            } else {
+                (&buf[..(hi - lo) * row], None)
+            };
             // SAFETY: `buf` holds the input rows lo .. hi the band reads; the caller's
             // contract covers `y`.
-            unsafe { last.band_into_planes(&buf[..(hi - lo) * row], lo, band, y, relu6) };
+            unsafe { last.band_into_planes(input, lo, band, y, relu6) };
         }
         Ok(())
     }
@@ -198,8 +226,8 @@ impl TypedOp for ExpandDepthwise {
 /// Puts [`ExpandDepthwise`] in place of every fovea expansion whose only reader is a fovea
 /// depthwise conv reading it channels-last (directly, or through tract's `Silu` as its only
 /// reader), where the expanded tensor has at least 512 Ki values (2 MiB: B0's and Lite0's
-/// block 1 at 224 px), or 256 Ki before a stride-1 conv (block 2); returns how many. Run after [`super::activation::fuse`], so both ops
-/// carry their ReLU6.
+/// block 1 at 224 px), or 256 Ki before a stride-1 conv (block 2); returns how many. Run after
+/// [`super::activation::fuse`], so both ops carry their ReLU6.
 pub fn fuse(model: &mut TypedModel) -> TractResult<usize> {
     fuse_where(model, |values, stride| {
         values >= MIN_EXPANDED || (stride == 1 && values >= MIN_EXPANDED / 2)
@@ -320,21 +348,23 @@ mod tests {
     /// Where the depthwise conv reads the expansion channels-last (x86_64 with AVX-512 or AVX2),
     /// the pair becomes one op and its outputs equal the two ops' bit for bit: ReLU6 and SiLU
     /// between them, 3×3 and 5×5 kernels at strides 1 and 2 with TF's "same" padding, 24 channels
-    /// (on AVX-512 a partial block of 16: gemm's product; on AVX2 the lanes) and 32, 48, 96, 144
-    /// (the product with the channels in the lanes, `channel_lanes.rs`, 1 to 6 pixels per
-    /// register block and the pixels left over), bands of 1, 2, 3 and all rows, on one and two
-    /// threads (two runs of bands, each expanding its shared rows itself). Elsewhere nothing is
-    /// fused.
+    /// (on AVX-512 a partial block of 16: gemm's product, the band channels-last; on AVX2 the
+    /// lanes, the band in blocks of 16 channels, the last partial) and 32, 48, 96, 144 (the
+    /// product with the channels in the lanes, `channel_lanes.rs`, 1 to 6 pixels per register
+    /// block and the pixels left over, the band in blocks), bands of 1, 2, 3 and all rows, on
+    /// one and two threads (two runs of bands, each expanding its shared rows itself).
+    /// Elsewhere nothing is fused.
     #[test]
     fn equals_the_expansion_then_the_depthwise_conv_bit_for_bit() {
         // (c, h, w, k, s, padding before, after, batched)
-        let cases: [Case; 6] = [
+        let cases: [Case; 7] = [
             (48, 20, 20, 3, 2, 0, 1, true),
             (24, 18, 18, 5, 1, 2, 2, true),
             (24, 19, 19, 5, 2, 2, 2, true),
             (32, 16, 16, 3, 1, 1, 1, true),
             (96, 13, 13, 3, 1, 1, 1, true),
             (144, 13, 13, 3, 2, 0, 1, true),
+            (32, 15, 15, 5, 1, 2, 2, true),
         ];
         for (n, case) in cases.into_iter().enumerate() {
             let silu = n % 2 == 1;

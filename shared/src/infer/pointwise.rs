@@ -255,6 +255,54 @@ impl Pointwise {
     }
 }
 
+impl Pointwise {
+    /// Whether [`pixels_blocked`](Self::pixels_blocked) runs: the product runs on the channel
+    /// lanes (x86_64 with AVX-512 or AVX2, weights arranged at load).
+    pub(super) fn writes_blocks(&self) -> bool {
+        match self.kernel {
+            Kernel::Rows(_) => false,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Lanes(_) => !self.gated,
+        }
+    }
+
+    /// [`pixels_last`](Self::pixels_last)'s `cols` pixels from `j0` in blocks of 16 channels
+    /// instead (`channel_lanes::blocked`): channel `o` of pixel `p` at `out[(o / 16)·block +
+    /// p·16 + o % 16]`, the blocks' lanes past `C_out` not written.
+    ///
+    /// # Panics
+    /// Unless [`writes_blocks`](Self::writes_blocks), or if `x` is not the input's size, the
+    /// pixels run past the image, `block < 16·cols` or `out` is too short for the blocks.
+    pub(super) fn pixels_blocked(
+        &self,
+        x: &[f32],
+        j0: usize,
+        out: &mut [f32],
+        block: usize,
+        cols: usize,
+    ) {
+        let (c_in, hw) = self.dims();
+        let blocks = self.c_out.div_ceil(16);
+        assert!(
+            self.writes_blocks()
+                && x.len() == c_in * hw
+                && j0 + cols <= hw
+                && block >= 16 * cols
+                && (cols == 0 || out.len() >= (blocks - 1) * block + 16 * cols),
+            "pointwise pixels in blocks: {cols} from {j0} of {hw}, blocks {block} apart"
+        );
+        #[cfg(target_arch = "x86_64")]
+        if let Kernel::Lanes(wt) = &self.kernel {
+            let (bias, act) = (self.bias.as_deref(), self.activation);
+            let wt = Weights { wt, gate: None };
+            let tile = (out.as_mut_ptr(), block, cols);
+            // SAFETY: `out` holds every block's `cols` pixels (asserted) and is borrowed
+            // mutably.
+            unsafe { super::channel_lanes::blocked(&x[j0..], hw, wt, self.c_out, bias, act, tile) };
+        }
+    }
+}
+
 impl Op for Pointwise {
     fn name(&self) -> StaticName {
         "FoveaPointwise".into()
@@ -1208,10 +1256,12 @@ pub(super) mod tests {
     /// bit: over the input channels in order from zero, one fused multiply-add each, then the
     /// bias, then the clamp; and so does the row-major operand's product, on two pixels and
     /// more over up to 320 input channels (gemm's; into planes of 16, 32 and 40 channels on
-    /// AVX-512 the pixel lanes', `pixel_lanes.rs`). Output channels 16 to 1280 (AVX-512: one to 27 groups of 48, the last partial
-    /// for 16, 32 and 1280), 1 to 3137 pixels (blocks of up to 8 or 6, even in size), input
-    /// channels 3 to 1152 (the large weights run group by group on the packed input), with and
-    /// without bias and ReLU6, one thread and a pool of two (column tiles). AVX2 CPUs run it on
+    /// AVX-512 the pixel lanes', `pixel_lanes.rs`). Output channels 16 to 1280 (AVX-512: one
+    /// to 27 groups of 48, the last partial for 16, 32 and 1280), 1 to 3137 pixels (blocks of
+    /// up to 8 or 6, even in size), input channels 3 to 1152 (the large weights run group by
+    /// group on the packed input), with and without bias and ReLU6, one thread and a pool of
+    /// two (column tiles); channels-last, also in blocks of 16 channels (`channel_lanes::
+    /// blocked`), each value at its place and nothing else written. AVX2 CPUs run it on
     /// 8 lanes (groups of 16 channels, so every case but 40 fills them and 40 ends in a group
     /// of one vector; 40 is AVX2's alone); where the CPU has neither no op gets the arranged
     /// weights (and the lanes are x86_64's alone).
@@ -1273,6 +1323,35 @@ pub(super) mod tests {
                 assert_eq!(run(lanes, false), want, "{what}");
                 let pooled = pool.install(|| run(lanes, true));
                 assert_eq!(pooled, want, "{what}, two threads");
+                if out_last {
+                    // In blocks of 16 channels (the fused expansion's band,
+                    // `expand_depthwise`), 16 values more than the pixels' apart: each value at
+                    // its place, and nothing written elsewhere (NaN stays).
+                    let block = 16 * hw + 16;
+                    let mut out = vec![f32::NAN; c_out.div_ceil(16) * block];
+                    let wt = Weights {
+                        wt: &wt,
+                        gate: None,
+                    };
+                    // SAFETY: `out` holds every block's `hw` pixels; one thread.
+                    unsafe {
+                        let out = (out.as_mut_ptr(), block, hw);
+                        super::super::channel_lanes::blocked(&x, hw, wt, c_out, bias, act, out)
+                    };
+                    let placed: Vec<u32> = (0..hw * c_out)
+                        .map(|i| {
+                            let (p, o) = (i / c_out, i % c_out);
+                            out[(o / 16) * block + p * 16 + o % 16].to_bits()
+                        })
+                        .collect();
+                    assert_eq!(placed, want, "{what}, in blocks of 16");
+                    let written = out.iter().filter(|v| !v.is_nan()).count();
+                    assert_eq!(
+                        written,
+                        hw * c_out,
+                        "{what}, in blocks of 16: values written"
+                    );
+                }
             }
         }
     }

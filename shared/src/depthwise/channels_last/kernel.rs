@@ -103,6 +103,7 @@ const L1_BAND_BYTES: usize = 24 * 1024;
 unsafe fn blocks<V: Vector, const K: usize, const S: usize, const B: usize>(span: &Span) {
     let &Span {
         x,
+        input,
         w,
         bias,
         g,
@@ -128,15 +129,17 @@ unsafe fn blocks<V: Vector, const K: usize, const S: usize, const B: usize>(span
                 for start in (0..g.ow).step_by(B) {
                     let ox = start.min(g.ow - B);
                     // SAFETY: `V` runs (the caller's); `block` reads and writes inside `x`,
-                    // `w`, `bias`, `y` (its contract: `ox + B ≤ ow`, `oy < oh`, `c0 < c`).
+                    // `w`, `bias`, `y` (its contract: `ox + B ≤ ow`, `oy < oh`, `c0 < c`;
+                    // channel `c0` of the first input pixel held at `input.at(c0)`).
                     unsafe {
+                        let xc = (x.as_ptr().add(input.at(c0)), input.pixel);
                         if g.c - c0 >= V::LANES {
                             block::<V, K, S, B, true>(
-                                x, w, bias, g, y, oy, ox, c0, planes, relu6, row0,
+                                xc, w, bias, g, y, oy, ox, c0, planes, relu6, row0,
                             );
                         } else {
                             block::<V, K, S, B, false>(
-                                x, w, bias, g, y, oy, ox, c0, planes, relu6, row0,
+                                xc, w, bias, g, y, oy, ox, c0, planes, relu6, row0,
                             );
                         }
                     }
@@ -156,12 +159,13 @@ unsafe fn blocks<V: Vector, const K: usize, const S: usize, const B: usize>(span
 ///
 /// # Safety
 /// `V`'s instructions run; `ox0 + B ≤ ow`, `oy < oh`, `c0 + LANES ≤ c` when `FULL`, else `c0 <
-/// c`; `w`, `bias`, `y` of the lengths `ChannelsLast::run` checks, `x` the image's input rows
-/// from `row0` on, at least those this output row reads.
+/// c`; `w`, `bias`, `y` of the lengths `ChannelsLast::run` checks; `x.0` channel `c0` of the
+/// first input pixel held (row `row0`), its pixels `x.1` values apart, at least the rows this
+/// output row reads.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 unsafe fn block<V: Vector, const K: usize, const S: usize, const B: usize, const FULL: bool>(
-    x: &[f32],
+    (x, pixel): (*const f32, usize),
     w: &[f32],
     bias: &[f32],
     g: &Geometry,
@@ -197,11 +201,11 @@ unsafe fn block<V: Vector, const K: usize, const S: usize, const B: usize, const
             let iy = (oy * S + i) as isize - g.ph as isize;
             let mut inp = [V::zero(); 24];
             if (0..g.h as isize).contains(&iy) {
-                let row = x.as_ptr().add((iy as usize - row0) * g.w * c + c0);
+                let row = x.add((iy as usize - row0) * g.w * pixel);
                 #[allow(clippy::needless_range_loop)] // unrolled over a constant `n`
                 for k in 0..n {
                     if (lo..hi).contains(&k) {
-                        inp[k] = load(row.offset((ix0 + k as isize) * c as isize));
+                        inp[k] = load(row.offset((ix0 + k as isize) * pixel as isize));
                     }
                 }
             }
