@@ -148,70 +148,44 @@ pub(super) fn pixels(
     unsafe { run(operands, out.as_mut_ptr(), cols) }
 }
 
-/// [`pixels`] in blocks of 16 channels: `out[(o / 16)·block + p·16 + o % 16]` for the `cols`
-/// pixels `p`, each block's pixels one run of 16 values a pixel, `block` values apart
-/// (`⌈c_out / 16⌉` blocks, the last partial where 16 does not divide `c_out`; its unused lanes
-/// are not written). fovea's expansion and depthwise conv in one op expands its band into this
-/// layout (`super::expand_depthwise`).
+/// [`pixels`] into planes or blocks of channels through a raw output, as `layout` says:
+/// [`Layout::Planes`] `out[o·plane + p] = act(Σ_i w[o, i]·x[i·x_stride + p] + b[o])` for pixels
+/// `p < cols`, a 1×1 conv whose output is `[C_out, H, W]` (each block's sums go out through a
+/// tile of the block, value by value; the input channels' loop is long where this runs, 7×7 and
+/// 14×14 planes); [`Layout::Blocked`] `out[(o / 16)·block + p·16 + o % 16]`, each block of 16
+/// channels' pixels one run of 16 values a pixel, the blocks `block` values apart (`⌈c_out /
+/// 16⌉` blocks, the last partial where 16 does not divide `c_out`, its unused lanes not
+/// written): fovea's expansion and depthwise conv in one op expands its band so
+/// (`super::expand_depthwise`).
 ///
 /// # Safety
 /// `out` valid for writes at those places (`o < c_out`, `p < cols`) that no other thread
-/// touches meanwhile; `block ≥ 16·cols`.
-///
-/// # Panics
-/// As [`pixels`], or if `block < 16·cols`.
-#[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn blocked(
-    x: &[f32],
-    x_stride: usize,
-    weights: Weights,
-    c_out: usize,
-    bias: Option<&[f32]>,
-    act: Option<Activation>,
-    (out, block, cols): (*mut f32, usize, usize),
-) {
-    assert!(
-        block >= cols * 16,
-        "channel lanes: {cols} pixels in blocks of {block}"
-    );
-    let layout = Layout::Blocked(block);
-    let operands = Operands::new((x, x_stride), weights, c_out, (bias, act), layout);
-    // SAFETY: the caller's.
-    unsafe { run(operands, out, cols) }
-}
-
-/// [`pixels`] into planes: `out[o·plane + p] = act(Σ_i w[o, i]·x[i·x_stride + p] + b[o])` for
-/// pixels `p < cols`: a 1×1 conv whose output is `[C_out, H, W]` (each block's sums go out
-/// through a tile of the block, value by value; the input channels' loop is long where this
-/// runs, 7×7 planes).
-///
-/// # Safety
-/// `out` valid for writes at `o·plane + p` (`o < c_out`, `p < cols`) that no other thread
 /// touches meanwhile.
 ///
 /// # Panics
-/// As [`pixels`].
+/// As [`pixels`]; if `cols > plane` or `16·cols > block`.
 #[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn planes(
+pub(super) unsafe fn laid_out(
     x: &[f32],
     x_stride: usize,
     weights: Weights,
     c_out: usize,
     bias: Option<&[f32]>,
     act: Option<Activation>,
-    (out, plane, cols): (*mut f32, usize, usize),
+    (out, layout, cols): (*mut f32, Layout, usize),
 ) {
-    assert!(
-        cols <= plane,
-        "channel lanes: {cols} pixels on planes of {plane}"
-    );
-    let layout = Layout::Planes(plane);
+    let fits = match layout {
+        Layout::Last => true,
+        Layout::Planes(plane) => cols <= plane,
+        Layout::Blocked(block) => 16 * cols <= block,
+    };
+    assert!(fits, "channel lanes: {cols} pixels into {layout:?}");
     let operands = Operands::new((x, x_stride), weights, c_out, (bias, act), layout);
     // SAFETY: the caller's.
     unsafe { run(operands, out, cols) }
 }
 
-/// [`pixels`] or [`planes`]: `cols` pixels into `out` as `operands.layout` says.
+/// [`pixels`] or [`laid_out`]: `cols` pixels into `out` as `operands.layout` says.
 ///
 /// # Safety
 /// `out` valid for those writes, which no other thread touches meanwhile.
@@ -238,8 +212,8 @@ unsafe fn run(operands: Operands, out: *mut f32, cols: usize) {
 }
 
 /// Where the product writes output channel `o` of pixel `p`.
-#[derive(Clone, Copy)]
-enum Layout {
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Layout {
     /// `out[p·c_out + o]`: channels-last pixels.
     Last,
     /// `out[o·plane + p]`: planes `plane` values apart.
@@ -269,7 +243,7 @@ fn places<V: Vector, const N: usize>(
 }
 
 impl<'a> Operands<'a> {
-    /// The operands of [`pixels`] or [`planes`], unpacked.
+    /// The operands of [`pixels`] or [`laid_out`], unpacked.
     fn new(
         (x, x_stride): (&'a [f32], usize),
         Weights { wt, gate }: Weights<'a>,

@@ -15,7 +15,7 @@
 //! reads the band as it reads the image (tested below against the unfused pair). The rows the
 //! bands share (a `k×k` kernel at stride `s` reads `k − s` rows twice) are carried over, not
 //! recomputed. Where the expansion runs on the channel lanes the band is expanded in blocks of
-//! 16 channels (`[⌈c/16⌉, rows, w, 16]`, `channel_lanes::blocked`), not channels-last, so the
+//! 16 channels (`[⌈c/16⌉, rows, w, 16]`, `channel_lanes::laid_out`), not channels-last, so the
 //! depthwise kernel reads each block's rows as one run: Lite0's block 1, the two layouts
 //! alternated call by call, its depthwise part 203–247 → 168–214 µs a call, the op 15–34 µs
 //! faster in five prints of six, 1 slower in one (docs/PERFORMANCE.md). Threads follow tract's

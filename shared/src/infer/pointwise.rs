@@ -47,6 +47,8 @@ use tract_core::ops::math::Add;
 use tract_linalg::multithread::{Executor, current_tract_executor};
 
 use super::activation::Activation;
+#[cfg(target_arch = "x86_64")]
+use super::channel_lanes::Layout;
 use crate::shared_out::SharedOut;
 
 /// A 1×1 convolution with constant weights and an optional constant bias, on a CHW input of
@@ -267,7 +269,7 @@ impl Pointwise {
     }
 
     /// [`pixels_last`](Self::pixels_last)'s `cols` pixels from `j0` in blocks of 16 channels
-    /// instead (`channel_lanes::blocked`): channel `o` of pixel `p` at `out[(o / 16)·block +
+    /// instead (`channel_lanes::laid_out`): channel `o` of pixel `p` at `out[(o / 16)·block +
     /// p·16 + o % 16]`, the blocks' lanes past `C_out` not written.
     ///
     /// # Panics
@@ -295,10 +297,12 @@ impl Pointwise {
         if let Kernel::Lanes(wt) = &self.kernel {
             let (bias, act) = (self.bias.as_deref(), self.activation);
             let wt = Weights { wt, gate: None };
-            let tile = (out.as_mut_ptr(), block, cols);
+            let tile = (out.as_mut_ptr(), Layout::Blocked(block), cols);
             // SAFETY: `out` holds every block's `cols` pixels (asserted) and is borrowed
             // mutably.
-            unsafe { super::channel_lanes::blocked(&x[j0..], hw, wt, self.c_out, bias, act, tile) };
+            unsafe {
+                super::channel_lanes::laid_out(&x[j0..], hw, wt, self.c_out, bias, act, tile)
+            };
         }
     }
 }
@@ -564,8 +568,8 @@ unsafe fn column_tile(
             // SAFETY: the tile's columns j0 .. j0 + cols of each of the c_out planes (hw apart)
             // lie inside `out` (the caller's contract, which no other thread touches).
             return unsafe {
-                let tile = (out.at(j0), d.hw, cols);
-                super::channel_lanes::planes(&x[j0..], d.hw, wt, d.c_out, bias, act, tile)
+                let tile = (out.at(j0), Layout::Planes(d.hw), cols);
+                super::channel_lanes::laid_out(&x[j0..], d.hw, wt, d.c_out, bias, act, tile)
             };
         }
         #[cfg(target_arch = "x86_64")]
@@ -1261,7 +1265,7 @@ pub(super) mod tests {
     /// up to 8 or 6, even in size), input channels 3 to 1152 (the large weights run group by
     /// group on the packed input), with and without bias and ReLU6, one thread and a pool of
     /// two (column tiles); channels-last, also in blocks of 16 channels (`channel_lanes::
-    /// blocked`), each value at its place and nothing else written. AVX2 CPUs run it on
+    /// laid_out`), each value at its place and nothing else written. AVX2 CPUs run it on
     /// 8 lanes (groups of 16 channels, so every case but 40 fills them and 40 ends in a group
     /// of one vector; 40 is AVX2's alone); where the CPU has neither no op gets the arranged
     /// weights (and the lanes are x86_64's alone).
@@ -1335,8 +1339,8 @@ pub(super) mod tests {
                     };
                     // SAFETY: `out` holds every block's `hw` pixels; one thread.
                     unsafe {
-                        let out = (out.as_mut_ptr(), block, hw);
-                        super::super::channel_lanes::blocked(&x, hw, wt, c_out, bias, act, out)
+                        let out = (out.as_mut_ptr(), Layout::Blocked(block), hw);
+                        super::super::channel_lanes::laid_out(&x, hw, wt, c_out, bias, act, out)
                     };
                     let placed: Vec<u32> = (0..hw * c_out)
                         .map(|i| {
