@@ -238,7 +238,7 @@ fn places<V: Vector, const N: usize>(
                 (o / 16) * block + o % 16
             }),
         ),
-        _ => (c_out, std::array::from_fn(|v| o0 + V::LANES * v)),
+        Layout::Last | Layout::Planes(_) => (c_out, std::array::from_fn(|v| o0 + V::LANES * v)),
     }
 }
 
