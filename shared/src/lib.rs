@@ -24,6 +24,7 @@
 #![warn(missing_docs)]
 
 pub mod bundle;
+mod channel_blocks;
 pub mod dataset;
 pub mod decode;
 pub mod depthwise;

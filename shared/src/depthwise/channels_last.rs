@@ -24,6 +24,7 @@ use multiversion::multiversion;
 use rayon::prelude::*;
 
 use super::{Geometry, Spread};
+use crate::channel_blocks::{self, BLOCK};
 use crate::shared_out::SharedOut;
 
 #[cfg(target_arch = "x86_64")]
@@ -31,14 +32,10 @@ mod kernel;
 #[cfg(target_arch = "x86_64")]
 use crate::vector::{Avx2, Avx512, Vector};
 
-/// The channels whose weights lie together: `[⌈c/16⌉, kh·kw, 16]`, the last block padded with
-/// zeros.
-const BLOCK: usize = 16;
-
 /// Where channel `c0`'s weight of the first tap lies in the blocked weights of a layer of
-/// `taps` taps (the next tap's `BLOCK` on).
+/// `taps` taps (`[⌈c/16⌉, taps, 16]`, `crate::channel_blocks`; the next tap's `BLOCK` on).
 fn weight_at(c0: usize, taps: usize) -> usize {
-    (c0 / BLOCK) * taps * BLOCK + c0 % BLOCK
+    channel_blocks::at(c0, taps * BLOCK)
 }
 
 /// A layer's weights and bias `[c]` in the channels-last order.
@@ -64,7 +61,7 @@ impl ChannelsLast {
         if let Some(b) = bias {
             assert_eq!(b.len(), geo.c, "depthwise: bias length");
         }
-        let mut wt = vec![0.0; geo.c.div_ceil(BLOCK) * taps * BLOCK];
+        let mut wt = vec![0.0; channel_blocks::count(geo.c) * taps * BLOCK];
         for (ch, taps_of) in w.chunks_exact(taps.max(1)).enumerate() {
             for (t, &v) in taps_of.iter().enumerate() {
                 wt[weight_at(ch, taps) + t * BLOCK] = v;
@@ -176,16 +173,10 @@ impl ChannelsLast {
         let rows = hi.saturating_sub(row0) * g.w;
         let (input, needs) = match blocked {
             Some(block) => {
-                let blocks = g.c.div_ceil(BLOCK);
-                let needs = (blocks.max(1) - 1) * block + rows * BLOCK;
-                let apart = block >= rows * BLOCK;
-                (
-                    Input {
-                        pixel: BLOCK,
-                        block,
-                    },
-                    if apart { needs } else { usize::MAX },
-                )
+                let pixel = BLOCK;
+                // Blocks that overlap need more than any input holds.
+                let needs = channel_blocks::span(g.c, block, rows).unwrap_or(usize::MAX);
+                (Input { pixel, block }, needs)
             }
             None => (Input::last(g.c), rows * g.c),
         };
@@ -266,9 +257,9 @@ impl ChannelsLast {
                 }
             };
             match spread {
-                Spread::Rayon => (0..g.c.div_ceil(16))
+                Spread::Rayon => (0..channel_blocks::count(g.c))
                     .into_par_iter()
-                    .for_each(|k| channels((k * 16, (k * 16 + 16).min(g.c)))),
+                    .for_each(|k| channels((k * BLOCK, (k * BLOCK + BLOCK).min(g.c)))),
                 _ => channels((0, g.c)),
             }
         }
@@ -291,8 +282,8 @@ enum Path {
 }
 
 /// Where channel `ch` of the input's pixel `p` (counted from the first row held) lies:
-/// `(ch / 16)·block + ch % 16 + p·pixel`. Channels-last, `block` is 16 and `pixel` is `c`; in
-/// blocks of 16 channels, `pixel` is 16.
+/// `channel_blocks::at(ch, block) + p·pixel`. Channels-last, `block` is 16 and `pixel` is `c`;
+/// in blocks of 16 channels, `pixel` is 16.
 #[derive(Clone, Copy, Debug)]
 struct Input {
     pixel: usize,
@@ -311,7 +302,7 @@ impl Input {
     /// Where channel `ch` of the first pixel lies (`ch` a multiple of the lanes).
     #[inline(always)]
     fn at(self, ch: usize) -> usize {
-        (ch / BLOCK) * self.block + ch % BLOCK
+        channel_blocks::at(ch, self.block)
     }
 }
 
@@ -634,10 +625,10 @@ mod tests {
                         // In blocks of 16 channels, 16 values more than the rows' apart (the
                         // lanes past `c` and the gaps NaN, which no output may read).
                         let block = (hi - lo) * side * BLOCK + BLOCK;
-                        let mut in_blocks = vec![f32::NAN; c.div_ceil(BLOCK) * block];
+                        let mut in_blocks = vec![f32::NAN; channel_blocks::count(c) * block];
                         for (i, &v) in rows.iter().enumerate() {
                             let (p, ch) = (i / c, i % c);
-                            in_blocks[(ch / BLOCK) * block + p * BLOCK + ch % BLOCK] = v;
+                            in_blocks[channel_blocks::at(ch, block) + p * BLOCK] = v;
                         }
                         let input = if blocked {
                             (&in_blocks[..], Some(block))

@@ -32,6 +32,7 @@ use std::ops::Range;
 
 use super::activation::Activation;
 use super::pointwise::Weights;
+use crate::channel_blocks::{self, BLOCK};
 use crate::vector::{Avx2, Avx512, Task, Vector, run_widest, widest_lanes};
 
 /// Whether this CPU runs a product into `c_out` channels here: AVX-512 or AVX2, and `c_out` a
@@ -177,7 +178,7 @@ pub(super) unsafe fn laid_out(
     let fits = match layout {
         Layout::Last => true,
         Layout::Planes(plane) => cols <= plane,
-        Layout::Blocked(block) => 16 * cols <= block,
+        Layout::Blocked(block) => BLOCK * cols <= block,
     };
     assert!(fits, "channel lanes: {cols} pixels into {layout:?}");
     let operands = Operands::new((x, x_stride), weights, c_out, (bias, act), layout);
@@ -218,7 +219,8 @@ pub(super) enum Layout {
     Last,
     /// `out[o·plane + p]`: planes `plane` values apart.
     Planes(usize),
-    /// `out[(o / 16)·block + p·16 + o % 16]`: blocks of 16 channels, `block` values apart.
+    /// `out[(o / 16)·block + p·16 + o % 16]`: blocks of 16 channels, `block` values apart
+    /// (`crate::channel_blocks`).
     Blocked(usize),
 }
 
@@ -232,11 +234,8 @@ fn places<V: Vector, const N: usize>(
 ) -> (usize, [usize; N]) {
     match layout {
         Layout::Blocked(block) => (
-            16,
-            std::array::from_fn(|v| {
-                let o = o0 + V::LANES * v;
-                (o / 16) * block + o % 16
-            }),
+            BLOCK,
+            std::array::from_fn(|v| channel_blocks::at(o0 + V::LANES * v, block)),
         ),
         Layout::Last | Layout::Planes(_) => (c_out, std::array::from_fn(|v| o0 + V::LANES * v)),
     }

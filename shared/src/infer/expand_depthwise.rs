@@ -30,6 +30,7 @@ use tract_linalg::routines::Func;
 
 use super::depthwise::Depthwise;
 use super::pointwise::Pointwise;
+use crate::channel_blocks;
 use crate::depthwise::ChannelsLast;
 use crate::shared_out::SharedOut;
 
@@ -115,7 +116,7 @@ impl ExpandDepthwise {
         let rows = (self.band - 1) * g.sh + g.kh;
         let blocked = self.expand.writes_blocks();
         let (blocks, per_row) = if blocked {
-            (g.c.div_ceil(16), g.w * 16)
+            (channel_blocks::count(g.c), g.w * channel_blocks::BLOCK)
         } else {
             (1, row)
         };

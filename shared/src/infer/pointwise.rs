@@ -255,9 +255,7 @@ impl Pointwise {
             )
         }
     }
-}
 
-impl Pointwise {
     /// Whether [`pixels_blocked`](Self::pixels_blocked) runs: the product runs on the channel
     /// lanes (x86_64 with AVX-512 or AVX2, weights arranged at load).
     pub(super) fn writes_blocks(&self) -> bool {
@@ -284,13 +282,12 @@ impl Pointwise {
         cols: usize,
     ) {
         let (c_in, hw) = self.dims();
-        let blocks = self.c_out.div_ceil(16);
+        let span = crate::channel_blocks::span(self.c_out, block, cols);
         assert!(
             self.writes_blocks()
                 && x.len() == c_in * hw
                 && j0 + cols <= hw
-                && block >= 16 * cols
-                && (cols == 0 || out.len() >= (blocks - 1) * block + 16 * cols),
+                && span.is_some_and(|span| cols == 0 || out.len() >= span),
             "pointwise pixels in blocks: {cols} from {j0} of {hw}, blocks {block} apart"
         );
         #[cfg(target_arch = "x86_64")]
@@ -1332,7 +1329,7 @@ pub(super) mod tests {
                     // `expand_depthwise`), 16 values more than the pixels' apart: each value at
                     // its place, and nothing written elsewhere (NaN stays).
                     let block = 16 * hw + 16;
-                    let mut out = vec![f32::NAN; c_out.div_ceil(16) * block];
+                    let mut out = vec![f32::NAN; crate::channel_blocks::count(c_out) * block];
                     let wt = Weights {
                         wt: &wt,
                         gate: None,
@@ -1345,7 +1342,7 @@ pub(super) mod tests {
                     let placed: Vec<u32> = (0..hw * c_out)
                         .map(|i| {
                             let (p, o) = (i / c_out, i % c_out);
-                            out[(o / 16) * block + p * 16 + o % 16].to_bits()
+                            out[crate::channel_blocks::at(o, block) + p * 16].to_bits()
                         })
                         .collect();
                     assert_eq!(placed, want, "{what}, in blocks of 16");

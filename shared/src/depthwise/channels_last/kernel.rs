@@ -6,7 +6,8 @@
 //! in a struct passed by value they ran slower (`cargo bench -p fovea-shared --bench
 //! depthwise`, two alternating rounds: channels-last 1.25 / 1.25 → 1.43 / 1.47 ms, planes out
 //! 1.53 / 1.47 → 1.60 / 1.62); [`Span`] only carries them to [`blocks`], which unpacks them.
-use super::{BLOCK, Geometry, Span, weight_at};
+use super::{Geometry, Span, weight_at};
+use crate::channel_blocks::BLOCK;
 use crate::vector::{Task, Vector};
 
 /// Whether [`image()`] runs `geo`: a square 3×3 or 5×5 kernel at the same stride 1 or 2 on both
