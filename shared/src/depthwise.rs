@@ -43,6 +43,8 @@ mod lanes;
 #[cfg(target_arch = "x86_64")]
 mod plane_kernel;
 pub use channels_last::ChannelsLast;
+#[cfg(feature = "infer")]
+pub(crate) use channels_last::Planes;
 use lanes::LaneWeights;
 use rayon::prelude::*;
 

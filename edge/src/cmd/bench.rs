@@ -18,6 +18,7 @@ use anyhow::{Context, bail};
 
 use crate::runtime::model::infer;
 use clap::Parser;
+use shared::infer::expand_depthwise::ExpandDepthwise;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::Factoid;
 
@@ -62,8 +63,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("preparing {}", path.display()))?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     // How many depthwise, 1×1, int8 1×1 and k×k convs run fovea's ops (`depthwise`, `pointwise`,
-    // `int8_pointwise`, `dense_conv` in `shared::infer`) instead of tract's; an expansion and
-    // depthwise conv in one op (`expand_depthwise`) counts as one of each.
+    // `int8_pointwise`, `dense_conv` in `shared::infer`) instead of tract's; an MBConv in one op
+    // (`expand_depthwise`) counts as one depthwise conv and its 1×1 convs (the expansion, and
+    // the projection where it joined).
     let count = |name: &str| {
         plan.model()
             .nodes()
@@ -71,9 +73,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .filter(|n| n.op().name() == name)
             .count()
     };
+    let fused_pointwise: usize = plan
+        .model()
+        .nodes()
+        .iter()
+        .filter_map(|n| n.op_as::<ExpandDepthwise>())
+        .map(ExpandDepthwise::pointwise_convs)
+        .sum();
     let (fovea_depthwise, fovea_pointwise, fovea_int8_pointwise, fovea_dense) = (
         count("FoveaDepthwise") + count("FoveaExpandDepthwise"),
-        count("FoveaPointwise") + count("FoveaExpandDepthwise"),
+        count("FoveaPointwise") + fused_pointwise,
         count("FoveaInt8Pointwise"),
         count("FoveaDenseConv"),
     );

@@ -118,18 +118,18 @@ impl ChannelsLast {
         (lo, hi.max(lo))
     }
 
-    /// Output rows `oys.0 .. oys.1` of a one-image layer, in planes `[c, oh, ow]` at `y`, from
-    /// `x`, the image's input rows from `row0` on (`[rows, w, c]`, at least those
-    /// [`input_rows`](Self::input_rows) names), on the calling thread, clamped to `0 ..= 6`
-    /// with `relu6` (as [`forward_into_planes`](Self::forward_into_planes)). With `blocked`,
-    /// `Some(block)`, the rows are in blocks of 16 channels instead, `[⌈c/16⌉, rows, w, 16]`
-    /// with the blocks `block` values apart (`block ≥ rows·w·16`). fovea's expansion and
-    /// depthwise conv in one op runs its layer band by band through this
-    /// (`infer::expand_depthwise`).
+    /// Output rows `oys.0 .. oys.1` of a one-image layer, in planes at `y` (the layer's `[c,
+    /// oh, ow]`, or a band's rows: [`Planes`]), from `x`, the image's input rows from `row0` on
+    /// (`[rows, w, c]`, at least those [`input_rows`](Self::input_rows) names), on the calling
+    /// thread, clamped to `0 ..= 6` with `relu6` (as
+    /// [`forward_into_planes`](Self::forward_into_planes)). With `blocked`, `Some(block)`, the
+    /// rows are in blocks of 16 channels instead, `[⌈c/16⌉, rows, w, 16]` with the blocks
+    /// `block` values apart (`block ≥ rows·w·16`). fovea's expansion and depthwise conv in one
+    /// op runs its layer band by band through this (`infer::expand_depthwise`).
     ///
     /// # Safety
-    /// `y` must be valid for writes of the layer's `c·oh·ow` outputs, the rows `oys` of them
-    /// touched by no other thread meanwhile.
+    /// `y` must be valid for writes of the rows `oys` of its `c` planes, touched by no other
+    /// thread meanwhile.
     ///
     /// # Panics
     /// If the layer has more than one image, `oys` is not inside `0 .. oh`, or `x` lacks a row
@@ -140,7 +140,7 @@ impl ChannelsLast {
         (x, blocked): (&[f32], Option<usize>),
         row0: usize,
         oys: (usize, usize),
-        y: SharedOut,
+        y: Planes,
         relu6: bool,
     ) {
         let path = Path::best(&self.geo);
@@ -159,13 +159,19 @@ impl ChannelsLast {
         (x, blocked): (&[f32], Option<usize>),
         row0: usize,
         oys: (usize, usize),
-        y: SharedOut,
+        y: Planes,
         relu6: bool,
     ) {
         let g = &self.geo;
         assert!(
-            g.n == 1 && oys.0 <= oys.1 && oys.1 <= g.oh,
-            "depthwise band: rows {oys:?}"
+            g.n == 1
+                && oys.0 <= oys.1
+                && oys.1 <= g.oh
+                && y.row0 <= oys.0
+                && (oys.1 - y.row0) * g.ow <= y.plane,
+            "depthwise band: rows {oys:?} into planes of {} values from row {}",
+            y.plane,
+            y.row0
         );
         let (lo, hi) = self.input_rows(oys);
         // The input's layout, and how many values it needs for rows row0 .. hi: whole
@@ -198,8 +204,11 @@ impl ChannelsLast {
                 w: &self.w,
                 bias: &self.bias,
                 g,
-                y: y.at(0),
-                planes: true,
+                y: y.at.at(0),
+                out: Output::Planes {
+                    plane: y.plane,
+                    row0: y.row0,
+                },
                 relu6,
                 chans: (0, g.c),
                 oys,
@@ -248,7 +257,14 @@ impl ChannelsLast {
                         bias: &self.bias,
                         g,
                         y: out.at(0),
-                        planes,
+                        out: if planes {
+                            Output::Planes {
+                                plane: g.oh * g.ow,
+                                row0: 0,
+                            }
+                        } else {
+                            Output::Last
+                        },
                         relu6,
                         chans: range,
                         oys: (0, g.oh),
@@ -306,6 +322,37 @@ impl Input {
     }
 }
 
+/// Planes of a layer's outputs at `at`: output `(ch, oy, ox)` at `ch·plane + (oy − row0)·ow +
+/// ox`. The layer's `[c, oh, ow]` is `plane = oh·ow` from row 0; a band of output rows `[c,
+/// rows, ow]` from row `row0` is `plane = rows·ow`.
+#[derive(Clone, Copy)]
+#[cfg_attr(not(feature = "infer"), allow(dead_code))]
+pub(crate) struct Planes {
+    pub(crate) at: SharedOut,
+    pub(crate) plane: usize,
+    pub(crate) row0: usize,
+}
+
+/// How a [`Span`]'s outputs lie from its `y`.
+#[derive(Clone, Copy, Debug)]
+enum Output {
+    /// Channels-last, the image's `[oh, ow, c]`.
+    Last,
+    /// Planes, output `(ch, oy, ox)` at `ch·plane + (oy − row0)·ow + ox` ([`Planes`]).
+    Planes { plane: usize, row0: usize },
+}
+
+impl Output {
+    /// Where output `(ch, oy, ox)` of layer `g` lies from the span's `y`.
+    #[inline(always)]
+    fn at(self, g: &Geometry, ch: usize, oy: usize, ox: usize) -> usize {
+        match self {
+            Output::Last => (oy * g.ow + ox) * g.c + ch,
+            Output::Planes { plane, row0 } => ch * plane + (oy - row0) * g.ow + ox,
+        }
+    }
+}
+
 /// One call of a path's loop: output rows `oys.0 .. oys.1`, channels `chans.0 .. chans.1` of
 /// one image.
 struct Span<'a> {
@@ -318,10 +365,9 @@ struct Span<'a> {
     /// `[c]`.
     bias: &'a [f32],
     g: &'a Geometry,
-    /// The image's `oh·ow·c` outputs.
+    /// The image's outputs, as `out` lays them out.
     y: *mut f32,
-    /// Whether the outputs are planes `[c, oh, ow]` (else `[oh, ow, c]`).
-    planes: bool,
+    out: Output,
     /// Whether each output is clamped to `0 ..= 6` before it is stored.
     relu6: bool,
     chans: (usize, usize),
@@ -377,13 +423,13 @@ unsafe fn portable(span: &Span) {
         bias,
         g,
         y,
-        planes,
+        out,
         relu6,
         chans: (lo, hi),
         oys: rows,
         row0,
     } = span;
-    let (c, taps) = (g.c, g.kh * g.kw);
+    let taps = g.kh * g.kw;
     assert!(lo.is_multiple_of(BLOCK), "depthwise: channels from {lo}");
     for oy in rows.0..rows.1 {
         for ox in 0..g.ow {
@@ -417,19 +463,10 @@ unsafe fn portable(span: &Span) {
                 if relu6 {
                     acc.iter_mut().for_each(|a| *a = a.clamp(0.0, 6.0));
                 }
-                // SAFETY: inside the image's outputs, these channels' (the caller's contract).
-                unsafe {
-                    if planes {
-                        let plane = g.oh * g.ow;
-                        for (k, &a) in acc.iter().enumerate() {
-                            *y.add((c0 + k) * plane + oy * g.ow + ox) = a;
-                        }
-                    } else {
-                        let at = (oy * g.ow + ox) * c + c0;
-                        for (k, &a) in acc.iter().enumerate() {
-                            *y.add(at + k) = a;
-                        }
-                    }
+                for (k, &a) in acc.iter().enumerate() {
+                    // SAFETY: inside the span's outputs, these channels' (the caller's
+                    // contract).
+                    unsafe { *y.add(out.at(g, c0 + k, oy, ox)) = a };
                 }
             }
         }
@@ -568,7 +605,9 @@ mod tests {
     /// and all output rows, 3×3 and 5×5 kernels at strides 1 and 2 with TF's "same" padding
     /// (the extra row after) and without padding, a partial block of channels; with and
     /// without ReLU6; the band's input rows channels-last and in blocks of 16 channels (as
-    /// `infer::expand_depthwise` expands them).
+    /// `infer::expand_depthwise` expands them); the outputs into the layer's planes and into
+    /// a band's rows of each plane (`[c, band, ow]`, as `infer::expand_depthwise` hands them to
+    /// the projection), which writes nothing between its planes.
     #[test]
     fn bands_equal_the_whole_image() {
         // (c, side, k, s, padding before, outputs)
@@ -618,6 +657,10 @@ mod tests {
                     .flat_map(|b| [(b, false), (b, true)])
                 {
                     let mut y = vec![f32::NAN; c * out * out];
+                    // The same bands into a band's planes, `[c, band, out]` 3 values apart
+                    // (NaN between them, which must stay), then copied into the layer's.
+                    let plane = band * out + 3;
+                    let mut parts = vec![f32::NAN; c * out * out];
                     for oy in (0..out).step_by(band) {
                         let oys = (oy, (oy + band).min(out));
                         let (lo, hi) = layer.input_rows(oys);
@@ -635,17 +678,37 @@ mod tests {
                         } else {
                             (rows, None)
                         };
-                        // SAFETY: `y` holds the layer's outputs; one thread.
-                        unsafe {
-                            let y = SharedOut(y.as_mut_ptr());
-                            layer.band_with(path, input, lo, oys, y, relu6)
+                        let mut part = vec![f32::NAN; c * plane];
+                        // SAFETY: `y` holds the layer's outputs, `part` the band's rows of
+                        // each plane; one thread.
+                        let whole = Planes {
+                            at: SharedOut(y.as_mut_ptr()),
+                            plane: out * out,
+                            row0: 0,
                         };
+                        let band_rows = Planes {
+                            at: SharedOut(part.as_mut_ptr()),
+                            plane,
+                            row0: oy,
+                        };
+                        unsafe {
+                            layer.band_with(path, input, lo, oys, whole, relu6);
+                            layer.band_with(path, input, lo, oys, band_rows, relu6);
+                        };
+                        let rows = (oys.1 - oys.0) * out;
+                        for (ch, values) in part.chunks(plane).enumerate() {
+                            assert!(values[rows..].iter().all(|v| v.is_nan()), "{geo:?} {oys:?}");
+                            parts[(ch * out + oy) * out..][..rows].copy_from_slice(&values[..rows]);
+                        }
                     }
-                    let got: Vec<u32> = y.iter().map(|v| v.to_bits()).collect();
-                    assert_eq!(
-                        got, want,
-                        "{geo:?} {path:?}, relu6 {relu6}, bands of {band}, in blocks {blocked}"
-                    );
+                    for (what, y) in [("planes", &y), ("bands' planes", &parts)] {
+                        let got: Vec<u32> = y.iter().map(|v| v.to_bits()).collect();
+                        assert_eq!(
+                            got, want,
+                            "{geo:?} {path:?}, relu6 {relu6}, bands of {band}, in blocks \
+                             {blocked}, into the {what}"
+                        );
+                    }
                 }
             }
         }

@@ -1,14 +1,25 @@
 //! An MBConv's expansion and depthwise conv in one op, band by band: [`ExpandDepthwise`] runs
 //! fovea's 1×1 expansion ([`Pointwise`], channels-last output) on the few input rows a band of
 //! depthwise output rows reads, into a buffer that stays in cache, and the depthwise conv
-//! ([`Depthwise`]'s channels-last form) on that buffer, writing the band's rows of its planes;
-//! [`fuse`] puts it in place of the pair where the expanded tensor is large.
+//! ([`Depthwise`]'s channels-last form) on that buffer, writing the band's rows of its planes
+//! — or, where the 1×1 projection after it joins (Lite0's blocks: no squeeze-excitation reads
+//! the whole layer first), into a second buffer of the band's rows, which the projection
+//! (`Pointwise::planes_of`) reads, writing the band's rows of its own planes; [`fuse`] puts
+//! it in place of the pair (or the three) where the expanded tensor is large.
 //!
 //! Why: the expanded tensor of an early MBConv block does not fit a core's cache (B0's and
 //! Lite0's block 1: 112×112×96 values, 4.6 MiB; blocks 2 and 3: 56×56×144, 1.7 MiB), so the
 //! expansion wrote it out to memory and the depthwise conv read it back: Lite0's block-1
 //! depthwise conv took 400–490 µs run after the expansion and 189 µs run on an input already in
-//! cache (`node_profile`, `WARM=FoveaDepthwise`, one thread), against onnxruntime's 216.
+//! cache (`node_profile`, `WARM=FoveaDepthwise`, one thread), against onnxruntime's 216. The
+//! projection read the depthwise conv's planes (1.2 MiB in block 1, 1.7 MiB in block 2) back
+//! the same way: Lite0's block-1 projection 162–170 µs after the op, 126 warm
+//! (`WARM=FoveaPointwise`), block 2's 232–244 against 189. With it joined in Lite0's blocks 1
+//! to 3, a whole inference took 0.5–1.7 % less at one thread (both plans in one process, runs
+//! alternated); end to end the change was inside the host's noise at one and two threads
+//! (docs/PERFORMANCE.md). All of Lite0's blocks joined took 0.3–0.5 % less again at one
+//! thread and 8–12 % more at two end to end: a 7×7 or 14×14 layer's rows split in two runs
+//! expand the rows they share twice (a 5×5 conv's 7 output rows read 6 and 5 of 7 input rows).
 //!
 //! The values are the two ops' own, bit for bit: each expanded pixel is the same gemm product
 //! (one pixel's sum does not depend on which pixels share its call), and the depthwise kernel
@@ -31,7 +42,7 @@ use tract_linalg::routines::Func;
 use super::depthwise::Depthwise;
 use super::pointwise::Pointwise;
 use crate::channel_blocks;
-use crate::depthwise::ChannelsLast;
+use crate::depthwise::{ChannelsLast, Planes};
 use crate::shared_out::SharedOut;
 
 /// A buffer's target size, in values: the input rows a band reads (384 KiB), so that the band
@@ -47,7 +58,8 @@ const BAND_VALUES: usize = 96 * 1024;
 /// with its SiLU; block 2 538–572 → 535–556 and block 3 396–404 → 411–443 in Lite0, B0's
 /// 574–601 → 618–643 and 502–541 → 558–561). Once `ChannelsLast` ran in bands that keep its
 /// input in L1, block 2 gained too (Lite0 700–764 → 522–542 µs, B0 796–847 → 721–735) and
-/// block 3 still did not (Lite0 406–452 → 405–485, B0 571–586 → 560–634).
+/// block 3 still did not (Lite0 406–452 → 405–485, B0 571–586 → 560–634). With the projection
+/// joined (Lite0) half as many suffice: blocks 1 to 3 (module doc).
 const MIN_EXPANDED: usize = 512 * 1024;
 
 /// fovea's expansion (`expand`, an ungated [`Pointwise`] with a channels-last output) and the
@@ -59,6 +71,11 @@ pub struct ExpandDepthwise {
     /// the two: tract's own kernel for its `Silu` op, on each band's new rows.
     silu: bool,
     depthwise: Depthwise,
+    /// The 1×1 projection that reads the depthwise conv's planes, where it runs in this op
+    /// too (ungated, planes out: Lite0's blocks 1 to 3, not B0's, whose squeeze-excitation
+    /// reads the whole layer first): each band's depthwise rows go into a buffer and the
+    /// projection reads them from there.
+    project: Option<Pointwise>,
     /// Output rows per band.
     band: usize,
 }
@@ -82,8 +99,36 @@ impl ExpandDepthwise {
             expand: expand.clone(),
             silu,
             depthwise: depthwise.clone(),
+            project: None,
             band,
         })
+    }
+
+    /// This op with `project` run on the depthwise conv's outputs, or `None` unless `project`
+    /// is an ungated 1×1 op with a planes output whose input is the depthwise conv's output.
+    pub fn with_projection(&self, project: &Pointwise) -> Option<Self> {
+        let g = self.last().geometry();
+        let (c_in, hw) = project.dims();
+        if project.out_last || project.gated || c_in != g.c || hw != g.oh * g.ow {
+            return None;
+        }
+        Some(ExpandDepthwise {
+            project: Some(project.clone()),
+            ..self.clone()
+        })
+    }
+
+    /// The op's output's shape: the projection's, else the depthwise conv's.
+    fn output_shape(&self) -> Vec<usize> {
+        match &self.project {
+            Some(p) => p.output.to_vec(),
+            None => self.depthwise.output_shape(),
+        }
+    }
+
+    /// How many 1×1 convs it runs: the expansion, and the projection if it joined.
+    pub fn pointwise_convs(&self) -> usize {
+        1 + self.project.is_some() as usize
     }
 
     /// This op with bands of `rows` output rows (at least 1).
@@ -100,11 +145,11 @@ impl ExpandDepthwise {
             .expect("ExpandDepthwise::new checked the channels-last form")
     }
 
-    /// Output rows `oys.0 .. oys.1`, band by band, into the planes at `y`, on the calling
-    /// thread.
+    /// Output rows `oys.0 .. oys.1`, band by band, into the planes at `y` (the projection's
+    /// where it runs here, else the depthwise conv's), on the calling thread.
     ///
     /// # Safety
-    /// `y` must be valid for writes of the layer's `c·oh·ow` outputs, these rows of them
+    /// `y` must be valid for writes of the op's outputs (`[c, oh, ow]`), these rows of them
     /// touched by no other thread meanwhile.
     unsafe fn rows(&self, x: &[f32], oys: (usize, usize), y: SharedOut) -> TractResult<()> {
         let last = self.last();
@@ -122,6 +167,15 @@ impl ExpandDepthwise {
         };
         let block = rows * per_row;
         let mut buf = vec![0.0f32; blocks * block];
+        // Where the projection runs here, the depthwise conv's planes of a band, `[c, band,
+        // ow]`, for it to read.
+        let plane = self.band * g.ow;
+        let mid_len = if self.project.is_some() {
+            g.c * plane
+        } else {
+            0
+        };
+        let mut mid = vec![0.0f32; mid_len];
         // Input rows `held.0 .. held.1` are in `buf`, from the start of each block.
         let mut held = (0, 0);
         for oy in (oys.0..oys.1).step_by(self.band) {
@@ -159,9 +213,31 @@ impl ExpandDepthwise {
             } else {
                 (&buf[..(hi - lo) * row], None)
             };
-            // SAFETY: `buf` holds the input rows lo .. hi the band reads; the caller's
-            // contract covers `y`.
-            unsafe { last.band_into_planes(input, lo, band, y, relu6) };
+            let Some(project) = &self.project else {
+                let out = Planes {
+                    at: y,
+                    plane: g.oh * g.ow,
+                    row0: 0,
+                };
+                // SAFETY: `buf` holds the input rows lo .. hi the band reads; the caller's
+                // contract covers `y`.
+                unsafe { last.band_into_planes(input, lo, band, out, relu6) };
+                continue;
+            };
+            let at = SharedOut(mid.as_mut_ptr());
+            let out = Planes {
+                at,
+                plane,
+                row0: band.0,
+            };
+            let cols = (band.1 - band.0) * g.ow;
+            // SAFETY: `buf` holds the input rows lo .. hi the band reads; `mid` the band's rows
+            // of each plane (at most `band` rows, `plane` values apart) and is this call's
+            // alone; the caller's contract covers `y`'s rows of the band.
+            unsafe {
+                last.band_into_planes(input, lo, band, out, relu6);
+                project.planes_of((&mid, plane), cols, (y.at(band.0 * g.ow), g.oh * g.ow));
+            }
         }
         Ok(())
     }
@@ -175,11 +251,15 @@ impl Op for ExpandDepthwise {
     fn info(&self) -> TractResult<Vec<String>> {
         let (c_in, _) = self.expand.dims();
         Ok(vec![format!(
-            "{c_in}→{} expanded{}, then {:?}, then {:?}; bands of {} rows",
+            "{c_in}→{} expanded{}, then {:?}, then {:?}{}; bands of {} rows",
             self.expand.c_out(),
             if self.silu { ", SiLU" } else { "" },
             self.last().geometry(),
             self.depthwise.activation(),
+            match &self.project {
+                Some(p) => format!(", then projected to {}", p.c_out()),
+                None => String::new(),
+            },
             self.band
         )])
     }
@@ -195,10 +275,11 @@ impl EvalOp for ExpandDepthwise {
         let oh = self.last().geometry().oh;
         // SAFETY: the bands write every output row (0 .. oh, every channel) before the tensor
         // is read.
-        let mut y = unsafe { Tensor::uninitialized::<f32>(&self.depthwise.output_shape())? };
+        let mut y = unsafe { Tensor::uninitialized::<f32>(&self.output_shape())? };
         let out = SharedOut(y.as_ptr_mut::<f32>()?);
-        // SAFETY (each arm): `y` holds the layer's c·oh·ow outputs; the runs of rows are
-        // disjoint, so no two threads write the same element.
+        // SAFETY (each arm): `y` holds the op's outputs (the projection's or the depthwise
+        // conv's planes); the runs of rows are disjoint, so no two threads write the same
+        // element.
         let runs = |threads: usize| {
             let per = oh.div_ceil(threads.max(1)).max(1);
             (0..oh.div_ceil(per))
@@ -223,7 +304,7 @@ impl TypedOp for ExpandDepthwise {
             "FoveaExpandDepthwise expects f32 {:?}, got {inputs:?}",
             self.expand.input
         );
-        Ok(tvec!(f32::fact(self.depthwise.output_shape())))
+        Ok(tvec!(f32::fact(self.output_shape())))
     }
 
     as_op!();
@@ -231,20 +312,22 @@ impl TypedOp for ExpandDepthwise {
 
 /// Puts [`ExpandDepthwise`] in place of every fovea expansion whose only reader is a fovea
 /// depthwise conv reading it channels-last (directly, or through tract's `Silu` as its only
-/// reader), where the expanded tensor has at least 512 Ki values (2 MiB: B0's and Lite0's
-/// block 1 at 224 px), or 256 Ki before a stride-1 conv (block 2); returns how many. Run after
-/// [`super::activation::fuse`], so both ops carry their ReLU6.
+/// reader), with the 1×1 projection after the depthwise conv where it is that conv's only
+/// reader (ungated: Lite0's blocks, not B0's), where the expanded tensor has at least 512 Ki
+/// values (2 MiB: block 1 at 224 px), or 256 Ki before a stride-1 conv or with the projection
+/// (blocks 2 and, in Lite0, 3); returns how many. Run after [`super::activation::fuse`], so
+/// the ops carry their ReLU6.
 pub fn fuse(model: &mut TypedModel) -> TractResult<usize> {
-    fuse_where(model, |values, stride| {
-        values >= MIN_EXPANDED || (stride == 1 && values >= MIN_EXPANDED / 2)
+    fuse_where(model, |values, stride, projected| {
+        values >= MIN_EXPANDED || ((projected || stride == 1) && values >= MIN_EXPANDED / 2)
     })
 }
 
 /// [`fuse`] with the choice left to `take(values of the expanded tensor, the depthwise conv's
-/// stride)`.
+/// stride, whether the projection joins)`.
 pub fn fuse_where(
     model: &mut TypedModel,
-    take: impl Fn(usize, usize) -> bool,
+    take: impl Fn(usize, usize, bool) -> bool,
 ) -> TractResult<usize> {
     let mut fused = 0;
     for id in model.eval_order()? {
@@ -278,17 +361,30 @@ pub fn fuse_where(
         if !sole(source) {
             continue;
         }
-        let Some(op) = ExpandDepthwise::new(expand, silu, depthwise) else {
+        let Some(mut op) = ExpandDepthwise::new(expand, silu, depthwise) else {
             continue;
         };
+        // The projection after, where it reads the depthwise conv alone.
+        let mut last = OutletId::new(id, 0);
+        if let [reader] = &node.outputs[0].successors[..]
+            && sole(last)
+            && let Some(with) = model
+                .node(reader.node)
+                .op_as::<Pointwise>()
+                .and_then(|p| op.with_projection(p))
+        {
+            op = with;
+            last = OutletId::new(reader.node, 0);
+        }
         let (_, hw) = expand.dims();
-        if !take(hw * expand.c_out(), op.last().geometry().sh) {
+        let projected = op.project.is_some();
+        if !take(hw * expand.c_out(), op.last().geometry().sh, projected) {
             continue;
         }
         let mut patch = TypedModelPatch::new("fovea expansion and depthwise conv");
         let x = patch.tap_model(model, expansion.inputs[0])?;
         let y = patch.wire_node(&node.name, op, &[x])?[0];
-        patch.shunt_outside(model, OutletId::new(id, 0), y)?;
+        patch.shunt_outside(model, last, y)?;
         patch.apply(model)?;
         fused += 1;
     }
@@ -306,9 +402,9 @@ mod tests {
 
     /// An expansion 6 → `c` of a `1×6×side×side` input, then ReLU6 (`Clip(0, 6)` as tract's
     /// ONNX front end wires it) or SiLU (`x·σ(x)`), the depthwise conv `case`, and a 1×1
-    /// projection to 5 channels; decluttered as the loader does, fovea's 1×1 ops placed and
-    /// the ReLU6 fused; and an input for it.
-    fn chain(silu: bool, case: Case) -> (TypedModel, Tensor) {
+    /// projection to `c_proj` channels; decluttered as the loader does, fovea's 1×1 ops placed
+    /// and the ReLU6 fused; and an input for it.
+    fn chain(silu: bool, case: Case, c_proj: usize) -> (TypedModel, Tensor) {
         let (c, side) = (case.0, case.1);
         let mut model = TypedModel::default();
         let x = model
@@ -327,7 +423,7 @@ mod tests {
             model.wire_node("min", min(), &[m, hi]).unwrap()[0]
         };
         let d = wire_depthwise(&mut model, e, case, 3);
-        let y = wire_pointwise(&mut model, d, c, 5, 6);
+        let y = wire_pointwise(&mut model, d, c, c_proj, 6);
         model.select_output_outlets(&[y]).unwrap();
         depthwise::declutter(&mut model).unwrap();
         pointwise::replace(&mut model).unwrap();
@@ -352,7 +448,9 @@ mod tests {
     }
 
     /// Where the depthwise conv reads the expansion channels-last (x86_64 with AVX-512 or AVX2),
-    /// the pair becomes one op and its outputs equal the two ops' bit for bit: ReLU6 and SiLU
+    /// the pair and the projection after it become one op and its outputs equal the three ops'
+    /// bit for bit (the projection on gemm, on AVX-512's pixel lanes and on the channel
+    /// lanes, where the CPU runs them): ReLU6 and SiLU
     /// between them, 3×3 and 5×5 kernels at strides 1 and 2 with TF's "same" padding, 24 channels
     /// (on AVX-512 a partial block of 16: gemm's product, the band channels-last; on AVX2 the
     /// lanes, the band in blocks of 16 channels, the last partial) and 32, 48, 96, 144 (the
@@ -374,7 +472,10 @@ mod tests {
         ];
         for (n, case) in cases.into_iter().enumerate() {
             let silu = n % 2 == 1;
-            let (model, input) = chain(silu, case);
+            // The projection on gemm (5 channels), on AVX-512 the pixel lanes (24), the
+            // channel lanes (32 on these small planes, where the CPU runs them).
+            let c_proj = [5, 24, 32][n % 3];
+            let (model, input) = chain(silu, case, c_proj);
             let simd = model
                 .nodes()
                 .iter()
@@ -382,7 +483,7 @@ mod tests {
                 .any(|d| d.channels_last().is_some());
             let mut fused = model.clone();
             assert_eq!(
-                fuse_where(&mut fused, |_, _| true).unwrap(),
+                fuse_where(&mut fused, |_, _, _| true).unwrap(),
                 simd as usize,
                 "{case:?}"
             );
@@ -395,6 +496,11 @@ mod tests {
                 .find_map(|n| n.op_as::<ExpandDepthwise>())
                 .unwrap();
             assert_eq!(op.silu, silu, "{case:?}");
+            assert_eq!(
+                op.project.as_ref().map(|p| p.c_out()),
+                Some(c_proj),
+                "{case:?}"
+            );
             #[cfg(target_arch = "x86_64")]
             assert_eq!(
                 op.expand.rows().is_none(),
@@ -421,31 +527,40 @@ mod tests {
         }
     }
 
-    /// [`fuse`] takes blocks 1 and 2 of B0 and Lite0 (16 → 96 on 112×112, 1.2 M expanded
-    /// values, 3×3 stride 2; 24 → 144 on 56×56, 452 K, 3×3 stride 1) and leaves block 3 (the
-    /// same expansion, 5×5 stride 2) and block 4's size (40 → 240 on 28×28, 188 K, 3×3 stride
-    /// 1), where the CPU reads channels-last at all.
+    /// [`fuse`] takes blocks 1 and 2 (16 → 96 on 112×112, 1.2 M expanded values, 3×3 stride 2;
+    /// 24 → 144 on 56×56, 452 K, 3×3 stride 1) and, where the projection joins them (Lite0's
+    /// blocks; here the depthwise conv's output read by nothing else), block 3 (the same
+    /// expansion, 5×5 stride 2), not block 4's size (40 → 240 on 28×28, 188 K, 3×3 stride 1),
+    /// where the CPU reads channels-last at all; the projection joins wherever the op is
+    /// placed and nothing else reads the depthwise conv (B0's squeeze-excitation does).
     #[test]
-    fn the_default_rule_takes_blocks_1_and_2() {
-        // (C_in, C, side, kernel, stride, padding before, after, fused)
+    fn the_default_rule_takes_blocks_1_to_3_with_their_projection() {
+        // (C_in, C, side, kernel, stride, padding before, after, fused with the projection,
+        // without)
         let cases = [
-            (16, 96, 112, 3, 2, 0, 1, 1),
-            (24, 144, 56, 3, 1, 1, 1, 1),
-            (24, 144, 56, 5, 2, 1, 2, 0),
-            (40, 240, 28, 3, 1, 1, 1, 0),
+            (16, 96, 112, 3, 2, 0, 1, (1, 1)),
+            (24, 144, 56, 3, 1, 1, 1, (1, 1)),
+            (24, 144, 56, 5, 2, 1, 2, (1, 0)),
+            (40, 240, 28, 3, 1, 1, 1, (0, 0)),
         ];
-        for (c_in, c, side, k, s, before, after, want) in cases {
+        for ((c_in, c, side, k, s, before, after, (with, alone)), shared) in cases
+            .into_iter()
+            .flat_map(|case| [(case, false), (case, true)])
+        {
             let mut model = TypedModel::default();
             let x = model
                 .add_source("x", f32::fact([1, c_in, side, side]))
                 .unwrap();
             let e = wire_pointwise(&mut model, x, c_in, c, 1);
             let d = wire_depthwise(&mut model, e, (c, side, side, k, s, before, after, true), 3);
-            // A projection after, as in the models (tract then drops the batch axis).
+            // A projection after, as in the models (tract then drops the batch axis); with
+            // `shared`, the depthwise conv's output is the model's too.
             let y = wire_pointwise(&mut model, d, c, 8, 6);
-            model.select_output_outlets(&[y]).unwrap();
+            let outputs = if shared { vec![y, d] } else { vec![y] };
+            model.select_output_outlets(&outputs).unwrap();
             depthwise::declutter(&mut model).unwrap();
             pointwise::replace(&mut model).unwrap();
+            let want = if shared { alone } else { with };
             let simd = model
                 .nodes()
                 .iter()
@@ -454,6 +569,16 @@ mod tests {
             assert_eq!(
                 fuse(&mut model).unwrap(),
                 want * simd as usize,
+                "{c_in}→{c}, {k}×{k} stride {s}, the depthwise conv read elsewhere too: {shared}"
+            );
+            let projected = model
+                .nodes()
+                .iter()
+                .filter_map(|n| n.op_as::<ExpandDepthwise>())
+                .any(|op| op.project.is_some());
+            assert_eq!(
+                projected,
+                simd && !shared && want == 1,
                 "{c_in}→{c}, {k}×{k} stride {s}"
             );
         }

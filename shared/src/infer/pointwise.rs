@@ -302,6 +302,63 @@ impl Pointwise {
             };
         }
     }
+
+    /// `cols` pixels of this (ungated, planes-out) op's output from input planes of its own:
+    /// `x`'s `C_in` rows `x_stride` apart in, the `C_out` rows `out_stride` apart from `out`
+    /// out, on the calling thread. Each output is the one [`EvalOp::eval`] writes for its pixel
+    /// (a pixel's sum does not depend on which pixels share the call). fovea's MBConv in one op
+    /// runs its projection band by band through this ([`super::expand_depthwise`]).
+    ///
+    /// # Safety
+    /// `out` must be valid for writes at `o·out_stride + j` (`o < C_out`, `j < cols`), touched
+    /// by no other thread meanwhile.
+    ///
+    /// # Panics
+    /// If the op is gated or writes channels-last, or `x` lacks a value the pixels read.
+    pub(super) unsafe fn planes_of(
+        &self,
+        (x, x_stride): (&[f32], usize),
+        cols: usize,
+        (out, out_stride): (*mut f32, usize),
+    ) {
+        let (c_in, _) = self.dims();
+        assert!(
+            !self.gated
+                && !self.out_last
+                && c_in > 0
+                && cols <= x_stride
+                && cols <= out_stride
+                && (cols == 0 || x.len() >= (c_in - 1) * x_stride + cols),
+            "pointwise planes: {cols} pixels, rows {x_stride} and {out_stride} apart"
+        );
+        if cols == 0 {
+            return;
+        }
+        let w = match &self.kernel {
+            Kernel::Rows(w) => Operand::Rows(w),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Lanes(wt) => Operand::Lanes(Weights { wt, gate: None }),
+        };
+        let d = Dims {
+            c_in,
+            c_out: self.c_out,
+            hw: cols,
+        };
+        let (bias, act) = (self.bias.as_deref(), self.activation);
+        // SAFETY: `x` holds the pixels' c_in rows (asserted); the caller's contract covers
+        // `out`.
+        unsafe {
+            planes_tile(
+                (x, x_stride),
+                w,
+                bias,
+                act,
+                d,
+                (out, out_stride),
+                gemm::Parallelism::None,
+            )
+        }
+    }
 }
 
 impl Op for Pointwise {
@@ -549,26 +606,25 @@ unsafe fn column_tile(
     parallelism: gemm::Parallelism,
 ) {
     let cols = tile.min(d.hw - j0);
+    if !out_last {
+        // SAFETY: the tile's columns j0 .. j0 + cols of each of the c_out planes (hw apart)
+        // lie inside `out` (the caller's contract, which no other thread touches), its input
+        // columns inside `x` (the sizes `product` asserts).
+        return unsafe {
+            let tile = Dims { hw: cols, ..d };
+            planes_tile(
+                (&x[j0..], d.hw),
+                w,
+                bias,
+                act,
+                tile,
+                (out.at(j0), d.hw),
+                parallelism,
+            )
+        };
+    }
     let w = match w {
-        #[cfg(target_arch = "x86_64")]
-        Operand::Rows(w) if !out_last && super::pixel_lanes::covers(d.c_out) => {
-            // SAFETY: the tile's columns j0 .. j0 + cols of each of the c_out planes (hw apart)
-            // lie inside `out` (the caller's contract, which no other thread touches).
-            return unsafe {
-                let tile = (out.at(j0), d.hw, cols);
-                super::pixel_lanes::planes(&x[j0..], d.hw, w, d.c_out, bias, act, tile)
-            };
-        }
         Operand::Rows(w) => w,
-        #[cfg(target_arch = "x86_64")]
-        Operand::Lanes(wt) if !out_last => {
-            // SAFETY: the tile's columns j0 .. j0 + cols of each of the c_out planes (hw apart)
-            // lie inside `out` (the caller's contract, which no other thread touches).
-            return unsafe {
-                let tile = (out.at(j0), Layout::Planes(d.hw), cols);
-                super::channel_lanes::laid_out(&x[j0..], d.hw, wt, d.c_out, bias, act, tile)
-            };
-        }
         #[cfg(target_arch = "x86_64")]
         Operand::Lanes(wt) => {
             // SAFETY: channels-last, the tile's `cols` pixels of `c_out` values are contiguous
@@ -578,10 +634,9 @@ unsafe fn column_tile(
             return super::channel_lanes::pixels(&x[j0..], d.hw, wt, d.c_out, bias, act, tile);
         }
     };
-    // Output channel `o` of pixel `j` at `o·rs + j·cs` from the tile's first.
-    let (rs, cs) = if out_last { (1, d.c_out) } else { (d.hw, 1) };
     // SAFETY: x's columns j0 .. j0 + cols of c_in rows (stride hw) lie inside `x` (asserted
-    // by `product`); the caller's contract covers `out`'s.
+    // by `product`); the caller's contract covers `out`'s (channel `o` of pixel `j` at `o +
+    // j·c_out` from the tile's first).
     unsafe {
         tile_product(
             x.as_ptr().add(j0),
@@ -590,8 +645,71 @@ unsafe fn column_tile(
             bias,
             act,
             Dims { hw: cols, ..d },
-            out.at(j0 * cs),
-            (rs, cs),
+            out.at(j0 * d.c_out),
+            (1, d.c_out),
+            parallelism,
+        )
+    }
+}
+
+/// `d.hw` pixels of `out = act(W·x (+ b))` into planes: `x`'s `c_in` rows `x_stride` apart,
+/// output row `o` at `out + o·out_stride`. On AVX-512 few output channels of row-major
+/// weights run on `pixel_lanes.rs`, arranged weights on `channel_lanes.rs`, the rest on gemm.
+///
+/// # Safety
+/// `x` must hold the pixels' `c_in` rows, `out` be valid for writes at `o·out_stride + j`
+/// (`o < c_out`, `j < d.hw`) that no other thread touches meanwhile.
+// Off x86_64 the weights are row-major alone: the match has one arm there.
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    allow(clippy::infallible_destructuring_match)
+)]
+unsafe fn planes_tile(
+    (x, x_stride): (&[f32], usize),
+    w: Operand,
+    bias: Option<&[f32]>,
+    act: Option<Activation>,
+    d: Dims,
+    (out, out_stride): (*mut f32, usize),
+    parallelism: gemm::Parallelism,
+) {
+    let w = match w {
+        #[cfg(target_arch = "x86_64")]
+        Operand::Rows(w) if super::pixel_lanes::covers(d.c_out) => {
+            // SAFETY: the caller's.
+            return unsafe {
+                super::pixel_lanes::planes(
+                    x,
+                    x_stride,
+                    w,
+                    d.c_out,
+                    bias,
+                    act,
+                    (out, out_stride, d.hw),
+                )
+            };
+        }
+        Operand::Rows(w) => w,
+        #[cfg(target_arch = "x86_64")]
+        Operand::Lanes(wt) => {
+            // SAFETY: the caller's.
+            return unsafe {
+                let tile = (out, Layout::Planes(out_stride), d.hw);
+                super::channel_lanes::laid_out(x, x_stride, wt, d.c_out, bias, act, tile)
+            };
+        }
+    };
+    // SAFETY: the caller's (output `o` of column `j` at `o·out_stride + j`).
+    unsafe {
+        tile_product(
+            x.as_ptr(),
+            x_stride,
+            w,
+            bias,
+            act,
+            d,
+            out,
+            (out_stride, 1),
             parallelism,
         )
     }

@@ -6,7 +6,7 @@
 //! in a struct passed by value they ran slower (`cargo bench -p fovea-shared --bench
 //! depthwise`, two alternating rounds: channels-last 1.25 / 1.25 → 1.43 / 1.47 ms, planes out
 //! 1.53 / 1.47 → 1.60 / 1.62); [`Span`] only carries them to [`blocks`], which unpacks them.
-use super::{Geometry, Span, weight_at};
+use super::{Geometry, Output, Span, weight_at};
 use crate::channel_blocks::BLOCK;
 use crate::vector::{Task, Vector};
 
@@ -109,7 +109,7 @@ unsafe fn blocks<V: Vector, const K: usize, const S: usize, const B: usize>(span
         bias,
         g,
         y,
-        planes,
+        out,
         relu6,
         chans,
         oys,
@@ -134,13 +134,12 @@ unsafe fn blocks<V: Vector, const K: usize, const S: usize, const B: usize>(span
                     // channel `c0` of the first input pixel held at `input.at(c0)`).
                     unsafe {
                         let xc = (x.as_ptr().add(input.at(c0)), input.pixel);
+                        let dst = (y, out);
                         if g.c - c0 >= V::LANES {
-                            block::<V, K, S, B, true>(
-                                xc, w, bias, g, y, oy, ox, c0, planes, relu6, row0,
-                            );
+                            block::<V, K, S, B, true>(xc, w, bias, g, dst, oy, ox, c0, relu6, row0);
                         } else {
                             block::<V, K, S, B, false>(
-                                xc, w, bias, g, y, oy, ox, c0, planes, relu6, row0,
+                                xc, w, bias, g, dst, oy, ox, c0, relu6, row0,
                             );
                         }
                     }
@@ -170,11 +169,10 @@ unsafe fn block<V: Vector, const K: usize, const S: usize, const B: usize, const
     w: &[f32],
     bias: &[f32],
     g: &Geometry,
-    y: *mut f32,
+    (y, out): (*mut f32, Output),
     oy: usize,
     ox0: usize,
     c0: usize,
-    planes: bool,
     relu6: bool,
     row0: usize,
 ) {
@@ -220,31 +218,31 @@ unsafe fn block<V: Vector, const K: usize, const S: usize, const B: usize, const
         if relu6 {
             acc = acc.map(|a| a.relu6());
         }
-        if planes && FULL && B == 8 {
-            let plane = g.oh * g.ow;
-            let out = y.add(c0 * plane + oy * g.ow + ox0);
-            V::store_planes(std::array::from_fn(|b| acc[b % B]), out, plane);
-        } else if planes {
-            // Through a tile on the stack: lane `k` of column `b` is channel `c0 + k`'s output
-            // `b` of the block, contiguous in its plane.
-            let mut tile = [[0.0f32; 16]; B];
-            for (t, a) in tile.iter_mut().zip(acc) {
-                a.store(t.as_mut_ptr());
+        let dst = y.add(out.at(g, c0, oy, ox0));
+        match out {
+            Output::Planes { plane, .. } if FULL && B == 8 => {
+                V::store_planes(std::array::from_fn(|b| acc[b % B]), dst, plane);
             }
-            let plane = g.oh * g.ow;
-            let out = y.add(c0 * plane + oy * g.ow + ox0);
-            for k in 0..if FULL { V::LANES } else { c - c0 } {
-                for (b, t) in tile.iter().enumerate() {
-                    *out.add(k * plane + b) = t[k];
+            Output::Planes { plane, .. } => {
+                // Through a tile on the stack: lane `k` of column `b` is channel `c0 + k`'s
+                // output `b` of the block, contiguous in its plane.
+                let mut tile = [[0.0f32; 16]; B];
+                for (t, a) in tile.iter_mut().zip(acc) {
+                    a.store(t.as_mut_ptr());
+                }
+                for k in 0..if FULL { V::LANES } else { c - c0 } {
+                    for (b, t) in tile.iter().enumerate() {
+                        *dst.add(k * plane + b) = t[k];
+                    }
                 }
             }
-        } else {
-            let out = y.add((oy * g.ow + ox0) * c + c0);
-            for (b, a) in acc.into_iter().enumerate() {
-                if FULL {
-                    a.store(out.add(b * c));
-                } else {
-                    a.store_masked(out.add(b * c), mask);
+            Output::Last => {
+                for (b, a) in acc.into_iter().enumerate() {
+                    if FULL {
+                        a.store(dst.add(b * c));
+                    } else {
+                        a.store_masked(dst.add(b * c), mask);
+                    }
                 }
             }
         }
