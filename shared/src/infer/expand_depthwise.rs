@@ -16,10 +16,11 @@
 //! the same way: Lite0's block-1 projection 162–170 µs after the op, 126 warm
 //! (`WARM=FoveaPointwise`), block 2's 232–244 against 189. With it joined in Lite0's blocks 1
 //! to 3, a whole inference took 0.5–1.7 % less at one thread (both plans in one process, runs
-//! alternated); end to end the change was inside the host's noise at one and two threads
-//! (docs/PERFORMANCE.md). All of Lite0's blocks joined took 0.3–0.5 % less again at one
-//! thread and 8–12 % more at two end to end: a 7×7 or 14×14 layer's rows split in two runs
-//! expand the rows they share twice (a 5×5 conv's 7 output rows read 6 and 5 of 7 input rows).
+//! alternated); end to end, over onnxruntime, 0.996 → 0.983 at one thread and 1.006 → 1.015 at
+//! two (medians of 15 and 23 rounds, docs/PERFORMANCE.md). All of Lite0's blocks joined took
+//! 0.3–0.5 % less again at one thread and 8–12 % more at two end to end: a 7×7 or 14×14
+//! layer's rows split in two runs expand the rows they share twice (a 5×5 conv's 7 output rows
+//! read 6 and 5 of 7 input rows).
 //!
 //! The values are the two ops' own, bit for bit: each expanded pixel is the same gemm product
 //! (one pixel's sum does not depend on which pixels share its call), and the depthwise kernel
