@@ -214,30 +214,29 @@ impl ExpandDepthwise {
             } else {
                 (&buf[..(hi - lo) * row], None)
             };
-            let Some(project) = &self.project else {
-                let out = Planes {
+            // Into the op's planes, or where the projection runs here into `mid`'s rows.
+            let out = match self.project {
+                Some(_) => Planes {
+                    at: SharedOut(mid.as_mut_ptr()),
+                    plane,
+                    row0: band.0,
+                },
+                None => Planes {
                     at: y,
                     plane: g.oh * g.ow,
                     row0: 0,
-                };
-                // SAFETY: `buf` holds the input rows lo .. hi the band reads; the caller's
-                // contract covers `y`.
-                unsafe { last.band_into_planes(input, lo, band, out, relu6) };
-                continue;
+                },
             };
-            let at = SharedOut(mid.as_mut_ptr());
-            let out = Planes {
-                at,
-                plane,
-                row0: band.0,
-            };
-            let cols = (band.1 - band.0) * g.ow;
             // SAFETY: `buf` holds the input rows lo .. hi the band reads; `mid` the band's rows
             // of each plane (at most `band` rows, `plane` values apart) and is this call's
             // alone; the caller's contract covers `y`'s rows of the band.
-            unsafe {
-                last.band_into_planes(input, lo, band, out, relu6);
-                project.planes_of((&mid, plane), cols, (y.at(band.0 * g.ow), g.oh * g.ow));
+            unsafe { last.band_into_planes(input, lo, band, out, relu6) };
+            if let Some(project) = &self.project {
+                let cols = (band.1 - band.0) * g.ow;
+                // SAFETY: as above; `mid` holds the band's depthwise rows just written.
+                unsafe {
+                    project.planes_of((&mid, plane), cols, (y.at(band.0 * g.ow), g.oh * g.ow))
+                };
             }
         }
         Ok(())
@@ -367,15 +366,16 @@ pub fn fuse_where(
         };
         // The projection after, where it reads the depthwise conv alone.
         let mut last = OutletId::new(id, 0);
-        if let [reader] = &node.outputs[0].successors[..]
-            && sole(last)
-            && let Some(with) = model
-                .node(reader.node)
+        if sole(last) {
+            let reader = node.outputs[0].successors[0].node;
+            if let Some(with) = model
+                .node(reader)
                 .op_as::<Pointwise>()
                 .and_then(|p| op.with_projection(p))
-        {
-            op = with;
-            last = OutletId::new(reader.node, 0);
+            {
+                op = with;
+                last = OutletId::new(reader, 0);
+            }
         }
         let (_, hw) = expand.dims();
         let projected = op.project.is_some();
@@ -497,11 +497,18 @@ mod tests {
                 .find_map(|n| n.op_as::<ExpandDepthwise>())
                 .unwrap();
             assert_eq!(op.silu, silu, "{case:?}");
-            assert_eq!(
-                op.project.as_ref().map(|p| p.c_out()),
-                Some(c_proj),
-                "{case:?}"
-            );
+            let project = op.project.as_ref().expect("the projection joined");
+            assert_eq!(project.c_out(), c_proj, "{case:?}");
+            // The 32-channel projections (on planes of 100 and 49 pixels) run on the channel
+            // lanes wherever the CPU has them.
+            #[cfg(target_arch = "x86_64")]
+            if c_proj == 32 {
+                assert_eq!(
+                    project.rows().is_none(),
+                    crate::infer::channel_lanes::expected(32),
+                    "{case:?}"
+                );
+            }
             #[cfg(target_arch = "x86_64")]
             assert_eq!(
                 op.expand.rows().is_none(),
