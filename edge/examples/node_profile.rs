@@ -3,7 +3,10 @@
 //!
 //!   cargo run --release -p fovea-edge --example node_profile MODEL.onnx [RUNS] [SIDE] [THREADS] [TOP]
 //!
-//! Batch 1, a constant input, THREADS threads (default 1) as `edge --threads`. Prints per
+//! Batch 1, a constant input, THREADS threads (default 1) as `edge --threads`, the pool's other
+//! workers spinning through each run as `edge`'s do (`src/runtime/spin.rs`; without that,
+//! every op that splits first woke the other worker, and a two-thread profile of Lite0 summed
+//! its nodes to 7.12 ms where whole inferences took under 5: with it 4.67–4.74). Prints per
 //! operator the median over RUNS (default 50) of its time per inference and its share of the
 //! median inference, then the TOP (default 15) slowest nodes with what each op says of itself
 //! (tract's products: the kernel they picked). The per-node times add the plan's own
@@ -78,7 +81,8 @@ fn main() -> anyhow::Result<()> {
             )
         };
         match current_tract_executor() {
-            Executor::MultiThread(pool) => pool.install(one_run)?,
+            // As `edge` runs an inference: the pool's other workers spinning meanwhile.
+            Executor::MultiThread(pool) => spin::run(&pool, one_run)?,
             _ => one_run()?,
         };
         // The first runs warm caches and allocations.
