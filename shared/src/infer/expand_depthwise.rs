@@ -17,10 +17,11 @@
 //! (`WARM=FoveaPointwise`), block 2's 232–244 against 189. With it joined in Lite0's blocks 1
 //! to 3, a whole inference took 0.5–1.7 % less at one thread (both plans in one process, runs
 //! alternated); end to end, over onnxruntime, 0.996 → 0.983 at one thread and 1.006 → 1.015 at
-//! two (medians of 15 and 23 rounds, docs/PERFORMANCE.md). All of Lite0's blocks joined took
-//! 0.3–0.5 % less again at one thread and 8–12 % more at two end to end: a 7×7 or 14×14
-//! layer's rows split in two runs expand the rows they share twice (a 5×5 conv's 7 output rows
-//! read 6 and 5 of 7 input rows).
+//! two (medians of 15 and 23 rounds), but in one process the projection run after the op
+//! instead took 0.9–4.3 % longer at two threads in 9 of 10 rounds (docs/PERFORMANCE.md): the
+//! join gains there too. All of Lite0's blocks joined took 0.3–0.5 % less again at one thread
+//! and 8–12 % more at two end to end: a 7×7 or 14×14 layer's rows split in two runs expand the
+//! rows they share twice (a 5×5 conv's 7 output rows read 6 and 5 of 7 input rows).
 //!
 //! The values are the two ops' own, bit for bit: each expanded pixel is the same gemm product
 //! (one pixel's sum does not depend on which pixels share its call), and the depthwise kernel
@@ -167,6 +168,9 @@ impl ExpandDepthwise {
             (1, row)
         };
         let block = rows * per_row;
+        // Allocated (and zeroed) on each call: kept per thread across calls instead, the
+        // buffers made a whole Lite0 inference 1.3–1.9 % slower at one thread
+        // (docs/PERFORMANCE.md).
         let mut buf = vec![0.0f32; blocks * block];
         // Where the projection runs here, the depthwise conv's planes of a band, `[c, band,
         // ow]`, for it to read.
