@@ -20,8 +20,9 @@
 //! two (medians of 15 and 23 rounds), but in one process the projection run after the op
 //! instead took 0.9–4.3 % longer at two threads in 9 of 10 rounds (docs/PERFORMANCE.md): the
 //! join gains there too. All of Lite0's blocks joined took 0.3–0.5 % less again at one thread
-//! and 8–12 % more at two end to end: a 7×7 or 14×14 layer's rows split in two runs expand the
-//! rows they share twice (a 5×5 conv's 7 output rows read 6 and 5 of 7 input rows).
+//! (re-measured later: −0.30 to +0.34 %) and 8–12 % more at two end to end: a 7×7 or 14×14
+//! layer's rows split in two runs expand the rows they share twice (a 5×5 conv's 7 output rows
+//! read 6 and 5 of 7 input rows).
 //!
 //! The values are the two ops' own, bit for bit: each expanded pixel is the same gemm product
 //! (one pixel's sum does not depend on which pixels share its call), and the depthwise kernel
