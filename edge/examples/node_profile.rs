@@ -4,9 +4,7 @@
 //!   cargo run --release -p fovea-edge --example node_profile MODEL.onnx [RUNS] [SIDE] [THREADS] [TOP]
 //!
 //! Batch 1, a constant input, THREADS threads (default 1) as `edge --threads`, the pool's other
-//! workers spinning through each run as `edge`'s do (`src/runtime/spin.rs`; without that,
-//! every op that splits first woke the other worker, and a two-thread profile of Lite0 summed
-//! its nodes to 7.12 ms where whole inferences took under 5: with it 4.67–4.74). Prints per
+//! workers spinning through each run as `edge`'s do (`src/runtime/spin.rs`). Prints per
 //! operator the median over RUNS (default 50) of its time per inference and its share of the
 //! median inference, then the TOP (default 15) slowest nodes with what each op says of itself
 //! (tract's products: the kernel they picked). The per-node times add the plan's own
