@@ -42,11 +42,15 @@ mod channels_last;
 mod lanes;
 #[cfg(target_arch = "x86_64")]
 mod plane_kernel;
+#[cfg(all(feature = "infer", target_arch = "x86_64"))]
+mod staged_band;
 pub use channels_last::ChannelsLast;
 #[cfg(feature = "infer")]
 pub(crate) use channels_last::Planes;
 use lanes::LaneWeights;
 use rayon::prelude::*;
+#[cfg(all(feature = "infer", target_arch = "x86_64"))]
+pub(crate) use staged_band::StagedBand;
 
 #[cfg(target_arch = "x86_64")]
 use crate::vector::{Avx2, Avx512, Vector};

@@ -19,6 +19,7 @@ use anyhow::{Context, bail};
 use crate::runtime::model::infer;
 use clap::Parser;
 use shared::infer::expand_depthwise::ExpandDepthwise;
+use shared::infer::stem_depthwise::StemDepthwise;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::Factoid;
 
@@ -65,7 +66,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // How many depthwise, 1×1, int8 1×1 and k×k convs run fovea's ops (`depthwise`, `pointwise`,
     // `int8_pointwise`, `dense_conv` in `shared::infer`) instead of tract's; an MBConv in one op
     // (`expand_depthwise`) counts as one depthwise conv and its 1×1 convs (the expansion, and
-    // the projection where it joined).
+    // the projection where it joined); the stem and block 0 in one op (`stem_depthwise`) as one
+    // k×k conv, one depthwise conv and the projection where it joined.
     let count = |name: &str| {
         plan.model()
             .nodes()
@@ -79,12 +81,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .iter()
         .filter_map(|n| n.op_as::<ExpandDepthwise>())
         .map(ExpandDepthwise::pointwise_convs)
-        .sum();
+        .sum::<usize>()
+        + plan
+            .model()
+            .nodes()
+            .iter()
+            .filter_map(|n| n.op_as::<StemDepthwise>())
+            .map(StemDepthwise::pointwise_convs)
+            .sum::<usize>();
+    let stems = count("FoveaStemDepthwise");
     let (fovea_depthwise, fovea_pointwise, fovea_int8_pointwise, fovea_dense) = (
-        count("FoveaDepthwise") + count("FoveaExpandDepthwise"),
+        count("FoveaDepthwise") + count("FoveaExpandDepthwise") + stems,
         count("FoveaPointwise") + fused_pointwise,
         count("FoveaInt8Pointwise"),
-        count("FoveaDenseConv"),
+        count("FoveaDenseConv") + stems,
     );
 
     let input: Tensor = tract_ndarray::Array4::from_shape_fn(shape, |(_, c, y, x)| {

@@ -74,6 +74,43 @@ impl DenseConv {
         }
     }
 
+    /// The unfolding (`geo.c` is `C_in`) and the output channels.
+    pub(super) fn geometry(&self) -> (&Geometry, usize) {
+        (&self.geo, self.c_out)
+    }
+
+    /// The input's shape.
+    pub(super) fn input_shape(&self) -> Vec<usize> {
+        self.shape(self.geo.c, self.geo.h, self.geo.w)
+    }
+
+    /// Output rows `oys` of every output channel, written at `out` by `dense_kernel.rs`, on
+    /// the calling thread; `buf` holds the band's staged input between calls.
+    ///
+    /// # Safety
+    /// As `dense_kernel::band`'s: the kernel runs on this CPU (`dense_kernel::available`) and
+    /// `out` is valid for those writes, which no other thread touches meanwhile.
+    #[cfg(target_arch = "x86_64")]
+    pub(super) unsafe fn rows_into(
+        &self,
+        x: &[f32],
+        oys: Range<usize>,
+        buf: &mut Vec<f32>,
+        out: super::dense_kernel::Out,
+    ) {
+        let layer = super::dense_kernel::Layer {
+            geo: &self.geo,
+            weights: &self.weights,
+            bias: &self.bias,
+            relu6: match self.activation {
+                Some(Activation::Relu6) => true,
+                None => false,
+            },
+        };
+        // SAFETY: the caller's.
+        unsafe { super::dense_kernel::band(x, layer, oys, buf, out) }
+    }
+
     /// The input's (`c`, `h`, `w`) or output's shape.
     fn shape(&self, c: usize, h: usize, w: usize) -> Vec<usize> {
         if self.batched {
@@ -129,19 +166,15 @@ impl EvalOp for DenseConv {
             let cols = oy.len() * g.ow;
             #[cfg(target_arch = "x86_64")]
             if super::dense_kernel::available() {
-                let layer = super::dense_kernel::Layer {
-                    geo: g,
-                    weights: &self.weights,
-                    bias: &self.bias,
-                    relu6: match self.activation {
-                        Some(Activation::Relu6) => true,
-                        None => false,
-                    },
-                };
                 // SAFETY: the CPU runs the kernel (checked); the band writes its rows of each
                 // of the c_out planes of `y`, which no other band writes.
                 return SCRATCH.with(|s| unsafe {
-                    super::dense_kernel::band(x, layer, oy, &mut s.borrow_mut(), out.at(0))
+                    let at = super::dense_kernel::Out {
+                        at: out.at(oy.start * g.ow),
+                        plane: hw,
+                        row: g.ow,
+                    };
+                    self.rows_into(x, oy, &mut s.borrow_mut(), at)
                 });
             }
             SCRATCH.with(|s| {

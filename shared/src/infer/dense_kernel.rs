@@ -93,9 +93,21 @@ pub(super) struct Layer<'a> {
     pub relu6: bool,
 }
 
+/// Where [`band`] writes: output `o` of row `oy`, column `ox` at `at + o·plane + (oy −
+/// oys.start)·row + ox` (the layer's planes: `plane = oh·ow`, `row = ow`, `at` at row
+/// `oys.start`; `infer::stem_depthwise` writes into the depthwise plane path's staged rows).
+#[derive(Clone, Copy)]
+pub(super) struct Out {
+    pub at: *mut f32,
+    /// Values between two output channels' rows.
+    pub plane: usize,
+    /// Values between two consecutive output rows of a channel.
+    pub row: usize,
+}
+
 /// Output rows `oys` of every output plane of `layer` from the input planes `x` (CHW), on the
-/// calling thread; `buf` holds the band's staged input between calls. Output `o` of row `oy`,
-/// column `ox` is written at `out + o·oh·ow + oy·ow + ox`.
+/// calling thread, written at `out` ([`Out`]); `buf` holds the band's staged input between
+/// calls.
 ///
 /// # Safety
 /// [`available`]; `out` valid for those writes, which no other thread touches meanwhile.
@@ -108,7 +120,7 @@ pub(super) unsafe fn band(
     layer: Layer,
     oys: Range<usize>,
     buf: &mut Vec<f32>,
-    out: *mut f32,
+    out: Out,
 ) {
     let g = layer.geo;
     let taps = g.c * g.kh * g.kw;
@@ -119,7 +131,8 @@ pub(super) unsafe fn band(
             && !oys.is_empty()
             && oys.end <= g.oh
             && g.ow > 0
-            && g.sw > 0,
+            && g.sw > 0
+            && out.row >= g.ow,
         "dense kernel: sizes {g:?}, rows {oys:?}, {c_out} output channels"
     );
     let lanes = widest_lanes().expect("dense kernel: no vector on this CPU");
@@ -140,7 +153,7 @@ struct Rows<'a> {
     staged: Staged<'a>,
     layer: Layer<'a>,
     oys: Range<usize>,
-    out: *mut f32,
+    out: Out,
 }
 
 impl Task for Rows<'_> {
@@ -172,7 +185,10 @@ impl Task for Rows<'_> {
                 offsets: &offsets,
                 layer,
                 row: (oy - oys.start) * g.sh,
-                out: out.wrapping_add(oy * g.ow),
+                out: Out {
+                    at: out.at.wrapping_add((oy - oys.start) * out.row),
+                    ..out
+                },
             };
             // Blocks of channels split evenly: 32 as 6, 6, 5, 5, 5, 5 (10 sums or more in each
             // block), not five of 6 and one of 2, whose four sums wait on each other's latency.
@@ -207,14 +223,14 @@ impl Task for Rows<'_> {
 }
 
 /// One output row's blocks: its first staged row (`row`, of the band's) and where its output
-/// row starts in plane 0.
+/// row starts in channel 0 (`out.at`).
 struct Block<'a> {
     staged: &'a Staged<'a>,
     /// Each tap's staged value for the band's first output row and column.
     offsets: &'a [usize],
     layer: Layer<'a>,
     row: usize,
-    out: *mut f32,
+    out: Out,
 }
 
 impl Block<'_> {
@@ -264,10 +280,9 @@ impl Block<'_> {
                     }
                 }
             }
-            let plane = g.oh * g.ow;
             for (r, acc) in acc.iter().enumerate() {
                 let b = V::splat(bias[o0 + r]);
-                let dst = self.out.add((o0 + r) * plane + col);
+                let dst = self.out.at.add((o0 + r) * self.out.plane + col);
                 for (v, &a) in acc.iter().enumerate() {
                     let mut a = a.add(b);
                     if relu6 {
@@ -371,7 +386,12 @@ mod tests {
                     // SAFETY: the CPU runs the kernel (checked above); the band writes its rows
                     // of the `c_out` planes of `kernel`.
                     unsafe {
-                        band(&x, layer, oys.clone(), &mut buf, kernel.as_mut_ptr());
+                        let out = Out {
+                            at: kernel.as_mut_ptr().add(oys.start * g.ow),
+                            plane,
+                            row: g.ow,
+                        };
+                        band(&x, layer, oys.clone(), &mut buf, out);
                     }
                     let cols = oys.len() * g.ow;
                     let mut unfolded = vec![MaybeUninit::new(0.0f32); taps * cols];

@@ -144,6 +144,11 @@ impl Depthwise {
         self.last.as_deref()
     }
 
+    /// The layer's weights and bias, as the plane path runs them.
+    pub(super) fn layer(&self) -> &Prepared {
+        &self.layer
+    }
+
     /// What the op applies to its outputs.
     pub(super) fn activation(&self) -> Option<Activation> {
         self.activation

@@ -9,6 +9,8 @@
 //!   `compute` model's quantized 1×1 convolution in integers;
 //! - [`expand_depthwise`]: an MBConv's expansion and depthwise conv in one op, band by band
 //!   (its expansion on `channel_lanes.rs` where AVX-512 or AVX2 runs it);
+//! - [`stem_depthwise`]: the stem and the depthwise conv after it (and its projection) in one
+//!   op, band by band;
 //! - [`dense_conv`]: the k×k convolution (the stem; computed directly by `dense_kernel.rs` where
 //!   AVX-512 or AVX2 runs); [`conv_patch`]: what the conv ops share when they replace tract's
 //!   `Conv`;
@@ -38,5 +40,6 @@ pub mod plan;
 pub mod plane_sum;
 pub mod pointwise;
 pub mod se_gate;
+pub mod stem_depthwise;
 
 pub use self::error::InferError;

@@ -21,9 +21,10 @@ pub type Plan = Arc<TypedRunnableModel>;
 /// on the lane sum the host's means use ([`super::plane_sum`]) and its gate scales the weights of
 /// fovea's 1×1 projection after it ([`super::se_gate`]); a ReLU6 after a fovea conv is
 /// clamped inside it ([`super::activation`]); a large expansion and the depthwise conv reading
-/// it run as one op, band by band ([`super::expand_depthwise`]). Taking the message (not the file's bytes) lets the
-/// caller free the bytes before tract copies the weights: the peak of a load holds the folded
-/// message and tract's copy of its weights, nothing more.
+/// it run as one op, band by band ([`super::expand_depthwise`]), and so do the stem and the
+/// depthwise conv reading it ([`super::stem_depthwise`]). Taking the message (not the file's
+/// bytes) lets the caller free the bytes before tract copies the weights: the peak of a load
+/// holds the folded message and tract's copy of its weights, nothing more.
 pub fn load_proto(proto: ModelProto, side: usize) -> Result<Plan, InferError> {
     plan_decluttered(decluttered(proto, side)?)
 }
@@ -73,6 +74,8 @@ pub fn plan_decluttered(mut model: TypedModel) -> Result<Plan, InferError> {
     super::activation::fuse(&mut model).map_err(tract("fusing ReLU6 into fovea's convolutions"))?;
     super::expand_depthwise::fuse(&mut model)
         .map_err(tract("fusing expansions with their depthwise convolutions"))?;
+    super::stem_depthwise::fuse(&mut model)
+        .map_err(tract("fusing the stem with its depthwise convolution"))?;
     super::fake_quant::fuse(&mut model).map_err(tract("fusing uint8 quantize-dequantize pairs"))?;
     model
         .into_optimized()
