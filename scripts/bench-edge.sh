@@ -50,7 +50,7 @@ done
 medians="$(mktemp)"
 trap 'rm -f "$medians"' EXIT
 echo "machine: $(nproc) cores; load before: $(uptime | sed 's/.*load average: //')"
-echo "$rounds rounds, each: tract then onnxruntime, $runs runs apiece; ms: median over the rounds of each round's median; per round: each round's tract/ort"
+echo "$rounds rounds, each: tract then onnxruntime (swapped every other round), $runs runs apiece; ms: median over the rounds of each round's median; per round: each round's tract/ort"
 echo
 echo "| model | form | size MB | threads | tract ms | ort ms | tract/ort | per round | tract load ms | ort load ms | tract RSS MiB | ort RSS MiB | fovea dw | fovea 1×1 | fovea int8 1×1 | fovea k×k |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
@@ -61,9 +61,17 @@ for v in b0 lite0; do
     size=$(awk -v b="$(stat -c %s "$f")" 'BEGIN{printf "%.1f", b/1e6}')
     for t in 1 2; do
       trs="" orts=""
+      # The order swapped every other round, so that neither side always runs first: in an A/A
+      # control (one binary run twice a round, B0 at one thread, 12 rounds) the two runs of a
+      # round read 1.1-9.2 % apart, the first faster in 8 (docs/PERFORMANCE.md).
       for ((r = 0; r < rounds; r++)); do
+        if ((r % 2 == 1)); then
+          orts+="$("$PY" scripts/bench_ort.py "$f" "$t" "$runs" 2>/dev/null || echo '{}')"$'\n'
+        fi
         trs+="$("$EDGE" bench "$f" --threads "$t" --runs "$runs" 2>/dev/null || echo '{}')"$'\n'
-        orts+="$("$PY" scripts/bench_ort.py "$f" "$t" "$runs" 2>/dev/null || echo '{}')"$'\n'
+        if ((r % 2 == 0)); then
+          orts+="$("$PY" scripts/bench_ort.py "$f" "$t" "$runs" 2>/dev/null || echo '{}')"$'\n'
+        fi
       done
       "$PY" - "$v" "$form" "$size" "$t" "$trs" "$orts" "$medians" <<'PYEOF'
 import json, statistics, sys

@@ -17,8 +17,10 @@
 //! threads each thread runs its own half of the image through all three. A whole Lite0
 //! inference took 1.5–3.5 % less at one thread and 1.2–3.6 % less at two (two plans in one
 //! process, whole runs alternated, eight rounds each, every round faster; docs/PERFORMANCE.md).
-//! The band's size did not matter: 7, 13, 20 or 28 rows within ±0.7 % of each other at two
-//! threads.
+//! The band's size did not matter: 7, 13, 20 or 28 rows within ±1.0 % of each other at two
+//! threads. B0's stem and block 0 (tract's SiLU after each, run on the band) fused so did not
+//! gain (its squeeze-excitation then reads the layer cold): within −0.70..+0.51 % at one
+//! thread, −1.46..+0.13 % at two; B0 is left unfused (the op does not take a SiLU).
 //!
 //! The values are the three ops' own, bit for bit: each stem output is the same sum
 //! (`dense_kernel.rs` computes it the same way whichever layout it stores to), the depthwise
