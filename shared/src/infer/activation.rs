@@ -132,7 +132,7 @@ pub fn fuse(model: &mut TypedModel) -> TractResult<usize> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(in crate::infer) mod tests {
     use super::*;
     use crate::infer::dense_conv::tests::wire_dense;
     use crate::infer::depthwise::tests::{values, wire_depthwise, wire_pointwise};
@@ -142,7 +142,7 @@ mod tests {
 
     /// Wires `Clip(0, 6)` as tract's ONNX front end does: `Max` with 0 then `Min` with 6, the
     /// bounds broadcast to the input's rank.
-    fn relu6(model: &mut TypedModel, x: OutletId, seed: u32) -> OutletId {
+    pub(in crate::infer) fn relu6(model: &mut TypedModel, x: OutletId, seed: u32) -> OutletId {
         let bound = |v: f32| tract_ndarray::ArrayD::from_elem(vec![1, 1, 1, 1], v).into_tensor();
         let lo = model.add_const(format!("lo{seed}"), bound(0.0)).unwrap();
         let hi = model.add_const(format!("hi{seed}"), bound(6.0)).unwrap();

@@ -42,6 +42,7 @@ use tract_core::ops::nn::Silu;
 use tract_linalg::multithread::{Executor, current_tract_executor};
 use tract_linalg::routines::Func;
 
+use super::activation::only_reader;
 use super::depthwise::Depthwise;
 use super::pointwise::Pointwise;
 use crate::channel_blocks;
@@ -340,21 +341,13 @@ pub fn fuse_where(
         let Some(depthwise) = node.op_as::<Depthwise>() else {
             continue;
         };
-        // The only reader of `outlet`'s node's output is `reader`, which is no model output.
-        let sole = |outlet: OutletId| {
-            model.node(outlet.node).outputs[outlet.slot]
-                .successors
-                .len()
-                == 1
-                && !model.outputs.contains(&outlet)
-        };
         let mut source = node.inputs[0];
         let mut silu = false;
         let between = model.node(source.node);
         if between
             .op_as::<ElementWiseOp>()
             .is_some_and(|e| e.0.is::<Silu>())
-            && sole(source)
+            && only_reader(model, source)?.is_some()
         {
             silu = true;
             source = between.inputs[0];
@@ -363,7 +356,7 @@ pub fn fuse_where(
         let Some(expand) = expansion.op_as::<Pointwise>() else {
             continue;
         };
-        if !sole(source) {
+        if only_reader(model, source)?.is_none() {
             continue;
         }
         let Some(mut op) = ExpandDepthwise::new(expand, silu, depthwise) else {
@@ -371,16 +364,11 @@ pub fn fuse_where(
         };
         // The projection after, where it reads the depthwise conv alone.
         let mut last = OutletId::new(id, 0);
-        if sole(last) {
-            let reader = node.outputs[0].successors[0].node;
-            if let Some(with) = model
-                .node(reader)
-                .op_as::<Pointwise>()
-                .and_then(|p| op.with_projection(p))
-            {
-                op = with;
-                last = OutletId::new(reader, 0);
-            }
+        if let Some((project, out)) = super::pointwise::only_reader_of(model, last)?
+            && let Some(with) = op.with_projection(project)
+        {
+            op = with;
+            last = out;
         }
         let (_, hw) = expand.dims();
         let projected = op.project.is_some();
@@ -400,10 +388,11 @@ pub fn fuse_where(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::infer::activation::tests::relu6;
     use crate::infer::depthwise::tests::{Case, values, wire_depthwise, wire_pointwise};
     use crate::infer::pointwise::tests::{f32s, on_threads, run_tensor};
     use crate::infer::{activation, depthwise, pointwise};
-    use tract_core::ops::math::{max, min, mul};
+    use tract_core::ops::math::mul;
     use tract_core::ops::nn::sigmoid;
 
     /// An expansion 6 → `c` of a `1×6×side×side` input, then ReLU6 (`Clip(0, 6)` as tract's
@@ -421,12 +410,7 @@ mod tests {
             let s = model.wire_node("sig", sigmoid(), &[e]).unwrap()[0];
             model.wire_node("silu", mul(), &[e, s]).unwrap()[0]
         } else {
-            let bound =
-                |v: f32| tract_ndarray::ArrayD::from_elem(vec![1, 1, 1, 1], v).into_tensor();
-            let lo = model.add_const("lo", bound(0.0)).unwrap();
-            let hi = model.add_const("hi", bound(6.0)).unwrap();
-            let m = model.wire_node("max", max(), &[e, lo]).unwrap()[0];
-            model.wire_node("min", min(), &[m, hi]).unwrap()[0]
+            relu6(&mut model, e, 2)
         };
         let d = wire_depthwise(&mut model, e, case, 3);
         let y = wire_pointwise(&mut model, d, c, c_proj, 6);

@@ -893,6 +893,16 @@ pub fn replace_where(
     Ok(replaced)
 }
 
+/// The fovea 1×1 op that alone reads `outlet` (see [`super::activation::only_reader`]), and
+/// its output: the projection a fused op may take in (`expand_depthwise`, `stem_depthwise`).
+pub(super) fn only_reader_of(
+    model: &TypedModel,
+    outlet: OutletId,
+) -> TractResult<Option<(&Pointwise, OutletId)>> {
+    Ok(super::activation::only_reader(model, outlet)?
+        .and_then(|n| Some((n.op_as::<Pointwise>()?, OutletId::new(n.id, 0)))))
+}
+
 /// The [`Pointwise`] equal to `einsum` at `node` (and to the bias `Add` after it, whose node
 /// is returned too), if it covers it and `take` takes it; its weights row-major
 /// ([`Pointwise::rows`]; [`Pointwise::on_lanes`] arranges them where the lanes run it). fovea's

@@ -35,6 +35,7 @@ use tract_core::internal::*;
 #[cfg(target_arch = "x86_64")]
 use tract_linalg::multithread::{Executor, current_tract_executor};
 
+use super::activation::only_reader;
 use super::dense_conv::DenseConv;
 use super::depthwise::Depthwise;
 use super::pointwise::Pointwise;
@@ -332,33 +333,24 @@ pub fn fuse(model: &mut TypedModel) -> TractResult<usize> {
         let Some(depthwise) = node.op_as::<Depthwise>() else {
             continue;
         };
-        // The only reader of `outlet`'s node's output is one node, and it is no model output.
-        let sole = |outlet: OutletId| {
-            model.node(outlet.node).outputs[outlet.slot]
-                .successors
-                .len()
-                == 1
-                && !model.outputs.contains(&outlet)
-        };
         let source = node.inputs[0];
         let stem_node = model.node(source.node);
         let Some(stem) = stem_node.op_as::<DenseConv>() else {
             continue;
         };
-        let Some(mut op) = StemDepthwise::new(stem, depthwise).filter(|_| sole(source)) else {
+        if only_reader(model, source)?.is_none() {
+            continue;
+        }
+        let Some(mut op) = StemDepthwise::new(stem, depthwise) else {
             continue;
         };
+        // The projection after, where it reads the depthwise conv alone.
         let mut last = OutletId::new(id, 0);
-        if sole(last) {
-            let reader = node.outputs[0].successors[0].node;
-            if let Some(with) = model
-                .node(reader)
-                .op_as::<Pointwise>()
-                .and_then(|p| op.with_projection(p))
-            {
-                op = with;
-                last = OutletId::new(reader, 0);
-            }
+        if let Some((project, out)) = super::pointwise::only_reader_of(model, last)?
+            && let Some(with) = op.with_projection(project)
+        {
+            op = with;
+            last = out;
         }
         let mut patch = TypedModelPatch::new("fovea stem and depthwise conv");
         let x = patch.tap_model(model, stem_node.inputs[0])?;
@@ -373,24 +365,11 @@ pub fn fuse(model: &mut TypedModel) -> TractResult<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::infer::activation::tests::relu6;
     use crate::infer::dense_conv::tests::wire_dense;
     use crate::infer::depthwise::tests::{values, wire_depthwise, wire_pointwise};
     use crate::infer::pointwise::tests::{f32s, on_threads, run_tensor};
     use crate::infer::{activation, dense_conv, depthwise, pointwise};
-    use tract_core::ops::math::{max, min};
-
-    /// ReLU6 as tract's ONNX front end wires it (`Clip(0, 6)`) on `x`.
-    fn relu6(model: &mut TypedModel, x: OutletId, name: &str) -> OutletId {
-        let bound = |v: f32| tract_ndarray::ArrayD::from_elem(vec![1, 1, 1, 1], v).into_tensor();
-        let lo = model.add_const(format!("{name}.lo"), bound(0.0)).unwrap();
-        let hi = model.add_const(format!("{name}.hi"), bound(6.0)).unwrap();
-        let m = model
-            .wire_node(format!("{name}.max"), max(), &[x, lo])
-            .unwrap()[0];
-        model
-            .wire_node(format!("{name}.min"), min(), &[m, hi])
-            .unwrap()[0]
-    }
 
     /// A stem 3 → `c` (3×3, stride 2, TF's "same": 0 before, 1 after) on a `1×3×h×w` input,
     /// ReLU6, a stride-1 `k×k` depthwise conv (padding `k/2` on both sides), ReLU6 and a 1×1
@@ -407,12 +386,12 @@ mod tests {
         let mut model = TypedModel::default();
         let x = model.add_source("x", f32::fact([1, 3, h, w])).unwrap();
         let s = wire_dense(&mut model, x, (3, c, h, w, 3, 2, 0, 1, true), 1);
-        let s = relu6(&mut model, s, "stem");
+        let s = relu6(&mut model, s, 2);
         let (oh, ow) = (h.div_ceil(2), w.div_ceil(2));
         let d = wire_depthwise(&mut model, s, (c, oh, ow, k, 1, k / 2, k / 2, true), 3);
-        let d = relu6(&mut model, d, "dw");
+        let d = relu6(&mut model, d, 4);
         let y = wire_pointwise(&mut model, d, c, c_proj, 6);
-        let outputs = if shared { vec![y, d] } else { vec![y] };
+        let outputs = if shared { vec![d, y] } else { vec![y] };
         model.select_output_outlets(&outputs).unwrap();
         depthwise::declutter(&mut model).unwrap();
         depthwise::replace(&mut model).unwrap();
