@@ -35,16 +35,15 @@
 //! faster in five prints of six, 1 slower in one (docs/PERFORMANCE.md). Threads follow tract's
 //! executor: the output rows split into one run of bands per thread, each with its own buffer
 //! (the first band of each run expands its shared rows again).
-use rayon::prelude::*;
 use tract_core::internal::*;
 use tract_core::ops::element_wise::ElementWiseOp;
 use tract_core::ops::nn::Silu;
-use tract_linalg::multithread::{Executor, current_tract_executor};
 use tract_linalg::routines::Func;
 
 use super::activation::only_reader;
 use super::depthwise::Depthwise;
 use super::pointwise::Pointwise;
+use super::row_runs::over_runs;
 use crate::channel_blocks;
 use crate::depthwise::{ChannelsLast, Planes};
 use crate::shared_out::SharedOut;
@@ -112,8 +111,7 @@ impl ExpandDepthwise {
     /// is an ungated 1×1 op with a planes output whose input is the depthwise conv's output.
     pub fn with_projection(&self, project: &Pointwise) -> Option<Self> {
         let g = self.last().geometry();
-        let (c_in, hw) = project.dims();
-        if project.out_last || project.gated || c_in != g.c || hw != g.oh * g.ow {
+        if !project.projects_planes(g.c, g.oh * g.ow) {
             return None;
         }
         Some(ExpandDepthwise {
@@ -283,20 +281,9 @@ impl EvalOp for ExpandDepthwise {
         // is read.
         let mut y = unsafe { Tensor::uninitialized::<f32>(&self.output_shape())? };
         let out = SharedOut(y.as_ptr_mut::<f32>()?);
-        // SAFETY (each arm): `y` holds the op's outputs (the projection's or the depthwise
-        // conv's planes); the runs of rows are disjoint, so no two threads write the same
-        // element.
-        let runs = |threads: usize| {
-            let per = oh.div_ceil(threads.max(1)).max(1);
-            (0..oh.div_ceil(per))
-                .into_par_iter()
-                .try_for_each(|t| unsafe { self.rows(x, (t * per, ((t + 1) * per).min(oh)), out) })
-        };
-        match current_tract_executor() {
-            Executor::SingleThread => unsafe { self.rows(x, (0, oh), out) }?,
-            Executor::MultiThread(pool) => pool.install(|| runs(pool.current_num_threads()))?,
-            _ => runs(rayon::current_num_threads())?,
-        }
+        // SAFETY: `y` holds the op's outputs (the projection's or the depthwise conv's planes);
+        // the runs of rows are disjoint, so no two threads write the same element.
+        over_runs(oh, |run| unsafe { self.rows(x, run, out) })?;
         Ok(tvec!(y.into_tvalue()))
     }
 }

@@ -39,6 +39,7 @@ mod pixel_lanes;
 pub mod plan;
 pub mod plane_sum;
 pub mod pointwise;
+mod row_runs;
 pub mod se_gate;
 pub mod stem_depthwise;
 

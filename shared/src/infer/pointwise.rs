@@ -893,6 +893,14 @@ pub fn replace_where(
     Ok(replaced)
 }
 
+impl Pointwise {
+    /// Whether this op can run as a fused op's projection (`Pointwise::planes_of`) on `c`
+    /// planes of `hw` pixels: ungated, its input those planes, its output planes.
+    pub(super) fn projects_planes(&self, c: usize, hw: usize) -> bool {
+        !self.out_last && !self.gated && self.dims() == (c, hw)
+    }
+}
+
 /// The fovea 1×1 op that alone reads `outlet` (see [`super::activation::only_reader`]), and
 /// its output: the projection a fused op may take in (`expand_depthwise`, `stem_depthwise`).
 pub(super) fn only_reader_of(

@@ -29,16 +29,14 @@
 //! `k×k` kernel reads `k − 1` rows twice) are carried over, not recomputed, except at the
 //! start of each thread's run of bands. Only where `dense_kernel.rs` runs (x86_64 with AVX-512
 //! or AVX2) and the depthwise conv has stride 1; elsewhere nothing is fused.
-#[cfg(target_arch = "x86_64")]
-use rayon::prelude::*;
 use tract_core::internal::*;
-#[cfg(target_arch = "x86_64")]
-use tract_linalg::multithread::{Executor, current_tract_executor};
 
 use super::activation::only_reader;
 use super::dense_conv::DenseConv;
 use super::depthwise::Depthwise;
 use super::pointwise::Pointwise;
+#[cfg(target_arch = "x86_64")]
+use super::row_runs::over_runs;
 use crate::depthwise::Geometry;
 #[cfg(target_arch = "x86_64")]
 use crate::depthwise::StagedBand;
@@ -100,8 +98,7 @@ impl StemDepthwise {
     /// is an ungated 1×1 op with a planes output whose input is the depthwise conv's output.
     pub fn with_projection(&self, project: &Pointwise) -> Option<Self> {
         let g = self.geometry();
-        let (c_in, hw) = project.dims();
-        if project.out_last || project.gated || c_in != g.c || hw != g.oh * g.ow {
+        if !project.projects_planes(g.c, g.oh * g.ow) {
             return None;
         }
         Some(StemDepthwise {
@@ -289,19 +286,12 @@ impl EvalOp for StemDepthwise {
         // is read.
         let mut y = unsafe { Tensor::uninitialized::<f32>(&self.output_shape())? };
         let out = SharedOut(y.as_ptr_mut::<f32>()?);
-        // SAFETY (each arm): `new` checked that the kernel runs here; `y` holds the op's
-        // outputs; the runs of rows are disjoint, so no two threads write the same element.
-        let runs = |threads: usize| {
-            let per = oh.div_ceil(threads.max(1)).max(1);
-            (0..oh.div_ceil(per))
-                .into_par_iter()
-                .for_each(|t| unsafe { self.rows(x, (t * per, ((t + 1) * per).min(oh)), out) })
-        };
-        match current_tract_executor() {
-            Executor::SingleThread => unsafe { self.rows(x, (0, oh), out) },
-            Executor::MultiThread(pool) => pool.install(|| runs(pool.current_num_threads())),
-            _ => runs(rayon::current_num_threads()),
-        }
+        // SAFETY: `new` checked that the kernel runs here; `y` holds the op's outputs; the runs
+        // of rows are disjoint, so no two threads write the same element.
+        over_runs(oh, |run| {
+            unsafe { self.rows(x, run, out) };
+            Ok(())
+        })?;
         Ok(tvec!(y.into_tvalue()))
     }
 }
