@@ -89,9 +89,9 @@ impl ChannelsLast {
     }
 
     /// [`forward_into`](Self::forward_into) with the output in planes, `[n, c, oh, ow]`, and
-    /// a choice of threads (blocks of 16 channels spread over rayon's): the device's MBConv
-    /// reads a channels-last input (its expansion writes one) and hands the planes on to the
-    /// rest of tract's CHW graph. With `relu6` each output is clamped to `0 ..= 6` (as
+    /// a choice of threads (runs of rows or blocks of 16 channels spread over rayon's:
+    /// [`ROWS_FROM`]): the device's MBConv reads a channels-last input (its expansion writes
+    /// one) and hands the planes on to the rest of tract's CHW graph. With `relu6` each output is clamped to `0 ..= 6` (as
     /// `f32::clamp`: a NaN stays NaN) in registers, before it is stored.
     ///
     /// # Panics
@@ -245,10 +245,11 @@ impl ChannelsLast {
             .zip(y.chunks_exact_mut(image_out))
         {
             let out = SharedOut(yi.as_mut_ptr().cast::<f32>());
-            // Channels `range.0 .. range.1` of this image.
-            let channels = |range: (usize, usize)| {
+            // Channels `range.0 .. range.1` of this image's output rows `oys.0 .. oys.1`.
+            let span = |range: (usize, usize), oys: (usize, usize)| {
                 // SAFETY: `yi` holds the image's outputs (asserted lengths); each call writes
-                // only its own channels' (planes or lanes), a range no other call has.
+                // only its own channels' of its own rows (planes or lanes), which no other call
+                // writes.
                 unsafe {
                     path.kernel()(&Span {
                         x: xi,
@@ -267,12 +268,19 @@ impl ChannelsLast {
                         },
                         relu6,
                         chans: range,
-                        oys: (0, g.oh),
+                        oys,
                         row0: 0,
                     });
                 }
             };
+            let channels = |range: (usize, usize)| span(range, (0, g.oh));
             match spread {
+                Spread::Rayon if g.oh * g.ow >= ROWS_FROM => {
+                    let per = g.oh.div_ceil(rayon::current_num_threads().max(1));
+                    (0..g.oh.div_ceil(per))
+                        .into_par_iter()
+                        .for_each(|t| span((0, g.c), (t * per, ((t + 1) * per).min(g.oh))))
+                }
                 Spread::Rayon => (0..channel_blocks::count(g.c))
                     .into_par_iter()
                     .for_each(|k| channels((k * BLOCK, (k * BLOCK + BLOCK).min(g.c)))),
@@ -281,6 +289,21 @@ impl ChannelsLast {
         }
     }
 }
+
+/// Output planes of at least this many pixels (14×14 at 224 px) split over [`Spread::Rayon`]'s
+/// threads as one run of output rows each (all channels), smaller ones as blocks of 16
+/// channels: the 1×1 convs before and after split their pixels so (one run each per thread),
+/// and by rows each thread reads mostly what it wrote itself. On an Intel Xeon with AVX-512
+/// (2026-12-07), two threads, `node_profile` with this switched by the environment (a
+/// temporary build), whole inferences, ms: channel blocks against rows from 784 pixels
+/// (28×28), Lite0 6.07/5.77, 5.92/5.63, 5.59/5.42, B0 8.86/8.75, 9.29/9.15, 9.53/8.74; rows
+/// from 784 against from 196, Lite0 5.82/5.58, 5.84/5.65, 5.58/5.72, B0 8.87/8.45,
+/// 9.01/8.77, 8.32/8.23; from 196 against every plane (7×7 too), Lite0 5.54/5.54,
+/// 5.67/5.75, 5.68/5.69, B0 8.95/9.11, 8.92/8.85, 8.75/9.18. Per node (Lite0): block 4's
+/// conv (28×28, 240 channels) 184–203 → 112–133 µs and the projection after it 167–171 →
+/// 118–123; at 7×7 rows were slower (block 12's conv 46–47 → 53–54). On the AMD EPYC of
+/// earlier sessions rows were slower on 14×14 (docs/PERFORMANCE.md); not timed there since.
+const ROWS_FROM: usize = 196;
 
 /// Which loop runs a layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -512,7 +535,9 @@ mod tests {
     /// and 2, TF's "same" padding with the extra row and column at the end), channel counts
     /// that fill 16 lanes, leave a partial block or stay under one, outputs of 1 to 13 columns
     /// (every block width), a batch of 2, symmetric and no padding, a kernel the intrinsics do
-    /// not cover (3×5), and no bias.
+    /// not cover (3×5), and no bias; channels-last out, planes out on the calling thread and
+    /// over pools of 2 and 3 threads (planes of at least [`ROWS_FROM`] pixels by runs of rows,
+    /// the rest by blocks of channels).
     #[test]
     fn equals_the_nchw_kernel_bit_for_bit() {
         // (c, h, w, kh, kw, s, TF "same" padding (else none), bias)
@@ -526,8 +551,11 @@ mod tests {
             (16, 11, 23, 3, 3, 1, false, true),
             (24, 6, 9, 3, 5, 1, true, true),
             (40, 14, 14, 3, 3, 2, true, true),
+            // Planes of at least `ROWS_FROM` pixels: split by rows over the threads.
+            (24, 16, 16, 3, 3, 1, true, true),
+            (21, 29, 31, 5, 5, 2, true, true),
         ];
-        let mut clamped_both_ways = false;
+        let (mut clamped_both_ways, mut by_rows) = (false, false);
         for (c, h, w, kh, kw, s, same, with_bias) in cases {
             // "same": ⌈side / s⌉ outputs, half the padding before (the extra one after);
             // none: the outputs that fit.
@@ -540,6 +568,7 @@ mod tests {
                 }
             };
             let ((oh, ph), (ow, pw)) = (size(h, kh), size(w, kw));
+            by_rows |= oh * ow >= ROWS_FROM;
             let geo = Geometry {
                 n: 2,
                 c,
@@ -573,13 +602,18 @@ mod tests {
                 let want = bits(&to_last(&nchw, geo.n, c, oh * ow));
                 let want_planes = bits(&nchw);
                 for path in paths(&geo) {
-                    for (planes, want, spread) in [
-                        (false, &want, Spread::Serial),
-                        (true, &want_planes, Spread::Serial),
-                        (true, &want_planes, Spread::Rayon),
+                    for (planes, want, spread, threads) in [
+                        (false, &want, Spread::Serial, 1),
+                        (true, &want_planes, Spread::Serial, 1),
+                        (true, &want_planes, Spread::Rayon, 2),
+                        (true, &want_planes, Spread::Rayon, 3),
                     ] {
                         let mut y = vec![MaybeUninit::new(f32::NAN); want.len()];
-                        layer.run(&xl, &mut y, path, planes, spread, relu6);
+                        let pool = rayon::ThreadPoolBuilder::new()
+                            .num_threads(threads)
+                            .build()
+                            .unwrap();
+                        pool.install(|| layer.run(&xl, &mut y, path, planes, spread, relu6));
                         // SAFETY: initialized above (NaN), then written.
                         let got: Vec<u32> = y
                             .iter()
@@ -587,7 +621,8 @@ mod tests {
                             .collect();
                         assert_eq!(
                             &got, want,
-                            "{geo:?} {path:?}, planes out {planes}, {spread:?}, relu6 {relu6}"
+                            "{geo:?} {path:?}, planes out {planes}, {spread:?} on {threads} \
+                             threads, relu6 {relu6}"
                         );
                     }
                 }
@@ -598,6 +633,7 @@ mod tests {
             clamped_both_ways,
             "no case's outputs reached both of ReLU6's bounds"
         );
+        assert!(by_rows, "no case's planes split by rows");
     }
 
     /// One image run band by band (`band_into_planes`, each band given only the input rows
