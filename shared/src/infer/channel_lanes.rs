@@ -581,12 +581,12 @@ unsafe fn span_of<V: Vector, const N: usize, const PLANES: bool>(
 /// left that group as slow. Lite0's ten 7×7 1×1 convs summed 2578–2612 → 2374–2447 µs
 /// (medians, three rounds alternated).
 ///
-/// The hint is `prefetcht1` (into L2), not the `prefetchnta` measured above: on an Intel Xeon
-/// with AVX-512 (2026-12-07) the products took two thirds as long again with `prefetchnta`.
-/// Lite0's ten 7×7 1×1 convs summed 3838–3905 µs a one-thread inference with it and 2227–2409 with `prefetcht0`, `t1` or `t2` (`node_profile`, runs of 100 alternated, two
-/// with `prefetchnta`, five of each other; the three within the runs' spread), the whole
-/// inference 10.43–10.80 → 8.51–9.09 ms. On the AMD EPYC `prefetcht1` a line every second step
-/// was not timed (every step: above).
+/// The hint is `prefetcht1` (into L2), not the `prefetchnta` measured above: on an Intel Xeon with
+/// AVX-512 (2026-12-07) the products took two thirds as long again with `prefetchnta`. Lite0's ten
+/// 7×7 1×1 convs summed 3838–3905 µs a one-thread inference with it and 2227–2409 with
+/// `prefetcht0`, `t1` or `t2` (`node_profile`, runs of 100 alternated, two with `prefetchnta`, five
+/// of each other; the three within the runs' spread), the whole inference 10.43–10.80 → 8.51–9.09
+/// ms. On the AMD EPYC `prefetcht1` a line every second step was not timed (every step: above).
 #[derive(Clone, Copy)]
 struct Ahead {
     from: *const f32,
