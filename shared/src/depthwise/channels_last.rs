@@ -89,10 +89,11 @@ impl ChannelsLast {
     }
 
     /// [`forward_into`](Self::forward_into) with the output in planes, `[n, c, oh, ow]`, and a
-    /// choice of threads (runs of rows or blocks of 16 channels spread over rayon's:
-    /// [`ROWS_FROM`]): the device's MBConv reads a channels-last input (its expansion writes one)
-    /// and hands the planes on to the rest of tract's CHW graph. With `relu6` each output is
-    /// clamped to `0 ..= 6` (as `f32::clamp`: a NaN stays NaN) in registers, before it is stored.
+    /// choice of threads (runs of output rows for planes of 196 pixels and more, else blocks of 16
+    /// channels, spread over rayon's): the device's MBConv reads a channels-last input (its
+    /// expansion writes one) and hands the planes on to the rest of tract's CHW graph. With `relu6`
+    /// each output is clamped to `0 ..= 6` (as `f32::clamp`: a NaN stays NaN) in registers, before
+    /// it is stored.
     ///
     /// # Panics
     /// If a length does not match the layer.
