@@ -108,7 +108,8 @@ pub fn forward(x: &[f32], w: &[f32], geo: &Geometry) -> Vec<f32> {
 pub enum Spread {
     /// One plane after another on the calling thread.
     Serial,
-    /// Planes spread over the current rayon pool (the global one outside `install`).
+    /// Planes (on `ChannelsLast`, runs of rows or blocks of channels) spread over the current
+    /// rayon pool (the global one outside `install`).
     Rayon,
 }
 
