@@ -40,5 +40,6 @@ pub mod preprocess;
 pub mod quality;
 mod shared_out;
 pub mod task;
+mod thread_rows;
 #[cfg(target_arch = "x86_64")]
 mod vector;

@@ -26,6 +26,7 @@ use rayon::prelude::*;
 use super::{Geometry, Spread};
 use crate::channel_blocks::{self, BLOCK};
 use crate::shared_out::SharedOut;
+use crate::thread_rows;
 
 #[cfg(target_arch = "x86_64")]
 mod kernel;
@@ -277,10 +278,8 @@ impl ChannelsLast {
             let channels = |range: (usize, usize)| span(range, (0, g.oh));
             match spread {
                 Spread::Rayon if g.oh * g.ow >= ROWS_FROM => {
-                    let per = g.oh.div_ceil(rayon::current_num_threads().max(1));
-                    (0..g.oh.div_ceil(per))
-                        .into_par_iter()
-                        .for_each(|t| span((0, g.c), (t * per, ((t + 1) * per).min(g.oh))))
+                    thread_rows::runs(g.oh, rayon::current_num_threads())
+                        .for_each(|oys| span((0, g.c), oys))
                 }
                 Spread::Rayon => (0..channel_blocks::count(g.c))
                     .into_par_iter()
@@ -293,17 +292,18 @@ impl ChannelsLast {
 
 /// Output planes of at least this many pixels (14×14 at 224 px) split over [`Spread::Rayon`]'s
 /// threads as one run of output rows each (all channels), smaller ones as blocks of 16 channels:
-/// the 1×1 convs before and after split their pixels so (one run each per thread), and by rows each
-/// thread reads mostly what it wrote itself. On an Intel Xeon with AVX-512 (2026-12-07), two
-/// threads, `node_profile` with this switched by the environment (a temporary build), whole
-/// inferences, ms: channel blocks against rows from 784 pixels (28×28), Lite0 6.07/5.77, 5.92/5.63,
-/// 5.59/5.42, B0 8.86/8.75, 9.29/9.15, 9.53/8.74; rows from 784 against from 196, Lite0 5.82/5.58,
-/// 5.84/5.65, 5.58/5.72, B0 8.87/8.45, 9.01/8.77, 8.32/8.23; from 196 against every plane (7×7
-/// too), Lite0 5.54/5.54, 5.67/5.75, 5.68/5.69, B0 8.95/9.11, 8.92/8.85, 8.75/9.18. Per node the
-/// figures moved from run to run (Lite0's block 4, 28×28 × 240 channels: its conv 184–203 µs by
-/// channel blocks, 112–133 by rows in those runs, 128–166 in later ones); at 7×7 rows were slower
-/// (block 12's conv 46–47 → 53–54). On the AMD EPYC of earlier sessions rows were slower on 14×14
-/// (docs/PERFORMANCE.md); not timed there since.
+/// the 1×1 convs before and after split their pixels too (one run per thread on 14×14 planes,
+/// cache-sized tiles on larger ones), so that by rows a thread reads more of what it wrote itself —
+/// which worker takes which share is not pinned, though (docs/PERFORMANCE.md). On an Intel Xeon
+/// with AVX-512 (2026-12-07), two threads, `node_profile` with this switched by the environment (a
+/// temporary build), whole inferences, ms: channel blocks against rows from 784 pixels (28×28),
+/// Lite0 6.07/5.77, 5.92/5.63, 5.59/5.42, B0 8.86/8.75, 9.29/9.15, 9.53/8.74; rows from 784 against
+/// from 196, Lite0 5.82/5.58, 5.84/5.65, 5.58/5.72, B0 8.87/8.45, 9.01/8.77, 8.32/8.23; from 196
+/// against every plane (7×7 too), Lite0 5.54/5.54, 5.67/5.75, 5.68/5.69, B0 8.95/9.11, 8.92/8.85,
+/// 8.75/9.18. Per node the figures moved from run to run (Lite0's block 4, 28×28 × 240 channels:
+/// its conv 184–203 µs by channel blocks, 112–133 by rows in those runs, 128–166 in later ones); at
+/// 7×7 rows were slower (block 12's conv 46–47 → 53–54). On the AMD EPYC of earlier sessions rows
+/// were slower on 14×14 (docs/PERFORMANCE.md); not timed there since.
 const ROWS_FROM: usize = 196;
 
 /// Which loop runs a layer.
