@@ -461,6 +461,32 @@ pub(super) fn arrange(w: &[f32], c_in: usize, c_out: usize) -> Option<Vec<f32>> 
     Some(wt)
 }
 
+/// `c_out`'s output channels as up to `parts` runs of whole groups ([`group_width`]), each
+/// boundary the group boundary nearest its even share; the runs are disjoint, in order, and
+/// together cover `0 .. c_out`. The arranged weights ([`arrange`]) of a run are the slice
+/// `start·c_in .. end·c_in`, laid out as a product of the run's channels alone lays them out
+/// (its groups are the whole product's), so a run is a product of its own (`pointwise.rs`
+/// splits the head conv's output channels so over the threads).
+pub(super) fn group_runs(c_out: usize, parts: usize) -> Vec<Range<usize>> {
+    let group = group_width();
+    let groups = c_out.div_ceil(group);
+    let mut runs = Vec::new();
+    let mut o0 = 0;
+    for k in 1..=parts.max(1) {
+        let o1 = if k == parts.max(1) {
+            c_out
+        } else {
+            let nearest = (c_out * k / parts + group / 2) / group;
+            (nearest.min(groups) * group).clamp(o0, c_out)
+        };
+        if o1 > o0 {
+            runs.push(o0..o1);
+        }
+        o0 = o1;
+    }
+    runs
+}
+
 /// The output channels of a whole group on the vector this CPU runs ([`group_vectors`] ×
 /// lanes): 48 on AVX-512, 16 on AVX2.
 fn group_width() -> usize {
@@ -748,6 +774,34 @@ pub(super) fn expected(c_out: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// By hand, for the group this CPU runs: 1280 channels in two runs split at the group
+    /// boundary nearest 640 (groups of 48: 13·48 = 624; of 16: 640), in three nearest 426 and
+    /// 853 (48: 432 and 864; 16: 432 and 848); 48 channels in two (48: one group, one run; 16:
+    /// 24 rounds up to 32); one part, or none, is one run; no channels, no runs.
+    #[test]
+    fn group_runs_split_at_the_nearest_group_boundary() {
+        let wide = group_width() == 48;
+        assert!(wide || group_width() == 16, "group of {}", group_width());
+        let runs = |c_out, parts| -> Vec<(usize, usize)> {
+            group_runs(c_out, parts)
+                .into_iter()
+                .map(|r| (r.start, r.end))
+                .collect()
+        };
+        if wide {
+            assert_eq!(runs(1280, 2), [(0, 624), (624, 1280)]);
+            assert_eq!(runs(1280, 3), [(0, 432), (432, 864), (864, 1280)]);
+            assert_eq!(runs(48, 2), [(0, 48)]);
+        } else {
+            assert_eq!(runs(1280, 2), [(0, 640), (640, 1280)]);
+            assert_eq!(runs(1280, 3), [(0, 432), (432, 848), (848, 1280)]);
+            assert_eq!(runs(48, 2), [(0, 32), (32, 48)]);
+        }
+        assert_eq!(runs(1280, 1), [(0, 1280)]);
+        assert_eq!(runs(1280, 0), [(0, 1280)]);
+        assert_eq!(runs(0, 2), []);
+    }
 
     /// By hand: 49 pixels (a 7×7 plane) in blocks of at most 6 are 9 blocks, 4 of 6 then 5 of
     /// 5; 196 are 31 of 6 then 2 of 5; 49 in blocks of at most 8 (AVX-512) are 7 of 7; 196 in

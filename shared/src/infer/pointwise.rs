@@ -34,7 +34,10 @@
 //! on `channel_lanes.rs` instead (the channels in the vector lanes, the weights arranged group
 //! by group at load: the same values).
 //! A projection whose input squeeze-excitation's gate scales channel by channel takes the gate
-//! as a second input (`gated`, placed by [`super::se_gate`]) and runs on `W·diag(g)`.
+//! as a second input (`gated`, placed by [`super::se_gate`]) and runs on `W·diag(g)`. On two
+//! threads and more the head conv (on the channel lanes into 7×7 planes, more output channels
+//! than input ones) splits its output channels over the threads rather than its pixels
+//! (`by_channel_runs`): the same values.
 use std::mem::MaybeUninit;
 use std::sync::Arc;
 
@@ -549,6 +552,15 @@ pub(super) fn product(
     } else {
         1
     };
+    #[cfg(target_arch = "x86_64")]
+    if let Operand::Lanes(wt) = w
+        && threads > 1
+        && !out_last
+        && d.hw < PLANES_ON_LANES_BELOW
+        && d.c_out > d.c_in
+    {
+        return by_channel_runs(x, wt, bias, act, d, threads, out);
+    }
     // Cache-sized tiles, except where the weights have more rows than such a tile has columns
     // (B0's 14×14 expansions: 672 rows, 97 columns): gemm packs the weights on every call, and
     // that packing outweighed the cache there (112 → 672 on 14×14 in three tiles 314 µs, in
@@ -579,6 +591,52 @@ pub(super) fn product(
         };
         (0..tiles).for_each(|t| column(t, inner));
     }
+}
+
+/// [`product`] into planes on the channel lanes, its output channels split over the pool's
+/// `threads` threads in runs of whole groups (`channel_lanes::group_runs`), each thread every
+/// pixel of its run's channels: where a product has more output channels than input ones on
+/// planes under [`PLANES_ON_LANES_BELOW`] (the head conv, 320 → 1280 on 7×7), whose weights
+/// (1.6 MB) each thread otherwise streamed whole for its half of the 49 pixels. Each output is
+/// the same sum either way (the runs are products of their own on the same kernel), so the
+/// values are the split by pixels' bit for bit (`tests`).
+///
+/// Why (B0 and Lite0 at 224 px, two threads, an Intel Xeon with AVX-512, 2026-12-07; `edge
+/// bench` of one binary with and without the split by an environment switch, rounds
+/// alternated): whole inferences B0 8.84 → 8.72 ms and Lite0 5.50 → 5.39 (medians of 30
+/// rounds, faster in 21 and 23 of them); with the 7×7 projections' channels split too the head
+/// conv took 279–291 → 206–246 µs (`node_profile`, two rounds) but the projections (1152 → 192,
+/// more input channels than output: each thread packs the whole 1152 × 49 input) 156–163 →
+/// 167–183, and the whole inference 1.020 (B0) and 1.000 (Lite0) of the head's split alone (30
+/// rounds). Split so, the 7×7 expansions' channels-last outputs ran 1.018 / 1.015 of the pixel
+/// split's time and the 14×14 projections 1.061 / 1.103 (20 rounds each); docs/PERFORMANCE.md.
+#[cfg(target_arch = "x86_64")]
+fn by_channel_runs(
+    x: &[f32],
+    wt: Weights,
+    bias: Option<&[f32]>,
+    act: Option<Activation>,
+    d: Dims,
+    threads: usize,
+    out: &mut [MaybeUninit<f32>],
+) {
+    let dst = SharedOut(out.as_mut_ptr().cast::<f32>());
+    super::channel_lanes::group_runs(d.c_out, threads)
+        .into_par_iter()
+        .for_each(|run| {
+            let weights = Weights {
+                wt: &wt.wt[run.start * d.c_in..run.end * d.c_in],
+                gate: wt.gate,
+            };
+            let b = bias.map(|b| &b[run.clone()]);
+            // SAFETY: the run's planes `start .. end` (hw values each) lie inside `out`, which
+            // holds c_out·hw values (`product` asserts), and the runs are disjoint, so no two
+            // threads write the same element; `x` holds c_in rows of hw pixels (asserted).
+            unsafe {
+                let planes = (dst.at(run.start * d.hw), Layout::Planes(d.hw), d.hw);
+                super::channel_lanes::laid_out(x, d.hw, weights, run.len(), b, act, planes)
+            }
+        });
 }
 
 /// Columns `j0 .. j0 + tile` (clipped to `hw`) of `out = act(W·x (+ b))`, channels-last when
@@ -1396,12 +1454,14 @@ pub(super) mod tests {
     /// AVX-512 the pixel lanes', `pixel_lanes.rs`). Output channels 16 to 1280 (AVX-512: one
     /// to 27 groups of 48, the last partial for 16, 32 and 1280), 1 to 3137 pixels (blocks of
     /// up to 8 or 6, even in size), input channels 3 to 1152 (the large weights run group by
-    /// group on the packed input), with and without bias and ReLU6, one thread and a pool of
-    /// two (column tiles); channels-last, also in blocks of 16 channels (`channel_lanes::
-    /// laid_out`), each value at its place and nothing else written. AVX2 CPUs run it on
-    /// 8 lanes (groups of 16 channels, so every case but 40 fills them and 40 ends in a group
-    /// of one vector; 40 is AVX2's alone); where the CPU has neither no op gets the arranged
-    /// weights (and the lanes are x86_64's alone).
+    /// group on the packed input), with and without bias and ReLU6, one thread and pools of
+    /// two and three (column tiles; into planes of under 196 pixels with more output channels
+    /// than input ones — 320 → 1280 and 40 → 96 on 49, and the small cases — runs of whole
+    /// groups of output channels, `by_channel_runs`); channels-last, also in blocks of 16
+    /// channels (`channel_lanes::laid_out`), each value at its place and nothing else written.
+    /// AVX2 CPUs run it on 8 lanes (groups of 16 channels, so every case but 40 fills them
+    /// and 40 ends in a group of one vector; 40 is AVX2's alone); where the CPU has neither no
+    /// op gets the arranged weights (and the lanes are x86_64's alone).
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn the_channel_lanes_product_sums_in_order_bit_for_bit() {
@@ -1417,6 +1477,7 @@ pub(super) mod tests {
             (5, 40, 9, true, true),
             (1152, 192, 49, true, false),
             (320, 1280, 49, true, true),
+            (40, 96, 49, false, true),
         ];
         for (c_in, c_out, hw, with_bias, relu6) in cases {
             let w = values(c_out * c_in, 1);
@@ -1439,10 +1500,6 @@ pub(super) mod tests {
                 let run = |w: Operand, parallel: bool| {
                     run_product(&x, w, bias, act, d, out_last, parallel)
                 };
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(2)
-                    .build()
-                    .unwrap();
                 let want = in_order_sums(&w, &x, bias, act, d, out_last);
                 let what = format!("{c_in}→{c_out} on {hw}, channels last: {out_last}");
                 let rows = run(Operand::Rows(&w), false);
@@ -1458,8 +1515,14 @@ pub(super) mod tests {
                     gate: None,
                 });
                 assert_eq!(run(lanes, false), want, "{what}");
-                let pooled = pool.install(|| run(lanes, true));
-                assert_eq!(pooled, want, "{what}, two threads");
+                for threads in [2, 3] {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .unwrap();
+                    let pooled = pool.install(|| run(lanes, true));
+                    assert_eq!(pooled, want, "{what}, {threads} threads");
+                }
                 if out_last {
                     // In blocks of 16 channels (the fused expansion's band,
                     // `expand_depthwise`), 16 values more than the pixels' apart: each value at
