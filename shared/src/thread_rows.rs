@@ -1,7 +1,7 @@
 //! A layer's output rows in one run of consecutive rows per thread: how
-//! `depthwise::ChannelsLast` splits planes of 196 pixels and more over rayon's threads and how
-//! fovea's banded ops split theirs over tract's executor (`infer::row_runs`). One definition, so
-//! that the ops split a layer's rows alike.
+//! `depthwise::ChannelsLast` and the depthwise plane path (one image at stride 1) split planes of
+//! 196 pixels and more over rayon's threads and how fovea's banded ops split theirs over tract's
+//! executor (`infer::row_runs`). One definition, so that the ops split a layer's rows alike.
 use rayon::prelude::*;
 
 /// `0 .. rows` as runs of `⌈rows / threads⌉` consecutive rows (the last one shorter where that

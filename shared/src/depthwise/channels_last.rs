@@ -304,7 +304,7 @@ impl ChannelsLast {
 /// its conv 184–203 µs by channel blocks, 112–133 by rows in those runs, 128–166 in later ones); at
 /// 7×7 rows were slower (block 12's conv 46–47 → 53–54). On the AMD EPYC of earlier sessions rows
 /// were slower on 14×14 (docs/PERFORMANCE.md); not timed there since.
-const ROWS_FROM: usize = 196;
+pub(super) const ROWS_FROM: usize = 196;
 
 /// Which loop runs a layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,8 +2,10 @@
 //! input rows the caller wrote straight into the plane path's staged layout (zero-padded rows
 //! of `width` values, input column `x` at position `x + pw`), so that nothing is staged again:
 //! `infer::stem_depthwise` writes the stem's output rows there and convolves them while they
-//! are in cache. The kernel and the sums are the plane path's ([`super::forward_into`]'s), so
-//! the values are that path's bit for bit (tested in `infer::stem_depthwise`).
+//! are in cache, and the plane path's split by rows (`super::rows_into`) stages each thread's
+//! run of a plane's rows there. The kernel and the sums are the plane path's
+//! ([`super::forward_into`]'s), so the values are that path's bit for bit (tested in
+//! `infer::stem_depthwise` and `super::tests`).
 use std::mem::MaybeUninit;
 
 use super::{Geometry, Kernel, Staging};
