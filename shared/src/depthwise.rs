@@ -108,8 +108,9 @@ pub fn forward(x: &[f32], w: &[f32], geo: &Geometry) -> Vec<f32> {
 pub enum Spread {
     /// One plane after another on the calling thread.
     Serial,
-    /// Planes (on `ChannelsLast`, runs of rows or blocks of channels) spread over the current
-    /// rayon pool (the global one outside `install`).
+    /// Planes (on `ChannelsLast`, runs of rows or blocks of channels; on the plane path, runs
+    /// of rows for one image at stride 1 on planes of ≥ 196 pixels, x86_64 with `infer`) spread
+    /// over the current rayon pool (the global one outside `install`).
     Rayon,
 }
 
