@@ -336,8 +336,8 @@ fn planes_into(
 /// least [`channels_last::ROWS_FROM`] pixels, two threads and more, the best kernel (the one
 /// [`StagedBand`] runs). B0's block 0 is such a layer: its depthwise conv reads the stem's
 /// planes, which the stem writes band by band of rows, and the projection after it splits its
-/// pixels; split by planes, each thread's share of the conv's output was half in the other
-/// core's cache when the projection read it.
+/// pixels; split by planes, each thread's share of the projection's input had been written by
+/// both cores (the projection took 201 µs at two threads, 87 with its input warm, 166 at one).
 ///
 /// Measured (B0 at 224 px, two threads, an Intel Xeon with AVX-512, 2026-12-07; one binary with
 /// and without the split by an environment switch, rounds alternated): `edge bench` 8.63 → 8.52
@@ -357,9 +357,9 @@ fn by_rows(geo: &Geometry, spread: Spread, kernel: Kernel) -> bool {
 
 /// [`planes_into`] by runs of output rows (`crate::thread_rows`), one per thread of rayon's
 /// pool, each over every plane: a plane's rows of the run staged zero-padded into the thread's
-/// buffer as [`StagedBand`] lays them out (the input rows the run reads, zero rows above and
-/// below the image), then convolved by the plane path's kernel, so the values are that path's bit
-/// for bit (tested).
+/// buffer as [`StagedBand`] lays them out (the input rows the run reads, by the plane path's
+/// [`stage_row`]; zero rows above and below the image), then convolved by the plane path's
+/// kernel, so the values are that path's bit for bit (tested).
 #[cfg(all(feature = "infer", target_arch = "x86_64"))]
 fn rows_into(
     x: &[f32],
@@ -377,15 +377,18 @@ fn rows_into(
             unreachable!("depthwise rows: stride 1 (`by_rows`)");
         };
         let width = band.width();
+        let spans = phase_spans(geo, width);
+        // Zeroed once: every plane writes the same positions (the image's), so the padding
+        // rows and columns stay zero from plane to plane, as in the plane path's buffer.
         let mut staged = vec![0.0f32; band.plane_len()];
         for plane in 0..geo.n * geo.c {
             let c = plane % geo.c;
-            staged.fill(0.0);
-            // Staged row i is input row r0 + i − ph (stride 1); rows outside the image stay 0.
+            // Staged row i is input row r0 + i − ph (stride 1), staged as the plane path stages
+            // its rows (`stage_row`: the columns no output reads left out).
             for i in 0..r1 - r0 + geo.kh - 1 {
                 if let Some(iy) = (r0 + i).checked_sub(geo.ph).filter(|&iy| iy < geo.h) {
                     let src = &x[plane * in_plane + iy * geo.w..][..geo.w];
-                    staged[i * width + geo.pw..][..geo.w].copy_from_slice(src);
+                    stage_row(src, &spans, 1, &mut staged[i * width..][..width]);
                 }
             }
             // SAFETY: rows r0 .. r1 of this plane lie inside `y` (`check_lengths`: n·c planes
@@ -998,7 +1001,9 @@ mod tests {
     /// threads, splits its output rows (`by_rows`: uneven runs on three) and equals the plane
     /// path on one thread bit for bit, `then` included (it runs on each run of rows): 3×3 with
     /// padding 1 on 16×16, 5×5 with padding 2 on 15×17 (runs that start and end inside the
-    /// padding), and "valid" 3×3 on 17×16 (15×14 out, no padding rows).
+    /// padding), "valid" 3×3 on 17×16 (15×14 out, no padding rows), and 3×3 with padding 1 on
+    /// 20×40 cut to 10 output columns (the staged rows narrower than the input's: columns no
+    /// output reads are left out, which a plain copy of each row got wrong).
     #[cfg(all(feature = "infer", target_arch = "x86_64"))]
     #[test]
     fn the_row_split_equals_the_plane_path_bit_for_bit() {
@@ -1006,6 +1011,7 @@ mod tests {
             (5, 16, 16, 3, 1, 16, 16),
             (3, 15, 17, 5, 2, 15, 17),
             (2, 17, 16, 3, 0, 15, 14),
+            (2, 20, 40, 3, 1, 20, 10),
         ];
         let then = |p: &mut [f32]| p.iter_mut().for_each(|v| *v = v.clamp(-0.5, 0.5));
         for (c, h, w, k, pad, oh, ow) in geos {
